@@ -1,0 +1,112 @@
+/**
+ * Every third-party dependency of the library, as a full versioned `npm:` specifier.
+ *
+ * A module imported from a URL does not see the importer's import map, so library code never
+ * uses bare names: it imports from here. Light pure-JS packages are re-exported statically;
+ * heavy ones (native code, WebAssembly) come through loaders, so importing the library costs
+ * nothing until an engine is actually used.
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsCore } from "./deps.ts";
+ * const tf = await loadTfjsCore();
+ * console.log(tf.version_core);
+ * ```
+ * @module
+ */
+
+/** The tfjs-core namespace type, for signatures. */
+export type Tf = typeof import("npm:@tensorflow/tfjs-core@4.22.0");
+/** A tfjs tensor. */
+export type TfTensor = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor;
+/** The onnxruntime-node namespace type, for signatures. */
+export type Ort = typeof import("npm:onnxruntime-node@1.30.0");
+
+/**
+ * Loads tfjs-core with its gradient functions registered (no backend yet).
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsCore } from "./deps.ts";
+ * const tf = await loadTfjsCore();
+ * console.log(typeof tf.tensor);
+ * ```
+ */
+export async function loadTfjsCore(): Promise<Tf> {
+  const tf = await import("npm:@tensorflow/tfjs-core@4.22.0");
+  // tfjs-core's bundle ships no gradient functions; the union package's bundle registers them
+  // on the same tfjs-core instance (its ESM sources are not loadable without a bundler).
+  await import("npm:@tensorflow/tfjs@4.22.0");
+  return tf;
+}
+
+/**
+ * Loads the pure-JS tfjs `cpu` backend (registers itself with tfjs-core).
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsCpuBackend } from "./deps.ts";
+ * await loadTfjsCpuBackend();
+ * ```
+ */
+export async function loadTfjsCpuBackend(): Promise<void> {
+  await import("npm:@tensorflow/tfjs-backend-cpu@4.22.0");
+}
+
+/** The tfjs wasm backend module. */
+export type TfjsWasmModule = typeof import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+
+/**
+ * Loads the tfjs `wasm` backend module (registers the backend factory with tfjs-core).
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsWasmBackend } from "./deps.ts";
+ * const wasm = await loadTfjsWasmBackend();
+ * console.log(typeof wasm.setWasmPaths);
+ * ```
+ */
+export function loadTfjsWasmBackend(): Promise<TfjsWasmModule> {
+  return import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+}
+
+/**
+ * Loads tfjs-node-gpu, else tfjs-node (native TensorFlow, CUDA where built for it).
+ * Throws when neither is installed; the caller turns that into an install hint.
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsNative } from "./deps.ts";
+ * try { await loadTfjsNative(); } catch (e) { console.log("not installed:", String(e).slice(0, 40)); }
+ * ```
+ */
+export async function loadTfjsNative(): Promise<"tfjs-node-gpu" | "tfjs-node"> {
+  // Specifiers in variables: Deno then fetches these large optional packages only when asked.
+  const gpu = "npm:@tensorflow/tfjs-node-gpu@4.22.0";
+  const cpu = "npm:@tensorflow/tfjs-node@4.22.0";
+  try {
+    await import(gpu);
+    return "tfjs-node-gpu";
+  } catch (gpuError) {
+    try {
+      await import(cpu);
+      return "tfjs-node";
+    } catch {
+      throw gpuError;
+    }
+  }
+}
+
+/**
+ * Loads onnxruntime-node (native; CPU binaries are bundled, CUDA is an optional download).
+ *
+ * @example
+ * ```ts
+ * import { loadOnnxruntime } from "./deps.ts";
+ * const ort = await loadOnnxruntime();
+ * console.log(ort.env.versions.common);
+ * ```
+ */
+export function loadOnnxruntime(): Promise<Ort> {
+  return import("npm:onnxruntime-node@1.30.0");
+}

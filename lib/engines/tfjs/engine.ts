@@ -1,0 +1,261 @@
+/**
+ * The tfjs engine: {@link Engine} on a tfjs backend (wasm by default, cpu, or tensorflow).
+ *
+ * @example
+ * ```ts
+ * import { TfjsEngine } from "./engine.ts";
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { initStateDict } from "../../models/init.ts";
+ * const engine = await TfjsEngine.create("cpu");
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * const student = await engine.loadTrainable(g, initStateDict(g, 0), { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 });
+ * const batch = { x: new Float32Array(2 * 3 * 32 * 32).fill(0.5), y: new Int32Array([1, 2]), n: 2, shape: [3, 32, 32] as const };
+ * const stats = await student.trainStep(batch, null, { ceWeight: 1, alpha: 0, temperature: 1 }, 0.1);
+ * console.log(Number.isFinite(stats.loss)); // true
+ * student.dispose();
+ * ```
+ * @module
+ */
+
+import type { Tf, TfTensor } from "../../deps.ts";
+import type { Graph } from "../../graph.ts";
+import type { StateDict } from "../../tensor.ts";
+import type {
+  Engine,
+  FrozenModel,
+  GradReduction,
+  ImageBatch,
+  LabelledBatch,
+  LossWeights,
+  OptimizerState,
+  OracleOptions,
+  OracleResult,
+  SgdOptions,
+  StepStats,
+  TrainableModel,
+} from "../engine.ts";
+import { initTfjs, type TfjsBackendName } from "./backend.ts";
+import { fromTfjsLayout, toTfjsLayout } from "./layout.ts";
+import { crossEntropy, distillationLoss } from "./losses.ts";
+import { TfjsNetwork } from "./network.ts";
+
+type Tensor4D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
+
+/** {@link Engine} backed by tfjs. */
+export class TfjsEngine implements Engine {
+  private constructor(readonly tf: Tf, readonly name: string) {}
+
+  /**
+   * Initialises the backend and returns an engine on it.
+   *
+   * @example
+   * ```ts
+   * import { TfjsEngine } from "./engine.ts";
+   * console.log((await TfjsEngine.create("cpu")).name); // tfjs-cpu
+   * ```
+   */
+  static async create(backend: TfjsBackendName = "wasm"): Promise<TfjsEngine> {
+    const tf = await initTfjs(backend);
+    return new TfjsEngine(tf, `tfjs-${backend}`);
+  }
+
+  /** See {@link Engine.loadFrozen}. */
+  loadFrozen(graph: Graph, weights: StateDict): Promise<FrozenModel> {
+    return Promise.resolve(new TfjsFrozen(new TfjsNetwork(this.tf, graph, weights)));
+  }
+
+  /** See {@link Engine.loadTrainable}. */
+  loadTrainable(graph: Graph, weights: StateDict, sgd: SgdOptions): Promise<TrainableModel> {
+    return Promise.resolve(new TfjsTrainable(new TfjsNetwork(this.tf, graph, weights), sgd));
+  }
+
+  /** See {@link Engine.liveTensors}. */
+  liveTensors(): number {
+    return this.tf.memory().numTensors;
+  }
+}
+
+/** NCHW host batch to an NHWC tensor. */
+function toNhwc(tf: Tf, b: ImageBatch): Tensor4D {
+  return tf.tidy(() => tf.transpose(tf.tensor4d(b.x, [b.n, ...b.shape]), [0, 2, 3, 1]));
+}
+
+/** NHWC tensor back to an NCHW host array. */
+async function toNchwHost(tf: Tf, t: TfTensor): Promise<Float32Array> {
+  const nchw = tf.transpose(t, [0, 3, 1, 2]);
+  const data = (await nchw.data()) as Float32Array;
+  nchw.dispose();
+  return data;
+}
+
+class TfjsFrozen implements FrozenModel {
+  constructor(readonly net: TfjsNetwork) {}
+
+  get graph(): Graph {
+    return this.net.graph;
+  }
+
+  async forward(batch: ImageBatch): Promise<Float32Array> {
+    const tf = this.net.tf;
+    const x = toNhwc(tf, batch);
+    const logits = this.net.forward(x, false, true).logits;
+    const out = (await logits.data()) as Float32Array;
+    x.dispose();
+    logits.dispose();
+    return out;
+  }
+
+  #inputGrad(x: TfTensor, y: TfTensor, reduction: GradReduction): TfTensor {
+    const tf = this.net.tf;
+    // tf.grad differentiates with respect to x only: no weight gradients are computed.
+    return tf.grad((xx: TfTensor) => crossEntropy(tf, this.net.forward(xx, false).logits, y, reduction))(x);
+  }
+
+  async inputGradient(batch: LabelledBatch, reduction: GradReduction): Promise<Float32Array> {
+    const tf = this.net.tf;
+    const g = tf.tidy(() => this.#inputGrad(toNhwc(tf, batch), tf.tensor1d(batch.y, "int32"), reduction));
+    const out = await toNchwHost(tf, g);
+    g.dispose();
+    return out;
+  }
+
+  async oracle(batch: LabelledBatch, opts: OracleOptions, keepInput = false): Promise<OracleResult> {
+    const tf = this.net.tf;
+    const [xStar, logits] = tf.tidy(() => {
+      const y = tf.tensor1d(batch.y, "int32");
+      let x: TfTensor = toNhwc(tf, batch);
+      for (let r = 0; r < opts.recNum; r++) {
+        const g = this.#inputGrad(x, y, opts.reduction);
+        x = tf.sub(x, tf.mul(tf.mul(tf.abs(x), g), opts.gamma));
+      }
+      return [x, this.net.forward(x, false).logits];
+    });
+    const result: OracleResult = { logits: (await logits.data()) as Float32Array };
+    if (keepInput) result.xStar = await toNchwHost(tf, xStar);
+    xStar.dispose();
+    logits.dispose();
+    return result;
+  }
+
+  dispose(): void {
+    this.net.dispose();
+  }
+}
+
+class TfjsTrainable implements TrainableModel {
+  #step = 0;
+  #momentum = new Map<string, TfTensor>();
+
+  constructor(readonly net: TfjsNetwork, readonly sgd: SgdOptions) {}
+
+  get graph(): Graph {
+    return this.net.graph;
+  }
+
+  async trainStep(
+    batch: LabelledBatch,
+    teacherLogits: Float32Array | null,
+    w: LossWeights,
+    lr: number,
+  ): Promise<StepStats> {
+    const tf = this.net.tf;
+    const { momentum, weightDecay, nesterov, dampening } = this.sgd;
+    const x = toNhwc(tf, batch);
+    const y = tf.tensor1d(batch.y, "int32");
+    const t = teacherLogits ? tf.tensor2d(teacherLogits, [batch.n, this.graph.numClasses]) : null;
+    let kept: TfTensor[] = [];
+    let stats: ReturnType<TfjsNetwork["forward"]>["stats"] = [];
+    const { grads } = tf.variableGrads(() => {
+      const f = this.net.forward(x, true);
+      const parts = distillationLoss(tf, f.logits, y, t, w);
+      stats = f.stats;
+      kept = [parts.ce, parts.kd, f.logits, ...f.stats.flatMap((s) => [s.mean, s.variance])].map((k) =>
+        tf.keep(k)
+      );
+      return parts.loss as import("npm:@tensorflow/tfjs-core@4.22.0").Scalar;
+    }, this.net.trainable);
+    tf.tidy(() => {
+      this.net.trainable.forEach((p, i) => {
+        const name = this.net.trainableNames[i];
+        let g: TfTensor = grads[p.name];
+        if (weightDecay !== 0) g = tf.add(g, tf.mul(p, weightDecay));
+        if (momentum !== 0) {
+          const prev = this.#momentum.get(name);
+          const buf = prev ? tf.add(tf.mul(prev, momentum), tf.mul(g, 1 - dampening)) : tf.clone(g);
+          prev?.dispose();
+          this.#momentum.set(name, tf.keep(buf));
+          g = nesterov ? tf.add(g, tf.mul(buf, momentum)) : buf;
+        }
+        p.assign(tf.sub(p, tf.mul(g, lr)));
+      });
+    });
+    this.net.updateRunningStats(stats);
+    this.#step++;
+    const [ceT, kdT, logits] = kept;
+    const [ce, kd] = [(await ceT.data())[0], (await kdT.data())[0]];
+    const hits = await topkHits(tf, logits, y);
+    for (const k of kept) k.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+    x.dispose();
+    y.dispose();
+    t?.dispose();
+    const loss = teacherLogits ? w.ceWeight * ce + w.alpha * w.temperature ** 2 * kd : w.ceWeight * ce;
+    return { loss, ce, kd, correct1: hits[0], correct5: hits[1] };
+  }
+
+  forward(batch: ImageBatch): Promise<Float32Array> {
+    return new TfjsFrozen(this.net).forward(batch);
+  }
+
+  stateDict(): Promise<StateDict> {
+    return this.net.stateDict();
+  }
+
+  async optimizerState(): Promise<OptimizerState> {
+    const momentum: StateDict = new Map();
+    for (const p of this.graph.params) {
+      const buf = this.#momentum.get(p.name);
+      if (!buf) continue;
+      momentum.set(
+        p.name,
+        fromTfjsLayout(this.net.roleOf(p.name), (await buf.data()) as Float32Array, p.shape),
+      );
+    }
+    return { step: this.#step, momentum };
+  }
+
+  load(weights: StateDict, optimizer?: OptimizerState): Promise<void> {
+    this.net.load(weights);
+    if (optimizer) {
+      for (const b of this.#momentum.values()) b.dispose();
+      this.#momentum.clear();
+      this.#step = optimizer.step;
+      for (const [name, t] of optimizer.momentum) {
+        const arr = toTfjsLayout(this.net.roleOf(name), t);
+        this.#momentum.set(name, this.net.tf.tensor(arr.data, arr.shape, "float32"));
+      }
+    }
+    return Promise.resolve();
+  }
+
+  dispose(): void {
+    for (const b of this.#momentum.values()) b.dispose();
+    this.#momentum.clear();
+    this.net.dispose();
+  }
+}
+
+/** Top-1 and top-5 hit counts of `logits` against `labels`. */
+async function topkHits(tf: Tf, logits: TfTensor, labels: TfTensor): Promise<[number, number]> {
+  const k = Math.min(5, logits.shape[1]!);
+  const { indices } = tf.topk(logits, k);
+  const idx = (await indices.data()) as Int32Array;
+  const y = (await labels.data()) as Int32Array;
+  indices.dispose();
+  let c1 = 0, c5 = 0;
+  for (let i = 0; i < y.length; i++) {
+    if (idx[i * k] === y[i]) c1++;
+    for (let j = 0; j < k; j++) if (idx[i * k + j] === y[i]) c5++;
+  }
+  return [c1, c5];
+}

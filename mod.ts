@@ -1,0 +1,22 @@
+/**
+ * oracle-kd: knowledge distillation from an explainable oracle teacher (Lee et al., BMVC 2023)
+ * for Deno. Importing this module has no side effects; engines load their native or
+ * WebAssembly code only when created.
+ *
+ * @example
+ * ```ts
+ * import { buildModel, countParameters } from "./mod.ts";
+ * console.log(countParameters(buildModel("resnet20", { numClasses: 100 }))); // 278324
+ * ```
+ * @module
+ */
+
+export * from "./lib/tensor.ts";
+export * from "./lib/rng.ts";
+export * from "./lib/graph.ts";
+export { buildModel, MODEL_NAMES, type ModelName } from "./lib/models/zoo.ts";
+export type { ModelOptions } from "./lib/models/resnet.ts";
+export { initStateDict } from "./lib/models/init.ts";
+export type * from "./lib/engines/engine.ts";
+export { createEngine, ENGINE_NAMES, type EngineChoice, type EngineName } from "./lib/engines/registry.ts";
+export { BackendUnavailableError, TFJS_BACKENDS, type TfjsBackendName } from "./lib/engines/tfjs/backend.ts";

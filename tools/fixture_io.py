@@ -1,0 +1,32 @@
+"""Writes golden fixtures in the format tests/fixtures.ts reads.
+
+A fixture is one JSON file: {"meta": {...}, "tensors": {name: {"dtype", "shape", "data_b64"}}},
+little-endian raw values base64-encoded. Kept deliberately simple so the TypeScript side needs
+no numpy-format parser.
+"""
+import base64
+import json
+
+import numpy as np
+
+_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8}
+
+
+def encode(array):
+    a = np.ascontiguousarray(array)
+    name = str(a.dtype)
+    if name not in _DTYPES:
+        a = a.astype(np.float32)
+        name = "float32"
+    return {"dtype": name, "shape": list(a.shape), "data_b64": base64.b64encode(a.astype("<" + a.dtype.str[1:]).tobytes()).decode()}
+
+
+def write_fixture(path, tensors, meta=None):
+    """tensors: dict name -> numpy array or torch tensor."""
+    out = {"meta": meta or {}, "tensors": {}}
+    for k, v in tensors.items():
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().numpy()
+        out["tensors"][k] = encode(np.asarray(v))
+    with open(path, "w") as f:
+        json.dump(out, f, separators=(",", ":"))
