@@ -15,6 +15,9 @@
  * @module
  */
 
+export { default as cliProgress } from "npm:cli-progress@3.12.0";
+export { Command, InvalidArgumentError, Option } from "npm:commander@14.0.2";
+
 /** The tfjs-core namespace type, for signatures. */
 export type Tf = typeof import("npm:@tensorflow/tfjs-core@4.22.0");
 /** A tfjs tensor. */

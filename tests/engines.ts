@@ -1,0 +1,16 @@
+/**
+ * Engines the parity tests run on: every engine must pass the same tests.
+ * @module
+ */
+import type { EngineChoice } from "../lib/engines/registry.ts";
+
+/** A labelled engine choice. */
+export interface LabelledChoice extends EngineChoice {
+  /** Test name suffix. */
+  label: string;
+}
+
+/** Engines under parity test (`cpu` is the slow pure-JS reference and is exercised elsewhere). */
+export const PARITY_ENGINES: LabelledChoice[] = [
+  { engine: "tfjs", backend: "cpu", label: "tfjs-cpu" },
+];
