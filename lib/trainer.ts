@@ -1,0 +1,362 @@
+/**
+ * The training loop, in one readable function: for each epoch, for each batch, ask the response
+ * provider for the teacher's logits (oracle or plain; none for CE-only training), take one SGD
+ * step on the student, then evaluate, record metrics, checkpoint atomically and keep the best.
+ * Engine-, data- and UI-agnostic: everything it touches comes in through {@link TrainerOptions}.
+ *
+ * @example
+ * ```ts ignore
+ * import { train } from "./trainer.ts";
+ * const summary = await train({ config, student, provider, trainData, testData, runDir, progress });
+ * console.log(summary.best_test_acc);
+ * ```
+ * @module
+ */
+
+import * as path from "node:path";
+import { writeFileAtomic } from "./atomic_file.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { type DistillConfig, learningRate } from "./config.ts";
+import type { LabelledBatch, LossWeights, TrainableModel } from "./engines/engine.ts";
+import { argmaxRows, MetricsAccumulator } from "./metrics.ts";
+import type { ResponseProvider } from "./oracle.ts";
+import type { Progress } from "./progress.ts";
+import type { StateDict } from "./tensor.ts";
+
+/** Shuffled, augmented training batches whose position can be saved and restored exactly. */
+export interface TrainBatchSource {
+  /** Batches per epoch. */
+  readonly batchesPerEpoch: number;
+  /** Positions the source at the start of a 1-based epoch (reshuffles). */
+  startEpoch(epoch: number): void;
+  /** The next batch of the current epoch, or null when it is exhausted. */
+  next(): Promise<LabelledBatch | null>;
+  /** JSON-serialisable position (epoch, index, RNG), reflecting only batches handed out. */
+  state(): unknown;
+  /** Restores a position from {@link state}. */
+  restore(state: unknown): void;
+}
+
+/** Fixed-order evaluation batches. */
+export interface EvalBatchSource {
+  /** Number of images. */
+  readonly count: number;
+  /** All batches, in order. */
+  batches(): AsyncIterable<LabelledBatch>;
+}
+
+/** Per-epoch record (accuracies in percent), one line of metrics.jsonl. */
+export interface EpochRecord {
+  /** 1-based epoch. */
+  epoch: number;
+  /** Learning rate used. */
+  lr: number;
+  /** Mean total loss over training images. */
+  train_loss: number;
+  /** Mean CE part. */
+  train_ce: number;
+  /** Mean KL part (without T^2). */
+  train_kd: number;
+  /** Student top-1 on the training batches, %. */
+  train_top1: number;
+  /** Student top-5 on the training batches, %. */
+  train_top5: number;
+  /** Top-1 of the teacher's supervising logits (the oracle teacher on x*), %; null without a teacher. */
+  teacher_train_top1: number | null;
+  /** Student test top-1, %. */
+  test_top1: number;
+  /** Student test top-5, %. */
+  test_top5: number;
+  /** Student test NLL. */
+  test_nll: number;
+  /** Student test ECE (15 bins), %. */
+  test_ece: number;
+  /** Training images per second (teacher response and student step together). */
+  images_per_sec: number;
+  /** Seconds of this epoch (training and evaluation). */
+  epoch_seconds: number;
+}
+
+/** The run summary (the paper script's fields, accuracies in percent). */
+export interface RunSummary {
+  /** Mean training loss per epoch. */
+  train_losses: number[];
+  /** Training top-1 per epoch. */
+  train_acc1s: number[];
+  /** Training top-5 per epoch. */
+  train_acc5s: number[];
+  /** Test top-1 per epoch. */
+  test_acc1s: number[];
+  /** Test top-5 per epoch. */
+  test_acc5s: number[];
+  /** The oracle teacher's training top-1 per epoch (null without a teacher). */
+  train_acc1_T: (number | null)[];
+  /** Best test [top-1, top-5] (each the maximum over epochs, as the paper's script). */
+  max_test_acc: [number, number];
+  /** Best test top-1 and its epoch. */
+  best_test_acc: { top1: number; top5: number; epoch: number };
+  /** Test accuracy after the last epoch. */
+  last_test_acc: { top1: number; top5: number };
+  /** Resolved configuration. */
+  args: DistillConfig;
+  /** Teacher response used. */
+  response: string;
+  /** Engine name. */
+  engine: string;
+  /** Seconds spent training and evaluating (summed over resumed segments). */
+  time_consume: number;
+  /** How the run ended. */
+  status: "completed" | "interrupted";
+}
+
+/** Sums over the batches of an epoch so far (kept in checkpoints for mid-epoch resume). */
+interface EpochAccum {
+  images: number;
+  loss: number;
+  ce: number;
+  kd: number;
+  hit1: number;
+  hit5: number;
+  teacherHits: number;
+  seconds: number;
+}
+
+/** The loop state saved in checkpoints. */
+interface LoopState {
+  epoch: number;
+  batchInEpoch: number;
+  accum: EpochAccum;
+  loader: unknown;
+  history: EpochRecord[];
+  best: { top1: number; top5: number; epoch: number };
+  elapsed: number;
+}
+
+/** Thrown when the loss stops being finite; the last good checkpoint stays on disk. */
+export class NonFiniteLossError extends Error {
+  override name = "NonFiniteLossError";
+}
+
+/** Everything the loop needs. */
+export interface TrainerOptions {
+  /** Resolved configuration (epochs, schedule, loss weights). */
+  config: DistillConfig;
+  /** The student being trained. */
+  student: TrainableModel;
+  /** Teacher response, or null for CE-only training. */
+  provider: ResponseProvider | null;
+  /** Training batches. */
+  trainData: TrainBatchSource;
+  /** Test batches. */
+  testData: EvalBatchSource;
+  /** Run folder (metrics, summary, checkpoints). */
+  runDir: string;
+  /** Progress reporter. */
+  progress: Progress;
+  /** Engine name for the summary. */
+  engineName: string;
+  /** Milliseconds clock (default performance.now). */
+  clock?: () => number;
+  /** Aborting stops after the current step with a checkpoint (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Continue from `<runDir>/checkpoint.safetensors`. */
+  resume?: boolean;
+  /** Called with the student weights when the test top-1 improves, and at the end. */
+  onWeights?: (kind: "best" | "last", weights: StateDict) => Promise<void>;
+}
+
+/** File names inside a run folder. */
+export const RUN_FILES = {
+  config: "config.json",
+  metrics: "metrics.jsonl",
+  summary: "summary.json",
+  checkpoint: "checkpoint.safetensors",
+  best: "best.safetensors",
+} as const;
+
+const emptyAccum = (): EpochAccum => ({
+  images: 0,
+  loss: 0,
+  ce: 0,
+  kd: 0,
+  hit1: 0,
+  hit5: 0,
+  teacherHits: 0,
+  seconds: 0,
+});
+
+/**
+ * Runs (or resumes) training to the configured number of epochs and returns the summary.
+ * Writes `config.json`, `metrics.jsonl`, `summary.json` and checkpoints into `runDir`.
+ *
+ * @example
+ * ```ts ignore
+ * const summary = await train(options);
+ * ```
+ */
+export async function train(o: TrainerOptions): Promise<RunSummary> {
+  const c = o.config;
+  const clock = o.clock ?? (() => performance.now());
+  const file = (name: string) => path.join(o.runDir, name);
+  const weights: LossWeights = { ceWeight: c.ceWeight, alpha: c.alpha, temperature: c.temperature };
+  await Deno.mkdir(o.runDir, { recursive: true });
+
+  let s: LoopState = {
+    epoch: 1,
+    batchInEpoch: 0,
+    accum: emptyAccum(),
+    loader: null,
+    history: [],
+    best: { top1: -1, top5: 0, epoch: 0 },
+    elapsed: 0,
+  };
+  if (o.resume) {
+    const ck = await loadCheckpoint<LoopState>(file(RUN_FILES.checkpoint));
+    await o.student.load(ck.weights, ck.optimizer);
+    s = ck.loop;
+    o.trainData.restore(s.loader);
+    // The checkpoint is the truth: drop metric lines written after it (a kill between the two).
+    await writeFileAtomic(file(RUN_FILES.metrics), s.history.map((r) => JSON.stringify(r) + "\n").join(""));
+    o.progress.line(
+      `resuming at epoch ${s.epoch}, batch ${s.batchInEpoch} from ${file(RUN_FILES.checkpoint)}`,
+    );
+  } else {
+    await writeFileAtomic(file(RUN_FILES.config), JSON.stringify(c, null, 2) + "\n");
+    await writeFileAtomic(file(RUN_FILES.metrics), "");
+  }
+
+  const checkpoint = async () => {
+    s.loader = o.trainData.state();
+    const [w, opt] = [await o.student.stateDict(), await o.student.optimizerState()];
+    await saveCheckpoint(file(RUN_FILES.checkpoint), { weights: w, optimizer: opt, loop: s });
+  };
+
+  for (; s.epoch <= c.epochs; s.epoch++) {
+    const lr = learningRate(c, s.epoch);
+    if (s.batchInEpoch === 0) o.trainData.startEpoch(s.epoch);
+    const a = s.accum;
+    const total = o.trainData.batchesPerEpoch;
+    o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total);
+    let segmentStart = clock();
+    for (let batch = await o.trainData.next(); batch; batch = await o.trainData.next()) {
+      const t0 = clock();
+      const teacher = o.provider ? await o.provider.respond(batch) : null;
+      const st = await o.student.trainStep(batch, teacher, weights, lr);
+      if (!Number.isFinite(st.loss)) {
+        throw new NonFiniteLossError(
+          `loss became ${st.loss} at epoch ${s.epoch}, batch ${s.batchInEpoch + 1} (lr ${lr}); stopped. ` +
+            `The last good checkpoint is kept in ${file(RUN_FILES.checkpoint)}; try a lower --lr.`,
+        );
+      }
+      a.images += batch.n;
+      a.loss += st.loss * batch.n;
+      a.ce += st.ce * batch.n;
+      a.kd += st.kd * batch.n;
+      a.hit1 += st.correct1;
+      a.hit5 += st.correct5;
+      if (teacher) {
+        const pred = argmaxRows(teacher, teacher.length / batch.n);
+        for (let i = 0; i < batch.n; i++) if (pred[i] === batch.y[i]) a.teacherHits++;
+      }
+      s.batchInEpoch++;
+      const now = clock();
+      a.seconds += (now - t0) / 1000;
+      o.progress.tick(s.batchInEpoch, {
+        "img/s": a.images / Math.max(a.seconds, 1e-9),
+        loss: a.loss / a.images,
+        top1: (100 * a.hit1) / a.images,
+      });
+      if (o.signal?.aborted) {
+        o.progress.end();
+        s.elapsed += (now - segmentStart) / 1000;
+        segmentStart = now;
+        await checkpoint();
+        o.progress.line(
+          `interrupted: checkpoint saved to ${file(RUN_FILES.checkpoint)}; continue with --resume`,
+        );
+        return await finish(o, s, "interrupted");
+      }
+    }
+    o.progress.end();
+    const test = await evaluate(o.student, o.testData, o.student.graph.numClasses);
+    const now = clock();
+    const rec: EpochRecord = {
+      epoch: s.epoch,
+      lr,
+      train_loss: a.loss / a.images,
+      train_ce: a.ce / a.images,
+      train_kd: a.kd / a.images,
+      train_top1: (100 * a.hit1) / a.images,
+      train_top5: (100 * a.hit5) / a.images,
+      teacher_train_top1: o.provider ? (100 * a.teacherHits) / a.images : null,
+      test_top1: test.top1,
+      test_top5: test.top5,
+      test_nll: test.nll,
+      test_ece: test.ece,
+      images_per_sec: a.images / Math.max(a.seconds, 1e-9),
+      epoch_seconds: (now - segmentStart) / 1000,
+    };
+    s.elapsed += (now - segmentStart) / 1000;
+    s.history.push(rec);
+    o.progress.line(
+      `epoch ${s.epoch}: loss ${rec.train_loss.toFixed(4)} | train top-1 ${rec.train_top1.toFixed(2)}%` +
+        (rec.teacher_train_top1 === null ? "" : ` | teacher ${rec.teacher_train_top1.toFixed(2)}%`) +
+        ` | test top-1 ${rec.test_top1.toFixed(2)}% top-5 ${rec.test_top5.toFixed(2)}% | ${
+          rec.images_per_sec.toFixed(1)
+        } img/s`,
+    );
+    await Deno.writeTextFile(file(RUN_FILES.metrics), JSON.stringify(rec) + "\n", { append: true });
+    if (rec.test_top1 > s.best.top1) {
+      s.best = { top1: rec.test_top1, top5: rec.test_top5, epoch: s.epoch };
+      const w = await o.student.stateDict();
+      await o.onWeights?.("best", w);
+    }
+    s.batchInEpoch = 0;
+    s.accum = emptyAccum();
+    s.epoch++;
+    await checkpoint();
+    s.epoch--; // the for-loop increments
+  }
+  await o.onWeights?.("last", await o.student.stateDict());
+  return await finish(o, s, "completed");
+}
+
+/**
+ * Eval-mode metrics of `model` over `data`.
+ *
+ * @example
+ * ```ts ignore
+ * const m = await evaluate(student, testData, 100);
+ * ```
+ */
+export async function evaluate(
+  model: { forward(b: LabelledBatch): Promise<Float32Array> },
+  data: EvalBatchSource,
+  numClasses: number,
+): Promise<ReturnType<MetricsAccumulator["result"]>> {
+  const acc = new MetricsAccumulator(numClasses);
+  for await (const b of data.batches()) acc.add(await model.forward(b), b.y);
+  return acc.result();
+}
+
+async function finish(o: TrainerOptions, s: LoopState, status: RunSummary["status"]): Promise<RunSummary> {
+  const h = s.history;
+  const summary: RunSummary = {
+    train_losses: h.map((r) => r.train_loss),
+    train_acc1s: h.map((r) => r.train_top1),
+    train_acc5s: h.map((r) => r.train_top5),
+    test_acc1s: h.map((r) => r.test_top1),
+    test_acc5s: h.map((r) => r.test_top5),
+    train_acc1_T: h.map((r) => r.teacher_train_top1),
+    max_test_acc: [Math.max(0, ...h.map((r) => r.test_top1)), Math.max(0, ...h.map((r) => r.test_top5))],
+    best_test_acc: { ...s.best, top1: Math.max(0, s.best.top1) },
+    last_test_acc: { top1: h.at(-1)?.test_top1 ?? 0, top5: h.at(-1)?.test_top5 ?? 0 },
+    args: o.config,
+    response: o.provider?.name ?? "none",
+    engine: o.engineName,
+    time_consume: s.elapsed,
+    status,
+  };
+  await writeFileAtomic(path.join(o.runDir, RUN_FILES.summary), JSON.stringify(summary, null, 2) + "\n");
+  return summary;
+}
