@@ -1,0 +1,267 @@
+/**
+ * The training loop on a tiny network and an in-memory dataset (tfjs cpu engine): metrics and
+ * summary files, exact resume after an interruption (mid-epoch and at an epoch boundary),
+ * non-finite loss handling with the last good checkpoint kept, and the oracle teacher accuracy.
+ */
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { resolveConfig } from "../lib/config.ts";
+import type { LabelledBatch, TrainableModel } from "../lib/engines/engine.ts";
+import { createEngine } from "../lib/engines/registry.ts";
+import { GraphBuilder } from "../lib/graph.ts";
+import { initStateDict } from "../lib/models/init.ts";
+import { createResponseProvider } from "../lib/oracle.ts";
+import { createProgress } from "../lib/progress.ts";
+import { Rng } from "../lib/rng.ts";
+import { maxAbsDiff, type StateDict } from "../lib/tensor.ts";
+import {
+  type EvalBatchSource,
+  NonFiniteLossError,
+  RUN_FILES,
+  train,
+  type TrainBatchSource,
+} from "../lib/trainer.ts";
+
+const SHAPE = [3, 8, 8] as const;
+const PIX = 3 * 8 * 8;
+
+function tinyGraph(classes = 4) {
+  const b = new GraphBuilder("tiny", 3, classes);
+  let h = b.conv("conv1", b.input, 3, 4, 3, 1, 1);
+  h = b.relu("relu", b.batchNorm("bn1", h, 4));
+  h = b.globalAvgPool("pool", h);
+  return b.finish(b.linear("fc", h, 4, classes));
+}
+
+/** Class c brightens channel c % 3; noise from a seeded RNG. */
+function makeData(n: number, seed: number): { x: Float32Array; y: Int32Array } {
+  const r = new Rng(seed);
+  const x = new Float32Array(n * PIX), y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 4;
+    for (let j = 0; j < PIX; j++) {
+      x[i * PIX + j] = 0.3 * r.normal() + (Math.floor(j / 64) === y[i] % 3 ? y[i] / 2 : 0);
+    }
+  }
+  return { x, y };
+}
+
+class MemorySource implements TrainBatchSource {
+  #order: number[] = [];
+  #pos = 0;
+  #epoch = 0;
+  constructor(
+    readonly data: { x: Float32Array; y: Int32Array },
+    readonly batch: number,
+    readonly seed: number,
+  ) {}
+  get batchesPerEpoch() {
+    return Math.ceil(this.data.y.length / this.batch);
+  }
+  startEpoch(epoch: number) {
+    this.#epoch = epoch;
+    this.#order = new Rng(this.seed * 1000 + epoch).shuffle(Array.from(this.data.y, (_, i) => i));
+    this.#pos = 0;
+  }
+  next(): Promise<LabelledBatch | null> {
+    if (this.#pos >= this.#order.length) return Promise.resolve(null);
+    const idx = this.#order.slice(this.#pos, this.#pos + this.batch);
+    this.#pos += idx.length;
+    const x = new Float32Array(idx.length * PIX);
+    idx.forEach((k, i) => x.set(this.data.x.subarray(k * PIX, (k + 1) * PIX), i * PIX));
+    return Promise.resolve({
+      x,
+      y: Int32Array.from(idx, (k) => this.data.y[k]),
+      n: idx.length,
+      shape: SHAPE,
+    });
+  }
+  state() {
+    return { epoch: this.#epoch, pos: this.#pos };
+  }
+  restore(s: unknown) {
+    const st = s as { epoch: number; pos: number };
+    this.startEpoch(st.epoch);
+    this.#pos = st.pos;
+  }
+}
+
+function evalSource(data: { x: Float32Array; y: Int32Array }): EvalBatchSource {
+  return {
+    count: data.y.length,
+    async *batches() {
+      for (let i = 0; i < data.y.length; i += 16) {
+        const n = Math.min(16, data.y.length - i);
+        yield { x: data.x.slice(i * PIX, (i + n) * PIX), y: data.y.slice(i, i + n), n, shape: SHAPE };
+      }
+    },
+  };
+}
+
+const engine = await createEngine({ engine: "tfjs", backend: "cpu" });
+const trainData = makeData(40, 1);
+const testData = makeData(24, 2);
+const quiet = createProgress({ stream: { write: () => {} }, tty: false });
+
+async function setup(overrides: Record<string, unknown>) {
+  const config = resolveConfig({ epochs: 3, batchSize: 8, lr: 0.1, schedule: "2", seed: 3, ...overrides });
+  const g = tinyGraph();
+  const student = await engine.loadTrainable(g, initStateDict(g, config.seed), {
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+    nesterov: false,
+    dampening: 0,
+  });
+  const teacherGraph = tinyGraph();
+  const teacher = await engine.loadFrozen(teacherGraph, initStateDict(teacherGraph, 99));
+  const provider = createResponseProvider("oracle", teacher, { gamma: 0.5, recNum: 1, reduction: "mean" });
+  return { config, student, provider, teacher };
+}
+
+async function weightsOf(m: TrainableModel): Promise<StateDict> {
+  return await m.stateDict();
+}
+
+Deno.test("a run writes config, per-epoch metrics and the paper-style summary", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "okd_train_" });
+  const { config, student, provider, teacher } = await setup({});
+  const exported: string[] = [];
+  const summary = await train({
+    config,
+    student,
+    provider,
+    trainData: new MemorySource(trainData, 8, 3),
+    testData: evalSource(testData),
+    runDir: dir,
+    progress: quiet,
+    engineName: engine.name,
+    onWeights: (kind) => Promise.resolve(void exported.push(kind)),
+  });
+  assert.equal(summary.status, "completed");
+  assert.equal(summary.test_acc1s.length, 3);
+  assert.ok(summary.train_acc1_T.every((v) => v !== null && v >= 0 && v <= 100));
+  assert.equal(summary.max_test_acc[0], Math.max(...summary.test_acc1s));
+  const lines = (await Deno.readTextFile(path.join(dir, RUN_FILES.metrics))).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.deepEqual(lines.map((l) => l.epoch), [1, 2, 3]);
+  assert.deepEqual(lines.map((l) => l.lr), [0.1, 0.1 * 0.1, 0.1 * 0.1]);
+  assert.ok(exported.includes("best") && exported.at(-1) === "last");
+  assert.deepEqual(
+    JSON.parse(await Deno.readTextFile(path.join(dir, RUN_FILES.config))),
+    JSON.parse(JSON.stringify(config)),
+  );
+  student.dispose();
+  teacher.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("an interrupted run resumes exactly: same final weights as an uninterrupted one", async () => {
+  const dirA = await Deno.makeTempDir({ prefix: "okd_train_a_" });
+  const dirB = await Deno.makeTempDir({ prefix: "okd_train_b_" });
+  const a = await setup({});
+  await train({
+    config: a.config,
+    student: a.student,
+    provider: a.provider,
+    trainData: new MemorySource(trainData, 8, 3),
+    testData: evalSource(testData),
+    runDir: dirA,
+    progress: quiet,
+    engineName: engine.name,
+  });
+  const want = await weightsOf(a.student);
+
+  // Interrupt in the middle of epoch 2 (after 7 of 15 steps), then resume with fresh objects.
+  const b = await setup({});
+  const ac = new AbortController();
+  let steps = 0;
+  const counting = new MemorySource(trainData, 8, 3);
+  const origNext = counting.next.bind(counting);
+  counting.next = async () => {
+    if (++steps === 8) ac.abort();
+    return await origNext();
+  };
+  const first = await train({
+    config: b.config,
+    student: b.student,
+    provider: b.provider,
+    trainData: counting,
+    testData: evalSource(testData),
+    runDir: dirB,
+    progress: quiet,
+    engineName: engine.name,
+    signal: ac.signal,
+  });
+  assert.equal(first.status, "interrupted");
+  b.student.dispose();
+  const c = await setup({});
+  const resumed = await train({
+    config: c.config,
+    student: c.student,
+    provider: c.provider,
+    trainData: new MemorySource(trainData, 8, 3),
+    testData: evalSource(testData),
+    runDir: dirB,
+    progress: quiet,
+    engineName: engine.name,
+    resume: true,
+  });
+  assert.equal(resumed.status, "completed");
+  const got = await weightsOf(c.student);
+  for (const [k, t] of want) {
+    assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
+  }
+  const lines = (await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n");
+  assert.equal(lines.length, 3);
+  for (const o of [a, c]) {
+    o.student.dispose();
+    o.teacher.dispose();
+  }
+  b.teacher.dispose();
+  await Deno.remove(dirA, { recursive: true });
+  await Deno.remove(dirB, { recursive: true });
+});
+
+Deno.test("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "okd_train_nan_" });
+  const { config, student, provider, teacher } = await setup({ epochs: 3, lr: 1e30, schedule: "99" });
+  // Epoch 1 at a sane rate writes a checkpoint; the poisoned rate then takes over.
+  const sane = { ...config, lr: 0.05 };
+  await train({
+    config: { ...sane, epochs: 1 },
+    student,
+    provider,
+    trainData: new MemorySource(trainData, 8, 3),
+    testData: evalSource(testData),
+    runDir: dir,
+    progress: quiet,
+    engineName: engine.name,
+  });
+  const before = await Deno.readFile(path.join(dir, RUN_FILES.checkpoint));
+  await assert.rejects(
+    train({
+      config,
+      student,
+      provider,
+      trainData: new MemorySource(trainData, 8, 3),
+      testData: evalSource(testData),
+      runDir: dir,
+      progress: quiet,
+      engineName: engine.name,
+      resume: true,
+    }),
+    (e: Error) => {
+      assert.ok(e instanceof NonFiniteLossError);
+      assert.match(
+        e.message,
+        /loss became (NaN|Infinity|-Infinity) at epoch 2, batch \d+ .*last good checkpoint is kept in .*checkpoint\.safetensors/,
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(await Deno.readFile(path.join(dir, RUN_FILES.checkpoint)), before);
+  student.dispose();
+  teacher.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
