@@ -109,6 +109,13 @@ export function inferArchitecture(sd: StateDict, fileName: string): InferredArch
       has("layer2.0.conv1.weight") ? shapeOf("layer2.0.conv1.weight")[0] : 0,
       has("layer3.0.conv1.weight") ? shapeOf("layer3.0.conv1.weight")[0] : 0,
     ];
+    const x4 = sameWidths(widths, [32, 64, 128, 256]);
+    if (!x4 && !sameWidths(widths, [16, 16, 32, 64])) {
+      fail(
+        `a CIFAR ResNet with widths ${widths.join("/")}; the zoo has 16/16/32/64 (resnetN) and ` +
+          `32/64/128/256 (resnetNx4)`,
+      );
+    }
     for (let s = 1; s <= 3; s++) {
       // Where the block changes stride or width, the zoo's shortcut is a 1x1 conv + BatchNorm.
       const needsProjection = s > 1 || widths[0] !== widths[1];
@@ -118,13 +125,6 @@ export function inferArchitecture(sd: StateDict, fileName: string): InferredArch
             `pytorch_resnet_cifar10); the zoo's ResNets use 1x1-conv shortcuts (RepDistiller layout)`,
         );
       }
-    }
-    const x4 = sameWidths(widths, [32, 64, 128, 256]);
-    if (!x4 && !sameWidths(widths, [16, 16, 32, 64])) {
-      fail(
-        `a CIFAR ResNet with widths ${widths.join("/")}; the zoo has 16/16/32/64 (resnetN) and ` +
-          `32/64/128/256 (resnetNx4)`,
-      );
     }
     const depth = 6 * counts[0] + 2;
     inferred = {

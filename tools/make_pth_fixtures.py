@@ -212,6 +212,8 @@ def main():
     torch.save({"w": torch.ones(2)}, os.path.join(OUT, "legacy.pth"), _use_new_zipfile_serialization=False)
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), os.path.join(OUT, "scripted.pt"))
 
+    # fixture_io stores 0-d arrays as 1-d; keep the true shapes beside them.
+    meta["view_shapes"] = OrderedDict((k, list(v.shape)) for k, v in views.items())
     write_fixture(os.path.join(OUT, "expected.json"), expected_views, meta)
     with open(os.path.join(OUT, "pickles.json"), "w") as f:
         json.dump(pickle_cases(), f, separators=(",", ":"))
