@@ -108,7 +108,7 @@ export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint 
 }
 
 /**
- * Reads the checkpoint at `path`.
+ * Reads the checkpoint at `path` (a path or a `file:` URL); errors name it as given.
  *
  * @example
  * ```ts
@@ -120,7 +120,8 @@ export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint 
  * }
  * ```
  */
-export async function loadPth(path: string): Promise<Checkpoint> {
+export async function loadPth(path: string | URL): Promise<Checkpoint> {
+  const label = path instanceof URL ? (path.protocol === "file:" ? path.pathname : path.href) : path;
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -134,9 +135,9 @@ export async function loadPth(path: string): Promise<Checkpoint> {
       : e instanceof Deno.errors.IsADirectory
       ? "it is a directory"
       : (e as Error).message.split("\n")[0];
-    throw new CheckpointError(path, `cannot read the file (${why})`);
+    throw new CheckpointError(label, `cannot read the file (${why})`);
   }
-  return readCheckpoint(bytes, path);
+  return readCheckpoint(bytes, label);
 }
 
 /** Why bytes that are not a zip are not a checkpoint we read. */

@@ -35,6 +35,7 @@ import { DTYPE_SIZE, type TorchDType, type TorchTensorRef } from "./torch_pickle
  * ```
  */
 export function tensorValues(ref: TorchTensorRef, bytes: Uint8Array, bigEndian = false): Float64Array {
+  checkBounds(ref, bytes);
   const out = new Float64Array(ref.numel);
   const read = elementReader(ref, bytes, bigEndian);
   forEachOffset(ref, bytes, (i, off) => (out[i] = read(off)));
@@ -63,8 +64,8 @@ export function toHostTensor(ref: TorchTensorRef, bytes: Uint8Array, bigEndian =
     throw new Error(`has dtype ${dtype}; only floating-point and int64 tensors can be loaded`);
   }
   const n = ref.numel;
+  checkBounds(ref, bytes);
   if (dtype === "float32" && !bigEndian && isContiguous(ref)) {
-    checkBounds(ref, bytes);
     // One copy of the bytes: a fresh, aligned buffer the caller owns.
     const start = ref.offset * 4;
     const copy = bytes.slice(start, start + n * 4);
@@ -91,7 +92,13 @@ function isContiguous(ref: TorchTensorRef): boolean {
   return true;
 }
 
+/** More elements than any CIFAR model tensor by far; guards allocations against crafted shapes. */
+const MAX_ELEMENTS = 2 ** 30;
+
 function checkBounds(ref: TorchTensorRef, bytes: Uint8Array): void {
+  if (ref.numel > MAX_ELEMENTS) {
+    throw new Error(`has ${ref.numel} elements, more than ${MAX_ELEMENTS} are refused`);
+  }
   if (ref.numel === 0) return;
   const size = DTYPE_SIZE[checkedDType(ref)];
   let last = ref.offset;

@@ -101,7 +101,7 @@ Deno.test("pth: a whole pickled nn.Module gives its state_dict()", () => {
 });
 
 Deno.test("pth: {'net': DataParallel(module)} with a numpy scalar beside it", async () => {
-  const c = await loadPth(fixturePath("resnet8_net_dataparallel_module.pth"));
+  const c = await loadPth(new URL("./fixtures/pth/resnet8_net_dataparallel_module.pth", import.meta.url));
   assert.equal(c.format, "wrapped:net");
   assert.equal(c.moduleClass, "torch.nn.parallel.data_parallel.DataParallel");
   assert.equal(c.strippedPrefix, "module.");

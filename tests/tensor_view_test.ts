@@ -54,6 +54,8 @@ Deno.test("tensor view: reading past the storage is refused, empty tensors are f
     () => toHostTensor(new TorchTensorRef(storage("float32", 3), "float32", 0, [2, 2], [2, 1]), bytes),
     /reads element 3 of storage 0, which holds 3 float32 elements/,
   );
+  const huge = new TorchTensorRef(storage("float32", 3), "float32", 0, [2 ** 16, 2 ** 16], [0, 0]);
+  assert.throws(() => toHostTensor(huge, bytes), /has 4294967296 elements, more than 1073741824 are refused/);
   const empty = toHostTensor(new TorchTensorRef(storage("float32", 0), "float32", 0, [0, 3], [3, 1]), bytes);
   assert.equal(empty.data.length, 0);
 });
