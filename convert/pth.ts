@@ -29,7 +29,10 @@ export { CheckpointError } from "./checkpoint_error.ts";
 export interface Checkpoint {
   /** Every tensor of the model, in the file's order, `module.` prefixes removed. */
   stateDict: StateDict;
-  /** `state_dict`, `wrapped:<key>` (the dict entry that held it) or `module:<ClassName>`. */
+  /**
+   * `state_dict`, `wrapped:<key>` (the dict entry that held it; `wrapped:<outer>.<key>` one level
+   * deeper) or `module:<ClassName>`.
+   */
   format: string;
   /** The wrapper's other entries (epoch, accuracy, ...) as JSON-friendly summaries. */
   extra: Record<string, unknown>;
@@ -209,6 +212,23 @@ function locateStateDict(root: unknown): Located {
     const key = WRAPPER_KEYS.find((k) => candidates.includes(k)) ??
       (candidates.length === 1 ? candidates[0] : undefined);
     if (key === undefined) {
+      // One more level, as in {'model': {'state_dict': sd}}: format wrapped:model.state_dict.
+      for (const outer of WRAPPER_KEYS) {
+        const inner: unknown = root.get(outer);
+        if (!(inner instanceof Map) || inner === root) continue;
+        try {
+          const found = locateStateDict(inner);
+          if (!found.format.startsWith("wrapped:")) continue;
+          const rest = [...root].filter(([k]) => k !== outer && typeof k === "string") as [string, unknown][];
+          return {
+            ...found,
+            format: `wrapped:${outer}.${found.format.slice(8)}`,
+            rest: [...rest, ...found.rest],
+          };
+        } catch {
+          // Not a wrapper either: fall through to the error below.
+        }
+      }
       const keys = [...root.keys()].map(String).slice(0, 12).join(", ");
       if (candidates.length > 1) {
         throw new Error(`holds several state dicts (${candidates.join(", ")}) and none under a usual key`);

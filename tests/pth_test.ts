@@ -349,3 +349,17 @@ Deno.test("pth: a dict without any state dict says what it holds", () => {
     /holds no state dict: the saved object is a dict with keys epoch/,
   );
 });
+
+Deno.test("pth: a wrapper inside a wrapper, {'model': {'state_dict': sd}}", () => {
+  const storage = new Uint8Array(new Float32Array([1.5, -2]).buffer);
+  const sd = oneTensorPickle(0, 2);
+  // Wrap the pickled OrderedDict: {"model": {"state_dict": <sd>}, "epoch": 9}.
+  const body = sd.subarray(2, sd.length - 1);
+  const pkl = bytesOf(0x80, 2, "}", "X", 5, 0, 0, 0, "model", "}", "X", 10, 0, 0, 0, "state_dict");
+  const tail = bytesOf("s", "s", "X", 5, 0, 0, 0, "epoch", "K", 9, "s", ".");
+  const bytes = new Uint8Array([...pkl, ...body, ...tail]);
+  const c = readCheckpoint(checkpointZip(bytes, { "0": storage }), "nested.pth");
+  assert.equal(c.format, "wrapped:model.state_dict");
+  assert.deepEqual(c.extra, { epoch: 9 });
+  assert.deepEqual([...c.stateDict.get("w")!.data], [1.5, -2]);
+});
