@@ -14,11 +14,13 @@ Writes under tests/fixtures/pth/:
     a canonical JSON form (tests/pickle_test.ts), and hostile ones that call os.system.
 """
 import base64
+import io
 import json
 import os
 import pickle
 import sys
 import types
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
@@ -179,6 +181,16 @@ def pickle_cases():
     return {"expected": canon(values), "cases": cases, "hostile": hostile}
 
 
+def save_scripted(path):
+    """A TorchScript archive without its debug entries (they record this machine's source paths)."""
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), buf)
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                dst.writestr(info, src.read(info.filename))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     meta = OrderedDict()
@@ -210,7 +222,7 @@ def main():
     )
 
     torch.save({"w": torch.ones(2)}, os.path.join(OUT, "legacy.pth"), _use_new_zipfile_serialization=False)
-    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), os.path.join(OUT, "scripted.pt"))
+    save_scripted(os.path.join(OUT, "scripted.pt"))
 
     # fixture_io stores 0-d arrays as 1-d; keep the true shapes beside them.
     meta["view_shapes"] = OrderedDict((k, list(v.shape)) for k, v in views.items())
