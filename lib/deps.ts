@@ -113,3 +113,16 @@ export async function loadTfjsNative(): Promise<"tfjs-node-gpu" | "tfjs-node"> {
 export function loadOnnxruntime(): Promise<Ort> {
   return import("npm:onnxruntime-node@1.30.0");
 }
+
+/**
+ * fflate (pure JS, ~8 kB): raw DEFLATE for the rare zip checkpoint whose entries are compressed
+ * (torch.save stores them uncompressed), and a zip writer for tests that craft archives.
+ *
+ * @example
+ * ```ts
+ * import { inflateSync, zipSync } from "./deps.ts";
+ * const zip = zipSync({ "a.txt": new Uint8Array([104, 105]) }, { level: 0 });
+ * console.log(zip[0] === 0x50, typeof inflateSync); // true function
+ * ```
+ */
+export { inflateSync, zipSync } from "npm:fflate@0.8.2";
