@@ -13,7 +13,8 @@ _DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8":
 
 
 def encode(array):
-    a = np.ascontiguousarray(array)
+    # np.ascontiguousarray would turn 0-d arrays into shape (1,); copy keeps the true shape.
+    a = np.asarray(array).copy(order="C")
     name = str(a.dtype)
     if name not in _DTYPES:
         a = a.astype(np.float32)
