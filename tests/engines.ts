@@ -14,3 +14,8 @@ export interface LabelledChoice extends EngineChoice {
 export const PARITY_ENGINES: LabelledChoice[] = [
   { engine: "tfjs", backend: "cpu", label: "tfjs-cpu" },
 ];
+
+/** Engines under the oracle parity test (forward and input gradients only). */
+export const ORACLE_ENGINES: LabelledChoice[] = [
+  { engine: "tfjs", backend: "wasm", label: "tfjs-wasm" },
+];

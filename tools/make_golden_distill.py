@@ -60,7 +60,7 @@ def make_oracle():
     tensors = {"x": x, "y": y.to(torch.int32)}
     with torch.no_grad():
         tensors["logits_plain"] = teacher(x)
-    cases = [("g0.5_r1_mean", 0.5, 1, "mean"), ("g0.5_r2_mean", 0.5, 2, "mean"), ("g2_r1_sum", 2.0, 1, "sum")]
+    cases = [("g0.5_r1_mean", 0.5, 1, "mean"), ("g0.5_r2_mean", 0.5, 2, "mean"), ("g0.1_r1_sum", 0.1, 1, "sum")]
     for name, gamma, rec, red in cases:
         xs, logits = oracle(teacher, x, y, gamma, rec, red)
         tensors[f"xstar_{name}"] = xs
