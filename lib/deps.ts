@@ -110,3 +110,18 @@ export async function loadTfjsNative(): Promise<"tfjs-node-gpu" | "tfjs-node"> {
 export function loadOnnxruntime(): Promise<Ort> {
   return import("npm:onnxruntime-node@1.30.0");
 }
+
+import onnxProtoPackage from "npm:onnx-proto@8.0.1";
+
+/**
+ * The ONNX protobuf messages (onnx-proto: protobufjs static code generated from onnx.proto,
+ * pure JS, so it is loaded statically). int64 fields decode to `Long` objects.
+ *
+ * @example
+ * ```ts
+ * import { onnxProto } from "./deps.ts";
+ * const bytes = onnxProto.ModelProto.encode({ irVersion: 8, producerName: "demo" }).finish();
+ * console.log(onnxProto.ModelProto.decode(bytes).producerName); // demo
+ * ```
+ */
+export const onnxProto: typeof onnxProtoPackage.onnx = onnxProtoPackage.onnx;
