@@ -173,6 +173,19 @@ Deno.test("the shared cifar100 resnet20 teacher, re-exported by us, reproduces P
   }
 });
 
+Deno.test("torch exports imported and re-exported by us give PyTorch's logits in onnxruntime", async () => {
+  const fx = await loadFixture("onnx_logits.json");
+  const x = fx.tensors.get("seeded_input")!.data as Float32Array;
+  for (const name of Object.keys(fx.meta.files as object)) {
+    const imp = importOnnx(Deno.readFileSync(new URL(`./fixtures/onnx/${name}`, import.meta.url)), name);
+    for (const fold of [true, false]) {
+      const got = await runOrt(exportOnnx(imp.graph, imp.weights, { foldBatchNorm: fold }), x, 8);
+      const ref = fx.tensors.get(name)!.data as Float32Array;
+      assert.ok(maxAbsDiff(got, ref) <= TOL, `${name} fold=${fold}: ${maxAbsDiff(got, ref)}`);
+    }
+  }
+});
+
 Deno.test("bad export input: one clear line each", () => {
   const g = buildModel("resnet8", { numClasses: 3 });
   const w = initStateDict(g, 0);
