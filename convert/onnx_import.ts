@@ -130,32 +130,6 @@ export function importOnnxModel(model: OnnxModel, fileName = "model.onnx"): Onnx
   return new OnnxGraphReader(model, fileName).read();
 }
 
-/** Operator types the importer understands. */
-export const SUPPORTED_ONNX_OPS: readonly string[] = [
-  "Add",
-  "AveragePool",
-  "BatchNormalization",
-  "Cast",
-  "Concat",
-  "Constant",
-  "Conv",
-  "Dropout",
-  "Flatten",
-  "Gather",
-  "Gemm",
-  "GlobalAveragePool",
-  "Identity",
-  "MatMul",
-  "Pad",
-  "ReduceMean",
-  "Relu",
-  "Reshape",
-  "Shape",
-  "Squeeze",
-  "Transpose",
-  "Unsqueeze",
-];
-
 const STATE_DICT_KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
 
 class OnnxGraphReader {
@@ -307,7 +281,7 @@ class OnnxGraphReader {
     if (node.domain && node.domain !== "ai.onnx") {
       throw this.nodeError(node, `operator domain "${node.domain}" is not supported (only ai.onnx)`);
     }
-    const handler = HANDLERS[node.opType];
+    const handler = Object.hasOwn(HANDLERS, node.opType) ? HANDLERS[node.opType] : undefined;
     if (!handler) {
       throw this.nodeError(
         node,
@@ -937,6 +911,17 @@ const HANDLERS: Record<string, Handler> = {
     return [{ kind: "act", ir: name, layout: "nc", dims: [b.dims[1]], producer: lin }];
   },
 };
+
+/**
+ * Operator types the importer understands.
+ *
+ * @example
+ * ```ts
+ * import { SUPPORTED_ONNX_OPS } from "./onnx_import.ts";
+ * console.log(SUPPORTED_ONNX_OPS.includes("Gemm"), SUPPORTED_ONNX_OPS.includes("LSTM")); // true false
+ * ```
+ */
+export const SUPPORTED_ONNX_OPS: readonly string[] = Object.keys(HANDLERS).sort();
 
 // ---- helpers ----
 

@@ -224,6 +224,13 @@ Deno.test("bad files: one clear line each", () => {
     new RegExp(SUPPORTED_ONNX_OPS.join(", ")),
   );
   expectFormatError(
+    importEdited("resnet8_opset13.onnx", (m) => {
+      m.nodes.find((n) => n.opType === "Relu")!.opType = "constructor";
+    }, "proto.onnx"),
+    "proto.onnx",
+    /unsupported operator constructor; supported: /,
+  );
+  expectFormatError(
     importEdited("resnet20_cifar100_folded.onnx", (m) => {
       m.initializers = m.initializers.filter((t) => t.name !== "fc.weight");
     }, "noweight.onnx"),
