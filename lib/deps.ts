@@ -126,3 +126,18 @@ export function loadOnnxruntime(): Promise<Ort> {
  * ```
  */
 export { inflateSync, zipSync } from "npm:fflate@0.8.2";
+
+import onnxProtoPackage from "npm:onnx-proto@8.0.1";
+
+/**
+ * The ONNX protobuf messages (onnx-proto: protobufjs static code generated from onnx.proto,
+ * pure JS, so it is loaded statically). int64 fields decode to `Long` objects.
+ *
+ * @example
+ * ```ts
+ * import { onnxProto } from "./deps.ts";
+ * const bytes = onnxProto.ModelProto.encode({ irVersion: 8, producerName: "demo" }).finish();
+ * console.log(onnxProto.ModelProto.decode(bytes).producerName); // demo
+ * ```
+ */
+export const onnxProto: typeof onnxProtoPackage.onnx = onnxProtoPackage.onnx;
