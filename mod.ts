@@ -20,3 +20,21 @@ export { initStateDict } from "./lib/models/init.ts";
 export type * from "./lib/engines/engine.ts";
 export { createEngine, ENGINE_NAMES, type EngineChoice, type EngineName } from "./lib/engines/registry.ts";
 export { BackendUnavailableError, TFJS_BACKENDS, type TfjsBackendName } from "./lib/engines/tfjs/backend.ts";
+export {
+  type Checkpoint as PthCheckpoint,
+  CheckpointError,
+  checkStateDictAgainst,
+  describeStateDict,
+  type FitOptions,
+  fitZooModel,
+  ForbiddenGlobalError,
+  inferArchitecture,
+  type InferredArchitecture,
+  loadPth,
+  readCheckpoint,
+} from "./convert/pytorch_checkpoint.ts";
+export { importOnnx, importOnnxModel, SUPPORTED_ONNX_OPS } from "./convert/onnx_import.ts";
+export { exportOnnx, exportOnnxModel, type OnnxExportOptions } from "./convert/onnx_export.ts";
+export { describeOnnx, formatOnnxDescription } from "./convert/onnx_describe.ts";
+export { OnnxExportError, OnnxFormatError } from "./convert/onnx_errors.ts";
+export { type ModelMetadata, parseModelMetadata } from "./convert/onnx_metadata.ts";
