@@ -1,0 +1,65 @@
+/**
+ * `deno task convert`: a .pth or ONNX network in, an ONNX file for onnxruntime out, with a
+ * summary of what was converted. The output is written to a temporary file and renamed, so a
+ * failed conversion leaves nothing behind.
+ *
+ * @example
+ * ```ts ignore
+ * import { convertModel } from "./convert.ts";
+ * const summary = await convertModel({ from: "teacher.pth", out: "teacher.onnx" });
+ * console.log(summary);
+ * ```
+ * @module
+ */
+
+import { describeOnnx, formatOnnxDescription } from "../../convert/onnx_describe.ts";
+import { exportOnnx } from "../../convert/onnx_export.ts";
+import { writeFileAtomic } from "../atomic_file.ts";
+import { countParameters } from "../graph.ts";
+import { loadModelFile } from "./model_file.ts";
+
+/** Options of {@link convertModel}. */
+export interface ConvertOptions {
+  /** Source .pth or .onnx file. */
+  from: string;
+  /** Destination .onnx file. */
+  out: string;
+  /** Architecture of a .pth source (inferred when absent). */
+  arch?: string;
+  /** ONNX opset of the output (13 to 17). */
+  opset?: number;
+  /** Keep BatchNormalization nodes instead of folding them into the convolutions. */
+  keepBatchNorm?: boolean;
+  /** Dataset metadata to embed (name, normalisation, class names). */
+  dataset?: { name: string; mean: number[]; std: number[]; classNames: string[]; imageSize: number };
+}
+
+/**
+ * Converts and returns a multi-line human summary.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(await convertModel({ from: "a.pth", out: "a.onnx", arch: "resnet56" }));
+ * ```
+ */
+export async function convertModel(o: ConvertOptions): Promise<string> {
+  const src = await loadModelFile(o.from, { arch: o.arch });
+  const meta = src.metadata;
+  const bytes = exportOnnx(src.graph, src.weights, {
+    opset: o.opset,
+    foldBatchNorm: !o.keepBatchNorm,
+    imageSize: o.dataset?.imageSize ?? 32,
+    dataset: o.dataset?.name ?? meta.dataset,
+    mean: o.dataset?.mean ?? meta.mean,
+    std: o.dataset?.std ?? meta.std,
+    classNames: o.dataset?.classNames ?? meta.classNames,
+  });
+  await writeFileAtomic(o.out, bytes);
+  const d = describeOnnx(bytes, o.out);
+  return [
+    `read    ${o.from}: ${src.description}`,
+    `params  ${countParameters(src.graph).toLocaleString("en-US")} trainable`,
+    `wrote   ${o.out} (${(bytes.length / 1e6).toFixed(2)} MB)`,
+    formatOnnxDescription(d),
+  ].join("\n");
+}
