@@ -25,11 +25,12 @@ Deno.test("worker and inline assemblers produce exactly assembleBatch's output, 
         { length: 5 },
         () => planCropFlip(Int32Array.from({ length: 8 }, () => rng.int(40)), rng, 4),
       );
-      const fromWorker = await Promise.all(plans.map((p) => worker.assemble(p)));
+      const fromWorker = await Promise.all(plans.map((p) => worker.submit(p).done));
       for (let i = 0; i < plans.length; i++) {
         const expected = assembleBatch(src.images, SHAPE, plans[i], 4, src.table);
         assert.deepEqual(fromWorker[i], expected);
-        assert.deepEqual(await inline.assemble(plans[i]), expected);
+        assert.deepEqual(await inline.submit(plans[i]).done, expected);
+        assert.deepEqual(inline.submit(plans[i]).ready(), expected, "inline: assembled on demand");
       }
     } finally {
       await worker.close();
@@ -38,14 +39,34 @@ Deno.test("worker and inline assemblers produce exactly assembleBatch's output, 
   }
 });
 
+Deno.test("a finished worker batch is taken synchronously, without an event-loop turn", async () => {
+  const src = source(true);
+  const worker = new WorkerAssembler(src);
+  try {
+    const plan = planCropFlip(new Int32Array([3, 1, 4, 1, 5]), new Rng(9), 4);
+    await worker.submit(plan).done; // the worker is up
+    const ticket = worker.submit(plan);
+    // Busy-wait: no message can be delivered meanwhile, only the shared ready flag can change.
+    const deadline = performance.now() + 10_000;
+    let x: Float32Array | null = null;
+    while (x === null && performance.now() < deadline) x = ticket.ready();
+    assert.ok(x !== null, "the worker never raised the ready flag");
+    assert.deepEqual(x, assembleBatch(src.images, SHAPE, plan, 4, src.table));
+    assert.ok(!(x.buffer instanceof SharedArrayBuffer), "consumers get an ordinary Float32Array");
+    assert.equal(await ticket.done, x);
+  } finally {
+    await worker.close();
+  }
+});
+
 Deno.test("closing a worker assembler rejects pending and later batches with a DataError", async () => {
   const a = createAssembler(source(true), true);
   assert.equal(a.kind, "worker");
   const plan = planCropFlip(new Int32Array([1, 2, 3]), new Rng(0), 4);
-  const pending = a.assemble(plan);
+  const pending = a.submit(plan).done;
   await a.close();
   await assert.rejects(pending, (e) => e instanceof DataError && e.message === "batch loader closed");
-  await assert.rejects(a.assemble(plan), /batch loader closed/);
+  await assert.rejects(a.submit(plan).done, /batch loader closed/);
   assert.equal(createAssembler(source(true), false).kind, "inline");
 });
 

@@ -1,7 +1,9 @@
 /**
  * Where batches are assembled: on a worker thread (the training step never waits for pixel
  * work, even when it keeps the main thread busy) or inline on the main thread (deferred to a
- * macrotask, so it runs while the consumer awaits). Both give identical batches.
+ * macrotask, so it runs while the consumer awaits). Both give identical batches. A submitted
+ * plan yields a {@link BatchTicket}: `ready()` hands over a finished batch synchronously (the
+ * worker raises a shared flag, so no event-loop turn is needed), `done` waits for it.
  *
  * @example
  * ```ts
@@ -9,7 +11,7 @@
  * import { normalizationTable, planIdentity } from "./augment.ts";
  * const images = new Uint8Array(new SharedArrayBuffer(4)).fill(255);
  * const a = createAssembler({ images, shape: [1, 2, 2], padding: 4, table: normalizationTable([0], [1]) }, true);
- * console.log(await a.assemble(planIdentity(new Int32Array([0]), 4))); // Float32Array [1, 1, 1, 1]
+ * console.log(await a.submit(planIdentity(new Int32Array([0]), 4)).done); // Float32Array [1, 1, 1, 1]
  * await a.close();
  * ```
  * @module
@@ -17,7 +19,14 @@
 
 import { Worker } from "node:worker_threads";
 import { assembleBatch, type BatchPlan } from "./augment.ts";
-import { ASSEMBLER_WORKER_KIND, type AssemblerReply, type AssemblerWorkerInit } from "./assembler_worker.ts";
+import {
+  ASSEMBLER_WORKER_KIND,
+  type AssemblerReply,
+  type AssemblerRequest,
+  type AssemblerWorkerInit,
+  outputBytes,
+  readyFlag,
+} from "./assembler_worker.ts";
 import { DataError } from "./dataset.ts";
 
 /** What every batch of one split is assembled from. */
@@ -32,13 +41,21 @@ export interface AssemblerSource {
   table: Float32Array;
 }
 
+/** A batch being assembled. */
+export interface BatchTicket {
+  /** The batch when it is already assembled (taken without waiting), else null. */
+  ready(): Float32Array | null;
+  /** Resolves with the batch (rejects when assembly failed or the assembler was closed). */
+  readonly done: Promise<Float32Array>;
+}
+
 /** Turns batch plans into float32 batches. */
 export interface Assembler {
   /** `worker` or `inline`. */
   readonly kind: "worker" | "inline";
-  /** Assembles one batch. */
-  assemble(plan: BatchPlan): Promise<Float32Array>;
-  /** Stops the worker, if any. */
+  /** Starts assembling one batch. */
+  submit(plan: BatchPlan): BatchTicket;
+  /** Stops the worker, if any; pending batches are rejected. */
   close(): Promise<void>;
 }
 
@@ -65,21 +82,50 @@ export function createAssembler(source: AssemblerSource, useWorker: boolean): As
   return new InlineAssembler(source);
 }
 
+/** A settable promise with the value kept for synchronous access. */
+class Ticket implements BatchTicket {
+  readonly done: Promise<Float32Array>;
+  value: Float32Array | null = null;
+  resolve!: (x: Float32Array) => void;
+  reject!: (e: Error) => void;
+
+  constructor(readonly take: () => Float32Array | null) {
+    this.done = new Promise((res, rej) => {
+      this.resolve = (x) => {
+        this.value = x;
+        res(x);
+      };
+      this.reject = rej;
+    });
+    this.done.catch(() => {}); // a dropped ticket must not surface as an unhandled rejection
+  }
+
+  ready(): Float32Array | null {
+    if (this.value === null) {
+      const x = this.take();
+      if (x !== null) this.resolve(x);
+    }
+    return this.value;
+  }
+}
+
 /**
- * Assembles on the main thread in a macrotask.
+ * Assembles on the main thread: in a macrotask after submission, or at once when the batch is
+ * asked for first.
  *
  * @example
  * ```ts
  * import { InlineAssembler } from "./assembler.ts";
  * import { normalizationTable, planIdentity } from "./augment.ts";
  * const a = new InlineAssembler({ images: new Uint8Array([0]), shape: [1, 1, 1], padding: 0, table: normalizationTable([0], [1]) });
- * console.log(await a.assemble(planIdentity(new Int32Array([0]), 0))); // Float32Array [0]
+ * console.log(a.submit(planIdentity(new Int32Array([0]), 0)).ready()); // Float32Array [0]
  * ```
  */
 export class InlineAssembler implements Assembler {
   /** Always `inline`. */
   readonly kind = "inline" as const;
   #source: AssemblerSource;
+  #closed = false;
 
   /**
    * @example
@@ -94,31 +140,38 @@ export class InlineAssembler implements Assembler {
   }
 
   /**
-   * Assembles after the current task, so a prefetch does not delay the caller.
+   * Schedules the assembly after the current task, so a prefetch does not delay the caller.
    *
    * @example
    * ```ts
    * import { InlineAssembler } from "./assembler.ts";
    * import { planIdentity } from "./augment.ts";
    * const a = new InlineAssembler({ images: new Uint8Array(1), shape: [1, 1, 1], padding: 0, table: new Float32Array(256) });
-   * console.log((await a.assemble(planIdentity(new Int32Array([0]), 0))).length); // 1
+   * console.log((await a.submit(planIdentity(new Int32Array([0]), 0)).done).length); // 1
    * ```
    */
-  assemble(plan: BatchPlan): Promise<Float32Array> {
+  submit(plan: BatchPlan): BatchTicket {
     const s = this.#source;
-    return new Promise((resolve, reject) => {
-      setTimeout(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ticket = new Ticket(() => {
+      clearTimeout(timer);
+      return assembleBatch(s.images, s.shape, plan, s.padding, s.table);
+    });
+    if (this.#closed) ticket.reject(new DataError("batch loader closed"));
+    else {
+      timer = setTimeout(() => {
         try {
-          resolve(assembleBatch(s.images, s.shape, plan, s.padding, s.table));
+          ticket.ready();
         } catch (e) {
-          reject(e);
+          ticket.reject(e as Error);
         }
       }, 0);
-    });
+    }
+    return ticket;
   }
 
   /**
-   * Nothing to release.
+   * Later submissions are rejected.
    *
    * @example
    * ```ts
@@ -127,6 +180,7 @@ export class InlineAssembler implements Assembler {
    * ```
    */
   close(): Promise<void> {
+    this.#closed = true;
     return Promise.resolve();
   }
 }
@@ -140,7 +194,7 @@ export class InlineAssembler implements Assembler {
  * import { WorkerAssembler } from "./assembler.ts";
  * import { normalizationTable, planIdentity } from "./augment.ts";
  * const a = new WorkerAssembler({ images: new Uint8Array([51]), shape: [1, 1, 1], padding: 0, table: normalizationTable([0], [1]) });
- * console.log(await a.assemble(planIdentity(new Int32Array([0]), 0))); // Float32Array [0.2]
+ * console.log(await a.submit(planIdentity(new Int32Array([0]), 0)).done); // Float32Array [0.2]
  * await a.close();
  * ```
  */
@@ -148,7 +202,8 @@ export class WorkerAssembler implements Assembler {
   /** Always `worker`. */
   readonly kind = "worker" as const;
   #worker: Worker;
-  #pending = new Map<number, { resolve: (x: Float32Array) => void; reject: (e: Error) => void }>();
+  #size: number;
+  #pending = new Map<number, Ticket>();
   #nextId = 0;
   #failure: Error | null = null;
 
@@ -168,6 +223,7 @@ export class WorkerAssembler implements Assembler {
       images = new Uint8Array(new SharedArrayBuffer(images.length));
       images.set(source.images);
     }
+    this.#size = source.shape[0] * source.shape[1] * source.shape[2];
     const init: AssemblerWorkerInit = {
       kind: ASSEMBLER_WORKER_KIND,
       pixels: {
@@ -182,11 +238,11 @@ export class WorkerAssembler implements Assembler {
     this.#worker = new Worker(new URL("./assembler_worker.ts", import.meta.url), { workerData: init });
     this.#worker.unref();
     this.#worker.on("message", (reply: AssemblerReply) => {
-      const p = this.#pending.get(reply.id);
-      if (!p) return;
+      const ticket = this.#pending.get(reply.id);
+      if (!ticket) return;
       this.#settled(reply.id);
-      if (reply.x) p.resolve(new Float32Array(reply.x));
-      else p.reject(new DataError(`batch assembly failed: ${reply.error}`));
+      if (reply.error !== undefined) ticket.reject(new DataError(`batch assembly failed: ${reply.error}`));
+      else ticket.ready();
     });
     this.#worker.on("error", (e: Error) => this.#fail(new DataError(`batch worker failed: ${e.message}`)));
     this.#worker.on("exit", () => this.#fail(new DataError("batch worker stopped")));
@@ -200,18 +256,31 @@ export class WorkerAssembler implements Assembler {
    * import { WorkerAssembler } from "./assembler.ts";
    * import { planIdentity } from "./augment.ts";
    * const a = new WorkerAssembler({ images: new Uint8Array(1), shape: [1, 1, 1], padding: 0, table: new Float32Array(256) });
-   * console.log((await a.assemble(planIdentity(new Int32Array([0]), 0))).length); // 1
+   * console.log((await a.submit(planIdentity(new Int32Array([0]), 0)).done).length); // 1
    * await a.close();
    * ```
    */
-  assemble(plan: BatchPlan): Promise<Float32Array> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      if (this.#pending.size === 0) this.#worker.ref(); // keep the process alive until it answers
-      this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, plan });
+  submit(plan: BatchPlan): BatchTicket {
+    const values = plan.indices.length * this.#size;
+    const output = new SharedArrayBuffer(outputBytes(values));
+    const flag = readyFlag(output);
+    // Copy out of the shared buffer (set() is a memcpy; slice() of a shared view is ~5x slower):
+    // consumers get an ordinary Float32Array.
+    const ticket = new Ticket(() => {
+      if (Atomics.load(flag, 0) !== 1) return null;
+      const x = new Float32Array(values);
+      x.set(new Float32Array(output, 0, values));
+      return x;
     });
+    if (this.#failure) {
+      ticket.reject(this.#failure);
+      return ticket;
+    }
+    const id = this.#nextId++;
+    if (this.#pending.size === 0) this.#worker.ref(); // keep the process alive until it answers
+    this.#pending.set(id, ticket);
+    this.#worker.postMessage({ id, plan, output } satisfies AssemblerRequest);
+    return ticket;
   }
 
   /**
@@ -238,9 +307,9 @@ export class WorkerAssembler implements Assembler {
   #fail(e: Error): void {
     if (this.#failure) return;
     this.#failure = e;
-    for (const [id, p] of this.#pending) {
+    for (const [id, ticket] of this.#pending) {
       this.#settled(id);
-      p.reject(e);
+      if (ticket.ready() === null) ticket.reject(e);
     }
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Worker-thread side of {@link WorkerAssembler}: receives batch plans, assembles the float32
- * batches from the shared pixel buffer and transfers them back. It only acts when started as
- * the assembler's worker, so importing it elsewhere does nothing.
+ * Worker-thread side of the worker assembler: receives batch plans, writes each float32 batch
+ * into the request's shared output buffer, raises the buffer's ready flag (so the main thread
+ * can take the batch without an event-loop turn) and then replies. It only acts when started
+ * as the assembler's worker, so importing it elsewhere does nothing.
  *
  * @example
  * ```ts
@@ -40,16 +41,45 @@ export interface AssemblerRequest {
   id: number;
   /** What to assemble. */
   plan: BatchPlan;
+  /**
+   * Output: `n * C * H * W` float32 values, then one int32 ready flag that the worker sets to 1
+   * (with `Atomics.store`) once the values are written.
+   */
+  output: SharedArrayBuffer;
 }
 
-/** One reply: the batch or an error message. */
+/** One reply: done, or an error message. */
 export interface AssemblerReply {
   /** Request id. */
   id: number;
-  /** Buffer of the NCHW float32 batch (transferred). */
-  x?: ArrayBuffer;
   /** Why it failed. */
   error?: string;
+}
+
+/**
+ * Bytes of a request's output buffer for `values` float32 values plus the ready flag.
+ *
+ * @example
+ * ```ts
+ * import { outputBytes } from "./assembler_worker.ts";
+ * console.log(outputBytes(3)); // 16
+ * ```
+ */
+export function outputBytes(values: number): number {
+  return values * 4 + 4;
+}
+
+/**
+ * The ready flag of an output buffer (last int32).
+ *
+ * @example
+ * ```ts
+ * import { outputBytes, readyFlag } from "./assembler_worker.ts";
+ * console.log(readyFlag(new SharedArrayBuffer(outputBytes(2)))[0]); // 0
+ * ```
+ */
+export function readyFlag(output: SharedArrayBuffer): Int32Array {
+  return new Int32Array(output, output.byteLength - 4, 1);
 }
 
 if (parentPort && (workerData as AssemblerWorkerInit | undefined)?.kind === ASSEMBLER_WORKER_KIND) {
@@ -59,9 +89,17 @@ if (parentPort && (workerData as AssemblerWorkerInit | undefined)?.kind === ASSE
   const table = Float32Array.from(init.table);
   port.on("message", (req: AssemblerRequest) => {
     try {
-      const x = assembleBatch(images, init.shape, req.plan, init.padding, table);
-      const buffer = x.buffer as ArrayBuffer;
-      port.postMessage({ id: req.id, x: buffer } satisfies AssemblerReply, [buffer]);
+      const values = (req.output.byteLength - 4) / 4;
+      assembleBatch(
+        images,
+        init.shape,
+        req.plan,
+        init.padding,
+        table,
+        new Float32Array(req.output, 0, values),
+      );
+      Atomics.store(readyFlag(req.output), 0, 1);
+      port.postMessage({ id: req.id } satisfies AssemblerReply);
     } catch (e) {
       port.postMessage({ id: req.id, error: String((e as Error)?.message ?? e) } satisfies AssemblerReply);
     }
