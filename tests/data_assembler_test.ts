@@ -70,6 +70,21 @@ Deno.test("closing a worker assembler rejects pending and later batches with a D
   assert.equal(createAssembler(source(true), false).kind, "inline");
 });
 
+Deno.test("a worker that cannot start falls back to inline assembly, pending batches included", async () => {
+  const src = source(true);
+  // A worker script that ends at once without ever answering.
+  const a = new WorkerAssembler(src, { workerUrl: new URL("data:text/javascript,export {};") });
+  try {
+    const plan = planCropFlip(new Int32Array([0, 7]), new Rng(4), 4);
+    const x = await a.submit(plan).done;
+    assert.deepEqual(x, assembleBatch(src.images, SHAPE, plan, 4, src.table));
+    assert.equal(a.kind, "inline");
+    assert.deepEqual(await a.submit(plan).done, x);
+  } finally {
+    await a.close();
+  }
+});
+
 Deno.test("a loader that is never closed does not keep the process alive", async () => {
   const loaderUrl = new URL("../lib/data/loader.ts", import.meta.url).href;
   const syntheticUrl = new URL("../lib/data/synthetic.ts", import.meta.url).href;

@@ -29,6 +29,9 @@ import {
 } from "./assembler_worker.ts";
 import { DataError } from "./dataset.ts";
 
+/** Output buffers kept for reuse by a worker assembler. */
+const MAX_SPARE = 4;
+
 /** What every batch of one split is assembled from. */
 export interface AssemblerSource {
   /** The split's raw pixels (CHW per image). */
@@ -199,16 +202,19 @@ export class InlineAssembler implements Assembler {
  * ```
  */
 export class WorkerAssembler implements Assembler {
-  /** Always `worker`. */
-  readonly kind = "worker" as const;
   #worker: Worker;
+  #source: AssemblerSource;
   #size: number;
-  #pending = new Map<number, Ticket>();
+  #pending = new Map<number, { ticket: Ticket; plan: BatchPlan }>();
   #nextId = 0;
+  #answered = false;
   #failure: Error | null = null;
+  #fallback: InlineAssembler | null = null;
+  #spare: SharedArrayBuffer[] = [];
 
   /**
-   * Starts the worker.
+   * Starts the worker. If it cannot start (its first answer never comes), batches are
+   * assembled inline instead and {@link WorkerAssembler.kind} becomes `inline`.
    *
    * @example
    * ```ts
@@ -217,7 +223,8 @@ export class WorkerAssembler implements Assembler {
    * await a.close();
    * ```
    */
-  constructor(source: AssemblerSource) {
+  constructor(source: AssemblerSource, opts: { workerUrl?: URL } = {}) {
+    this.#source = source;
     let images = source.images;
     if (!(images.buffer instanceof SharedArrayBuffer)) {
       images = new Uint8Array(new SharedArrayBuffer(images.length));
@@ -235,17 +242,34 @@ export class WorkerAssembler implements Assembler {
       padding: source.padding,
       table: Array.from(source.table),
     };
-    this.#worker = new Worker(new URL("./assembler_worker.ts", import.meta.url), { workerData: init });
+    const url = opts.workerUrl ?? new URL("./assembler_worker.ts", import.meta.url);
+    this.#worker = new Worker(url, { workerData: init });
     this.#worker.unref();
     this.#worker.on("message", (reply: AssemblerReply) => {
-      const ticket = this.#pending.get(reply.id);
-      if (!ticket) return;
+      this.#answered = true;
+      const p = this.#pending.get(reply.id);
+      if (!p) return;
       this.#settled(reply.id);
-      if (reply.error !== undefined) ticket.reject(new DataError(`batch assembly failed: ${reply.error}`));
-      else ticket.ready();
+      if (reply.error !== undefined) p.ticket.reject(new DataError(`batch assembly failed: ${reply.error}`));
+      else p.ticket.ready();
     });
-    this.#worker.on("error", (e: Error) => this.#fail(new DataError(`batch worker failed: ${e.message}`)));
-    this.#worker.on("exit", () => this.#fail(new DataError("batch worker stopped")));
+    this.#worker.on("error", (e: Error) => this.#lost(new DataError(`batch worker failed: ${e.message}`)));
+    this.#worker.on("exit", () => this.#lost(new DataError("batch worker stopped")));
+  }
+
+  /**
+   * `worker`, or `inline` after the worker could not start.
+   *
+   * @example
+   * ```ts
+   * import { WorkerAssembler } from "./assembler.ts";
+   * const a = new WorkerAssembler({ images: new Uint8Array(1), shape: [1, 1, 1], padding: 0, table: new Float32Array(256) });
+   * console.log(a.kind); // worker
+   * await a.close();
+   * ```
+   */
+  get kind(): "worker" | "inline" {
+    return this.#fallback ? "inline" : "worker";
   }
 
   /**
@@ -261,15 +285,22 @@ export class WorkerAssembler implements Assembler {
    * ```
    */
   submit(plan: BatchPlan): BatchTicket {
+    if (this.#fallback) return this.#fallback.submit(plan);
     const values = plan.indices.length * this.#size;
-    const output = new SharedArrayBuffer(outputBytes(values));
+    const bytes = outputBytes(values);
+    // Reuse an output buffer the worker is done with (saves allocating and zeroing one per batch).
+    const spare = this.#spare.findIndex((b) => b.byteLength === bytes);
+    const output = spare >= 0 ? this.#spare.splice(spare, 1)[0] : new SharedArrayBuffer(bytes);
     const flag = readyFlag(output);
+    Atomics.store(flag, 0, 0);
     // Copy out of the shared buffer (set() is a memcpy; slice() of a shared view is ~5x slower):
     // consumers get an ordinary Float32Array.
     const ticket = new Ticket(() => {
       if (Atomics.load(flag, 0) !== 1) return null;
       const x = new Float32Array(values);
       x.set(new Float32Array(output, 0, values));
+      // Finished and copied: the worker never touches this buffer again.
+      if (this.#spare.length < MAX_SPARE) this.#spare.push(output);
       return x;
     });
     if (this.#failure) {
@@ -278,7 +309,7 @@ export class WorkerAssembler implements Assembler {
     }
     const id = this.#nextId++;
     if (this.#pending.size === 0) this.#worker.ref(); // keep the process alive until it answers
-    this.#pending.set(id, ticket);
+    this.#pending.set(id, { ticket, plan });
     this.#worker.postMessage({ id, plan, output } satisfies AssemblerRequest);
     return ticket;
   }
@@ -294,6 +325,7 @@ export class WorkerAssembler implements Assembler {
    * ```
    */
   async close(): Promise<void> {
+    if (this.#fallback) await this.#fallback.close();
     if (this.#failure) return;
     this.#fail(new DataError("batch loader closed"));
     await this.#worker.terminate();
@@ -304,10 +336,26 @@ export class WorkerAssembler implements Assembler {
     if (this.#pending.size === 0) this.#worker.unref();
   }
 
+  /** The worker died: before its first answer it never worked here, so assemble inline. */
+  #lost(e: Error): void {
+    if (this.#failure || this.#fallback) return;
+    if (this.#answered) return this.#fail(e);
+    this.#fallback = new InlineAssembler(this.#source);
+    const s = this.#source;
+    for (const [id, { ticket, plan }] of this.#pending) {
+      this.#settled(id);
+      try {
+        ticket.resolve(assembleBatch(s.images, s.shape, plan, s.padding, s.table));
+      } catch (err) {
+        ticket.reject(err as Error);
+      }
+    }
+  }
+
   #fail(e: Error): void {
     if (this.#failure) return;
     this.#failure = e;
-    for (const [id, ticket] of this.#pending) {
+    for (const [id, { ticket }] of this.#pending) {
       this.#settled(id);
       if (ticket.ready() === null) ticket.reject(e);
     }
