@@ -141,3 +141,16 @@ import onnxProtoPackage from "npm:onnx-proto@8.0.1";
  * ```
  */
 export const onnxProto: typeof onnxProtoPackage.onnx = onnxProtoPackage.onnx;
+
+ * PNG decoding and encoding (fast-png: pure JavaScript, light), for image-folder datasets.
+ *
+ * @example
+ * ```ts
+ * import { decodePng, encodePng } from "./deps.ts";
+ * const png = encodePng({ width: 1, height: 1, channels: 3, depth: 8, data: new Uint8Array([1, 2, 3]) });
+ * console.log(decodePng(png).data); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export { decode as decodePng, encode as encodePng } from "npm:fast-png@8.0.0";
+/** A decoded PNG image (fast-png). */
+export type DecodedPng = import("npm:fast-png@8.0.0").DecodedPng;
