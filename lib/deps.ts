@@ -142,6 +142,7 @@ import onnxProtoPackage from "npm:onnx-proto@8.0.1";
  */
 export const onnxProto: typeof onnxProtoPackage.onnx = onnxProtoPackage.onnx;
 
+/**
  * PNG decoding and encoding (fast-png: pure JavaScript, light), for image-folder datasets.
  *
  * @example
