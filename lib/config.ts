@@ -75,6 +75,8 @@ export interface DistillConfig {
   studentOut: string;
   /** Resume from the checkpoint in the run folder given by --out. */
   resume: boolean;
+  /** Evaluate the teacher (plain and oracle) on the test set before training. */
+  testTeacher: boolean;
 }
 
 /** How a field is parsed and checked. */
@@ -123,6 +125,7 @@ export const DISTILL_DEFAULTS: Readonly<DistillConfig> = Object.freeze({
   out: "",
   studentOut: "weights/student.onnx",
   resume: false,
+  testTeacher: true,
 });
 
 /** Field specifications, in help order. */
@@ -161,6 +164,7 @@ export const DISTILL_FIELDS: Readonly<Record<keyof DistillConfig, FieldSpec>> = 
   out: { type: "string", doc: "run folder (default runs/<teacher>_to_<student>_<time>)" },
   studentOut: { type: "string", doc: "final student ONNX path" },
   resume: { type: "boolean", doc: "resume the run in --out from its checkpoint" },
+  testTeacher: { type: "boolean", doc: "evaluate the teacher (plain and oracle) before training" },
 });
 
 /** Thrown for invalid settings; the message names the flag and the allowed values. */

@@ -63,8 +63,11 @@ export async function loadModelFile(file: string, opts: LoadModelOptions = {}): 
     if (opts.arch && metadata.arch && opts.arch !== metadata.arch) {
       throw new Error(`${file}: the ONNX metadata says ${metadata.arch}, but --arch ${opts.arch} was given`);
     }
-    const description = `${imp.graph.arch} from ONNX (opset ${imp.opset}, ${imp.producer || "unknown producer"}), ` +
-      `${imp.graph.inChannels} input channel${imp.graph.inChannels === 1 ? "" : "s"}, ${imp.graph.numClasses} classes`;
+    const description =
+      `${imp.graph.arch} from ONNX (opset ${imp.opset}, ${imp.producer || "unknown producer"}), ` +
+      `${imp.graph.inChannels} input channel${
+        imp.graph.inChannels === 1 ? "" : "s"
+      }, ${imp.graph.numClasses} classes`;
     return { graph: imp.graph, weights: imp.weights, description, format: "onnx", metadata };
   }
   const ck = readCheckpoint(bytes, file);

@@ -12,8 +12,12 @@
 
 import { createHash } from "node:crypto";
 
-/** An expected digest: MD5 (dataset archives) or SHA-256 (checkpoints), lowercase hex. */
-export type Checksum = { md5: string } | { sha256: string };
+/**
+ * An expected digest: MD5 (dataset archives) or SHA-256 (checkpoints), lowercase hex; or
+ * `{ unpinned: algorithm }` for a file with no published digest (any content is accepted and
+ * the caller verifies it another way, e.g. by loading it strictly).
+ */
+export type Checksum = { md5: string } | { sha256: string } | { unpinned: DigestAlgorithm };
 
 /** Digest algorithm names. */
 export type DigestAlgorithm = "md5" | "sha256";
@@ -27,7 +31,8 @@ export type DigestAlgorithm = "md5" | "sha256";
  * console.log(describeChecksum({ md5: "ABC" })); // { algorithm: "md5", hex: "abc" }
  * ```
  */
-export function describeChecksum(c: Checksum): { algorithm: DigestAlgorithm; hex: string } {
+export function describeChecksum(c: Checksum): { algorithm: DigestAlgorithm; hex: string | null } {
+  if ("unpinned" in c) return { algorithm: c.unpinned, hex: null };
   return "md5" in c ? { algorithm: "md5", hex: c.md5.toLowerCase() } : {
     algorithm: "sha256",
     hex: c.sha256.toLowerCase(),
@@ -79,6 +84,7 @@ export async function fileDigest(path: string, algorithm: DigestAlgorithm): Prom
 export async function fileMatches(path: string, expected: Checksum): Promise<boolean> {
   const { algorithm, hex } = describeChecksum(expected);
   try {
+    if (hex === null) return (await Deno.stat(path)).isFile;
     return (await fileDigest(path, algorithm)) === hex;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;

@@ -31,6 +31,8 @@ export interface EnsureFileOptions {
   hint?: string;
   /** Cancels the download. */
   signal?: AbortSignal;
+  /** Checks the downloaded temporary file before it is renamed into place (throw to reject). */
+  verify?: (tmpPath: string, digest: string) => Promise<void>;
 }
 
 const PROGRESS_STEP = 256 * 1024;
@@ -101,11 +103,12 @@ export async function ensureFile(
     }
     opts.onProgress?.(bytes, total);
     const actual = hash.digest("hex");
-    if (actual !== expected) {
+    if (expected !== null && actual !== expected) {
       throw new DataError(
         `Checksum mismatch for ${url}: expected ${algorithm} ${expected}, got ${actual} (${bytes} bytes, download discarded)`,
       );
     }
+    await opts.verify?.(tmp, actual);
     await Deno.rename(tmp, dest);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});

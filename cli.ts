@@ -1,0 +1,134 @@
+/**
+ * The command line: one entry point for every task (`deno task distill|train|test|convert|...`).
+ * A thin layer over the library: it parses flags (generated from the typed config where one
+ * exists), wires Ctrl-C and the terminal, and prints errors as one line.
+ *
+ * @example
+ * ```sh
+ * deno task distill --data cifar100 --teacher resnet56 --student resnet20
+ * deno task test --model weights/student.onnx
+ * ```
+ * @module
+ */
+
+import process from "node:process";
+import { Command, Option } from "./lib/deps.ts";
+import {
+  DISTILL_DEFAULTS,
+  DISTILL_FIELDS,
+  type DistillConfig,
+  flagName,
+  resolveConfig,
+} from "./lib/config.ts";
+import { runDistill } from "./lib/app/distill.ts";
+import { convertModel } from "./lib/app/convert.ts";
+import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
+
+/** Adds every config field as a kebab-case flag (help text and default from the field spec). */
+function addConfigOptions(cmd: Command, defaults: Partial<DistillConfig> = {}): Command {
+  for (const [field, spec] of Object.entries(DISTILL_FIELDS)) {
+    const key = field as keyof DistillConfig;
+    const flag = flagName(field);
+    const def = defaults[key] ?? DISTILL_DEFAULTS[key];
+    const shown = Array.isArray(def) ? def.join(",") : String(def);
+    const help = `${spec.doc}${spec.choices ? ` (${spec.choices.join("|")})` : ""} [default: ${
+      shown || '""'
+    }]`;
+    const opt = spec.type === "boolean"
+      ? new Option(`--${flag} [bool]`, help)
+      : new Option(`--${flag} <value>`, help);
+    cmd.addOption(opt);
+  }
+  cmd.addOption(new Option("--config <file.json>", "read settings from a JSON file (flags win)"));
+  return cmd;
+}
+
+/** Merges defaults, --config file and flags into a validated config. */
+async function configFrom(
+  opts: Record<string, unknown>,
+  defaults: Partial<DistillConfig> = {},
+): Promise<DistillConfig> {
+  const fromFlags: Record<string, unknown> = {};
+  for (const field of Object.keys(DISTILL_FIELDS)) {
+    const v = opts[field];
+    if (v !== undefined) fromFlags[field] = v === true ? "true" : v;
+  }
+  let fromFile: Record<string, unknown> = {};
+  if (typeof opts.config === "string") {
+    try {
+      fromFile = JSON.parse(await Deno.readTextFile(opts.config));
+    } catch (e) {
+      throw new Error(`${opts.config}: cannot read settings (${(e as Error).message.split("\n")[0]})`);
+    }
+  }
+  return resolveConfig(defaults as Record<string, unknown>, fromFile, fromFlags);
+}
+
+/** Ctrl-C: the first one stops after the current step with a checkpoint, a second one exits. */
+function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  const onInt = () => {
+    if (ac.signal.aborted) Deno.exit(130);
+    console.error("\nstopping after this step (Ctrl-C again to quit without saving)...");
+    ac.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInt);
+  return ac.signal;
+}
+
+const out = process.stderr.isTTY ? process.stderr : process.stdout;
+
+const program = new Command("oracle-kd")
+  .description("Knowledge distillation from an explainable oracle teacher (Lee et al., BMVC 2023)")
+  .showHelpAfterError();
+
+addConfigOptions(
+  program.command("distill").description(
+    "distill a student from a (oracle) teacher; defaults: the paper's run",
+  ),
+).action(async (opts) => {
+  const c = await configFrom(opts);
+  const s = await runDistill(c, { stream: out, signal: interruptSignal() }, "distill");
+  if (s.status === "interrupted") Deno.exit(130);
+});
+
+addConfigOptions(
+  program.command("train").description("train a network from scratch with cross-entropy (e.g. a teacher)"),
+  { response: "plain", ceWeight: 1, alpha: 0 },
+).action(async (opts) => {
+  const c = await configFrom(opts, { response: "plain", ceWeight: 1, alpha: 0 });
+  const s = await runDistill(c, { stream: out, signal: interruptSignal() }, "train");
+  if (s.status === "interrupted") Deno.exit(130);
+});
+
+program.command("convert")
+  .description("convert a .pth or ONNX network to ONNX for onnxruntime, with a summary")
+  .requiredOption("--from <file>", "source .pth or .onnx")
+  .requiredOption("--out <file.onnx>", "destination ONNX file")
+  .option("--arch <name>", "architecture of a .pth source (inferred when omitted)")
+  .option("--opset <n>", "ONNX opset (13-17)", "13")
+  .option("--keep-batchnorm", "keep BatchNormalization nodes instead of folding them")
+  .option(
+    "--dataset <name>",
+    "embed this dataset's normalisation and class names (cifar10, cifar100, fashion-mnist)",
+  )
+  .action(async (opts) => {
+    const summary = await convertModel({
+      from: opts.from,
+      out: opts.out,
+      arch: opts.arch,
+      opset: Number(opts.opset),
+      keepBatchNorm: Boolean(opts.keepBatchnorm),
+      dataset: opts.dataset ? datasetMetadata(opts.dataset) : undefined,
+    });
+    console.log(summary);
+  });
+
+try {
+  await program.parseAsync(Deno.args, { from: "user" });
+} catch (e) {
+  const err = e as Error;
+  if (Deno.env.get("OKD_DEBUG")) console.error(err.stack);
+  console.error(`error: ${err.message.split("\n")[0]}`);
+  Deno.exit(1);
+}

@@ -1,0 +1,236 @@
+/**
+ * `deno task distill` and `deno task train`: everything between a resolved configuration and a
+ * trained student on disk. Loads the dataset and the teacher, refuses a teacher whose classes or
+ * channels do not fit the data before any training, builds the student, runs the training loop
+ * and exports the last and the best student as ONNX with dataset metadata.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDistill } from "./distill.ts";
+ * import { resolveConfig } from "../config.ts";
+ * const summary = await runDistill(resolveConfig({ data: "synthetic", teacher: "t.onnx", epochs: 1 }), io);
+ * ```
+ * @module
+ */
+
+import * as path from "node:path";
+import { exportOnnx } from "../../convert/onnx_export.ts";
+import { writeFileAtomic } from "../atomic_file.ts";
+import type { DistillConfig } from "../config.ts";
+import type { ImageDataset } from "../data/dataset.ts";
+import { loadDataset } from "../data/load.ts";
+import { BatchLoader } from "../data/loader.ts";
+import type { Engine, FrozenModel } from "../engines/engine.ts";
+import { createEngine, type EngineName } from "../engines/registry.ts";
+import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
+import { countParameters, type Graph } from "../graph.ts";
+import { initStateDict } from "../models/init.ts";
+import { buildModel } from "../models/zoo.ts";
+import { createResponseProvider } from "../oracle.ts";
+import { createProgress, type Progress, type ProgressStream } from "../progress.ts";
+import { encodeSafetensors } from "../safetensors.ts";
+import type { StateDict } from "../tensor.ts";
+import { evaluate, RUN_FILES, type RunSummary, train } from "../trainer.ts";
+import { evalSource, trainSource } from "./data_sources.ts";
+import { resolveTeacher } from "./teachers.ts";
+
+/** Where the application writes and how it is interrupted. */
+export interface AppIO {
+  /** Progress and report output. */
+  stream: ProgressStream;
+  /** Milliseconds clock. */
+  clock?: () => number;
+  /** Aborted on Ctrl-C. */
+  signal?: AbortSignal;
+  /** Folder for downloaded teachers and exported models (default `weights`). */
+  weightsDir?: string;
+}
+
+/** Batch size for evaluation passes (no gradients, so larger is faster). */
+const EVAL_BATCH = 256;
+
+/**
+ * Runs a distillation (`mode` "distill": teacher response + CE) or plain CE training of the
+ * `student` architecture (`mode` "train", for new datasets' teachers) and returns the summary.
+ *
+ * @example
+ * ```ts ignore
+ * await runDistill(config, { stream: Deno.stdout }, "train");
+ * ```
+ */
+export async function runDistill(
+  c: DistillConfig,
+  io: AppIO,
+  mode: "distill" | "train" = "distill",
+): Promise<RunSummary> {
+  const progress = createProgress({ stream: io.stream, clock: io.clock });
+  const weightsDir = io.weightsDir ?? "weights";
+  if (c.resume && !c.out) throw new Error("--resume needs --out <run folder> naming the run to continue");
+
+  const dataset = await loadDataset(c.data, {
+    dataDir: c.dataDir,
+    download: c.download,
+    onProgress: dataProgress(progress),
+    hint: `Pass --data-dir <folder> holding the files${c.download ? "" : ", or allow --download"}.`,
+  });
+  const [cin, h, w] = dataset.shape;
+  progress.line(
+    `data     ${dataset.name}: ${dataset.train.count} train / ${dataset.test.count} test images, ` +
+      `${cin}x${h}x${w}, ${dataset.numClasses} classes`,
+  );
+
+  const engine = await createEngine({
+    engine: c.engine as EngineName,
+    backend: c.backend as TfjsBackendName,
+  });
+  progress.line(`engine   ${engine.name}`);
+
+  let teacher: FrozenModel | null = null;
+  let teacherName = "scratch";
+  if (mode === "distill") {
+    const t = await resolveTeacher(c.teacher, {
+      dataset: dataset.name,
+      weightsDir,
+      download: c.download,
+      arch: c.teacherArch,
+      onProgress: (bytes, total) =>
+        progress.line(`download ${c.teacher}: ${bytes}${total ? "/" + total : ""} bytes`),
+      onInfo: (line) => progress.line(line),
+    });
+    checkFits(t.graph, dataset, `teacher ${c.teacher}`);
+    teacherName = t.graph.arch === "onnx" ? path.basename(c.teacher).replace(/\.\w+$/, "") : t.graph.arch;
+    progress.line(`teacher  ${t.description}`);
+    teacher = await engine.loadFrozen(t.graph, t.weights);
+  }
+
+  const graph = buildModel(c.student, { numClasses: dataset.numClasses, inChannels: cin });
+  const student = await engine.loadTrainable(graph, initStateDict(graph, c.seed), {
+    momentum: c.momentum,
+    weightDecay: c.weightDecay,
+    nesterov: c.nesterov,
+    dampening: 0,
+  });
+  progress.line(`student  ${c.student}: ${countParameters(graph).toLocaleString("en-US")} parameters`);
+
+  const runDir = c.out ||
+    path.join("runs", `${mode === "train" ? "train" : teacherName}_to_${c.student}_${stamp()}`);
+  const studentOut = mode === "train" && c.studentOut === "weights/student.onnx"
+    ? path.join(weightsDir, `${dataset.name.replace(/[^\w-]+/g, "_")}_${c.student}.onnx`)
+    : c.studentOut;
+  const bestOut = studentOut.replace(/(\.onnx)?$/, ".best.onnx");
+  progress.line(`run      ${runDir}`);
+
+  const trainLoader = new BatchLoader(dataset, "train", {
+    batchSize: c.batchSize,
+    seed: c.seed,
+    subset: c.subset > 0 ? c.subset : undefined,
+  });
+  const testLoader = new BatchLoader(dataset, "test", { batchSize: EVAL_BATCH, worker: false });
+  try {
+    const provider = teacher
+      ? createResponseProvider(c.response, teacher, {
+        gamma: c.gamma,
+        recNum: c.recNum,
+        reduction: c.reduction as "mean",
+      })
+      : null;
+    if (teacher && c.testTeacher && !c.resume) await reportTeacher(teacher, testLoader, c, progress, engine);
+
+    const exportStudent = async (file: string, weights: StateDict) => {
+      await writeFileAtomic(
+        file,
+        exportOnnx(graph, weights, {
+          imageSize: h === w ? h : null,
+          dataset: dataset.name,
+          mean: dataset.mean,
+          std: dataset.std,
+          classNames: dataset.classNames,
+        }),
+      );
+    };
+    const summary = await train({
+      config: c,
+      student,
+      provider,
+      trainData: trainSource(trainLoader),
+      testData: evalSource(testLoader),
+      runDir,
+      progress,
+      engineName: engine.name,
+      clock: io.clock,
+      signal: io.signal,
+      resume: c.resume,
+      onWeights: async (kind, weights) => {
+        if (kind === "best") {
+          await writeFileAtomic(path.join(runDir, RUN_FILES.best), encodeSafetensors(weights));
+          await exportStudent(bestOut, weights);
+        } else {
+          await exportStudent(studentOut, weights);
+        }
+      },
+    });
+    if (summary.status === "completed") {
+      progress.line(
+        `done     best test top-1 ${
+          summary.best_test_acc.top1.toFixed(2)
+        }% (epoch ${summary.best_test_acc.epoch}), ` +
+          `last ${summary.last_test_acc.top1.toFixed(2)}%; student -> ${studentOut} (best: ${bestOut}); ` +
+          `metrics in ${runDir}`,
+      );
+    }
+    return summary;
+  } finally {
+    await trainLoader.close();
+    await testLoader.close();
+    student.dispose();
+    teacher?.dispose();
+  }
+}
+
+/** Refuses a network whose classes or channels do not fit the dataset, before any training. */
+export function checkFits(g: Graph, ds: ImageDataset, what: string): void {
+  if (g.numClasses !== ds.numClasses) {
+    throw new Error(
+      `${what} has ${g.numClasses} classes but ${ds.name} has ${ds.numClasses}; use a teacher trained on ${ds.name}`,
+    );
+  }
+  if (g.inChannels !== ds.shape[0]) {
+    throw new Error(`${what} reads ${g.inChannels} input channels but ${ds.name} images have ${ds.shape[0]}`);
+  }
+}
+
+async function reportTeacher(
+  teacher: FrozenModel,
+  loader: BatchLoader,
+  c: DistillConfig,
+  progress: Progress,
+  engine: Engine,
+): Promise<void> {
+  const t0 = performance.now();
+  const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses);
+  let line = `teacher  test top-1 ${plain.top1.toFixed(2)}%, ECE ${plain.ece.toFixed(2)}%`;
+  if (c.response === "oracle" && c.gamma > 0) {
+    const opts = { gamma: c.gamma, recNum: c.recNum, reduction: c.reduction as "mean" };
+    const oracle = await evaluate(
+      { forward: async (b) => (await teacher.oracle(b, opts)).logits },
+      { count: loader.size, batches: () => loader.epochBatches() },
+      teacher.graph.numClasses,
+    );
+    line += `; oracle (gamma ${c.gamma}) top-1 ${oracle.top1.toFixed(2)}%, ECE ${oracle.ece.toFixed(2)}%`;
+  }
+  progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+}
+
+function dataProgress(progress: Progress) {
+  let last = 0;
+  return (p: { stage: string; what: string; done: number; total: number | null }) => {
+    const now = performance.now();
+    if (now - last < 2000 && p.done !== p.total) return;
+    last = now;
+    progress.line(`${p.stage.padEnd(8)} ${p.what}: ${p.done}${p.total ? "/" + p.total : ""}`);
+  };
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "_");
+}
