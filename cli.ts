@@ -23,6 +23,7 @@ import {
 import { runDistill } from "./lib/app/distill.ts";
 import { convertModel } from "./lib/app/convert.ts";
 import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
+import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
 
 /** Adds every config field as a kebab-case flag (help text and default from the field spec). */
 function addConfigOptions(cmd: Command, defaults: Partial<DistillConfig> = {}): Command {
@@ -122,6 +123,75 @@ program.command("convert")
       dataset: opts.dataset ? datasetMetadata(opts.dataset) : undefined,
     });
     console.log(summary);
+  });
+
+/** Parses "0.5,1" into numbers, naming the flag on error. */
+function numberList(flag: string, raw: string): number[] {
+  const xs = raw.split(",").filter((s) => s.trim()).map(Number);
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) {
+    throw new Error(`${flag} must be a comma-separated list of numbers, got "${raw}"`);
+  }
+  return xs;
+}
+
+program.command("test")
+  .description("evaluate an ONNX classifier on a test set: accuracy, NLL, ECE/MCE, per-class accuracy, speed")
+  .requiredOption("--model <file.onnx>", "the classifier (students exported here need no other flag)")
+  .option("--data <name>", "dataset (default: from the model's metadata)")
+  .option("--data-dir <dir>", "where datasets are looked for", "./data")
+  .option("--download", "download a missing dataset")
+  .addOption(new Option("--device <device>", "where to run").choices(["cpu", "cuda", "auto"]).default("cpu"))
+  .option("--batch-size <n>", "images per inference call", "256")
+  .option("--limit <n>", "evaluate only the first N test images")
+  .option("--mean <list>", "override the normalisation mean (comma separated)")
+  .option("--std <list>", "override the normalisation std (comma separated)")
+  .option("--json", "print the report as JSON")
+  .option("--oracle", "also evaluate --teacher on x (gamma 0) and as an oracle on x* (gamma > 0)")
+  .option("--teacher <file|name>", "teacher for --oracle")
+  .option("--teacher-arch <arch>", "architecture of a .pth teacher")
+  .option("--gamma <list>", "oracle step sizes to compare", "0,0.5")
+  .option("--rec-num <n>", "oracle steps", "1")
+  .addOption(
+    new Option("--reduction <r>", "CE reduction of the oracle gradient").choices(["mean", "sum"]).default(
+      "mean",
+    ),
+  )
+  .addOption(
+    new Option("--engine <engine>", "engine for the teacher's gradients").choices(["tfjs"]).default("tfjs"),
+  )
+  .addOption(
+    new Option("--backend <backend>", "tfjs backend").choices(["wasm", "cpu", "tensorflow"]).default("wasm"),
+  )
+  .action(async (opts) => {
+    const int = (flag: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got "${v}"`);
+      return n;
+    };
+    if (opts.oracle && !opts.teacher) throw new Error("--oracle needs --teacher <file|name>");
+    const report = await evaluateModel({
+      model: opts.model,
+      data: opts.data,
+      dataDir: opts.dataDir,
+      download: Boolean(opts.download),
+      device: opts.device,
+      batchSize: int("--batch-size", opts.batchSize),
+      limit: int("--limit", opts.limit),
+      mean: opts.mean ? numberList("--mean", opts.mean) : undefined,
+      std: opts.std ? numberList("--std", opts.std) : undefined,
+      oracle: opts.oracle
+        ? {
+          teacher: opts.teacher,
+          teacherArch: opts.teacherArch,
+          gammas: numberList("--gamma", opts.gamma),
+          recNum: int("--rec-num", opts.recNum)!,
+          reduction: opts.reduction,
+          engine: { engine: opts.engine, backend: opts.backend },
+        }
+        : undefined,
+    });
+    console.log(opts.json ? JSON.stringify(report, null, 2) : formatReport(report));
   });
 
 try {

@@ -1,0 +1,235 @@
+/**
+ * `deno task test --model <file.onnx>`: evaluates a classifier on a dataset's test split with
+ * onnxruntime, with the calibration metrics the paper argues with (ECE, MCE, NLL) next to top-1
+ * and top-5; optionally the oracle effect of a teacher (accuracy and ECE on x for gamma 0 and on
+ * x* for gamma > 0). Dataset, normalisation and class names come from the model's metadata when
+ * this package exported it; flags override them.
+ *
+ * @example
+ * ```ts ignore
+ * import { evaluateModel, formatReport } from "./evaluate.ts";
+ * const report = await evaluateModel({ model: "weights/student.onnx", dataDir: "data" });
+ * console.log(formatReport(report));
+ * ```
+ * @module
+ */
+
+import type { ImageDataset } from "../data/dataset.ts";
+import { loadDataset } from "../data/load.ts";
+import { BatchLoader } from "../data/loader.ts";
+import type { GradReduction } from "../engines/engine.ts";
+import { createEngine, type EngineChoice } from "../engines/registry.ts";
+import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
+import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
+import { checkFits } from "./distill.ts";
+import { resolveTeacher } from "./teachers.ts";
+
+/** Options of {@link evaluateModel}. */
+export interface EvaluateOptions {
+  /** The ONNX classifier to evaluate. */
+  model: string;
+  /** Dataset (default: the model's metadata). */
+  data?: string;
+  /** Where datasets are looked for. */
+  dataDir?: string;
+  /** Download a missing dataset. */
+  download?: boolean;
+  /** cpu (default), cuda, or auto (CUDA when installed, else CPU). */
+  device?: Device;
+  /** Images per inference call (default 256). */
+  batchSize?: number;
+  /** Evaluate only the first N test images. */
+  limit?: number;
+  /** Override the normalisation mean. */
+  mean?: number[];
+  /** Override the normalisation std. */
+  std?: number[];
+  /** Also evaluate a teacher plainly and as an oracle. */
+  oracle?: {
+    /** Teacher file or zoo name. */
+    teacher: string;
+    /** Architecture of a .pth teacher. */
+    teacherArch?: string;
+    /** Oracle step sizes to compare (0 = the plain teacher). */
+    gammas: number[];
+    /** Oracle steps. */
+    recNum: number;
+    /** CE reduction. */
+    reduction: GradReduction;
+    /** Engine for the teacher's gradients. */
+    engine: EngineChoice;
+  };
+}
+
+/** One line of the oracle comparison. */
+export interface OracleRow {
+  /** Step size (0: the teacher on x). */
+  gamma: number;
+  /** Metrics of the teacher's response. */
+  metrics: ClassificationMetrics;
+}
+
+/** Everything an evaluation measured. */
+export interface EvaluationReport {
+  /** Model file. */
+  model: string;
+  /** Dataset name. */
+  dataset: string;
+  /** Device used. */
+  device: "cpu" | "cuda";
+  /** Why `auto` fell back to the CPU, if it did. */
+  deviceNote?: string;
+  /** Class names by index. */
+  classNames: string[];
+  /** Student metrics (percentages; NLL in nats). */
+  metrics: ClassificationMetrics;
+  /** Images per second of inference alone. */
+  imagesPerSec: number;
+  /** Wall seconds of the evaluation pass (data included). */
+  seconds: number;
+  /** Teacher plain vs oracle, when asked for. */
+  oracle?: { teacher: string; rows: OracleRow[] };
+}
+
+/**
+ * Runs the evaluation.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await evaluateModel({ model: "m.onnx", data: "cifar100", limit: 1000 });
+ * ```
+ */
+export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationReport> {
+  const clf = await OnnxClassifier.open(o.model, o.device ?? "cpu");
+  try {
+    const name = o.data ?? clf.metadata.dataset;
+    if (!name) {
+      throw new Error(
+        `${o.model}: the model does not say which dataset it was trained on; pass --data <name>`,
+      );
+    }
+    const dataset = await loadDataset(name, {
+      dataDir: o.dataDir ?? "./data",
+      download: o.download ?? false,
+      hint: "Pass --data-dir <folder> holding the files, or --download.",
+    });
+    clf.checkFits(dataset.shape, dataset.numClasses);
+    const normalised: ImageDataset = {
+      ...dataset,
+      mean: o.mean ?? clf.metadata.mean ?? dataset.mean,
+      std: o.std ?? clf.metadata.std ?? dataset.std,
+    };
+    const loader = new BatchLoader(normalised, "test", {
+      batchSize: o.batchSize ?? 256,
+      limit: o.limit,
+      worker: true,
+    });
+    const acc = new MetricsAccumulator(dataset.numClasses);
+    let inferMs = 0;
+    const t0 = performance.now();
+    try {
+      for await (const b of loader.epochBatches()) {
+        const s = performance.now();
+        const logits = await clf.run(b.x, b.n, b.shape);
+        inferMs += performance.now() - s;
+        acc.add(logits, b.y);
+      }
+    } finally {
+      await loader.close();
+    }
+    const metrics = acc.result();
+    const report: EvaluationReport = {
+      model: o.model,
+      dataset: dataset.name,
+      device: clf.device,
+      deviceNote: clf.fallbackReason,
+      classNames: clf.metadata.classNames ?? dataset.classNames,
+      metrics,
+      imagesPerSec: metrics.count / (inferMs / 1000),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    if (o.oracle) report.oracle = await oracleComparison(normalised, o);
+    return report;
+  } finally {
+    await clf.close();
+  }
+}
+
+async function oracleComparison(
+  dataset: ImageDataset,
+  o: EvaluateOptions,
+): Promise<EvaluationReport["oracle"]> {
+  const spec = o.oracle!;
+  const t = await resolveTeacher(spec.teacher, {
+    dataset: dataset.name,
+    weightsDir: "weights",
+    download: o.download ?? false,
+    arch: spec.teacherArch,
+  });
+  checkFits(t.graph, dataset, `teacher ${spec.teacher}`);
+  const engine = await createEngine(spec.engine);
+  const teacher = await engine.loadFrozen(t.graph, t.weights);
+  const loader = new BatchLoader(dataset, "test", { batchSize: 128, limit: o.limit, worker: false });
+  const rows: OracleRow[] = [];
+  try {
+    for (const gamma of spec.gammas) {
+      const acc = new MetricsAccumulator(dataset.numClasses);
+      for await (const b of loader.epochBatches()) {
+        const logits = gamma === 0
+          ? await teacher.forward(b)
+          : (await teacher.oracle(b, { gamma, recNum: spec.recNum, reduction: spec.reduction })).logits;
+        acc.add(logits, b.y);
+      }
+      rows.push({ gamma, metrics: acc.result() });
+    }
+  } finally {
+    await loader.close();
+    teacher.dispose();
+  }
+  return { teacher: `${spec.teacher} (${t.description})`, rows };
+}
+
+/**
+ * A readable terminal report.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(formatReport(report));
+ * ```
+ */
+export function formatReport(r: EvaluationReport): string {
+  const m = r.metrics;
+  const pc = m.perClass.map((v, i) => [v, i] as const).filter(([v]) => Number.isFinite(v)).sort((a, b) =>
+    a[0] - b[0]
+  );
+  const cls = (i: number) => r.classNames[i] ?? String(i);
+  const lines = [
+    `model    ${r.model}`,
+    `data     ${r.dataset} test split, ${m.count} images`,
+    `device   ${r.device}${r.deviceNote ? ` (auto: ${r.deviceNote})` : ""}`,
+    "",
+    "  top-1     top-5     NLL      ECE      MCE     img/s",
+    `  ${pct(m.top1)}  ${pct(m.top5)}  ${m.nll.toFixed(4).padStart(7)}  ${pct(m.ece, 6)}  ${pct(m.mce, 6)}  ${
+      r.imagesPerSec.toFixed(0).padStart(7)
+    }`,
+    "",
+    `per-class top-1: worst ${pc.slice(0, 3).map(([v, i]) => `${cls(i)} ${v.toFixed(1)}%`).join(", ")}; ` +
+    `best ${pc.slice(-3).reverse().map(([v, i]) => `${cls(i)} ${v.toFixed(1)}%`).join(", ")}`,
+  ];
+  if (r.oracle) {
+    lines.push("", `teacher  ${r.oracle.teacher}`, "  gamma   input   top-1     ECE      NLL     entropy");
+    for (const row of r.oracle.rows) {
+      const mm = row.metrics;
+      lines.push(
+        `  ${String(row.gamma).padEnd(6)}  ${row.gamma === 0 ? "x " : "x*"}    ${pct(mm.top1)}  ${
+          pct(mm.ece, 6)
+        }  ${mm.nll.toFixed(4).padStart(7)}  ${mm.entropy.toFixed(4).padStart(7)}`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+function pct(v: number, width = 7): string {
+  return `${v.toFixed(2)}%`.padStart(width + 1);
+}

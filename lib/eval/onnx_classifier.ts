@@ -1,0 +1,188 @@
+/**
+ * Any classifier ONNX file on onnxruntime-node: CPU by default with every core, CUDA when its
+ * execution provider is installed. Checks that the model takes NCHW images of the data's shape
+ * and returns one score per class, with errors that show both shapes.
+ *
+ * @example
+ * ```ts
+ * import { OnnxClassifier } from "./onnx_classifier.ts";
+ * const url = new URL("../../tests/fixtures/onnx/resnet8_opset13.onnx", import.meta.url);
+ * const clf = await OnnxClassifier.open(url.pathname);
+ * const logits = await clf.run(new Float32Array(2 * 3 * 32 * 32), 2, [3, 32, 32]);
+ * console.log(logits.length, clf.device); // 20 cpu
+ * await clf.close();
+ * ```
+ * @module
+ */
+
+import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
+import { type ModelMetadata, parseModelMetadata } from "../../convert/onnx_metadata.ts";
+import { loadOnnxruntime, type Ort } from "../deps.ts";
+
+/** Where to run. */
+export type Device = "cpu" | "cuda" | "auto";
+
+/** Thrown when the CUDA execution provider cannot be used. */
+export class CudaUnavailableError extends Error {
+  override name = "CudaUnavailableError";
+}
+
+/** How to get CUDA support for onnxruntime-node (shown in errors). */
+export const CUDA_INSTALL_HINT =
+  "onnxruntime-node ships its CUDA execution provider (Linux x64, CUDA 12 + cuDNN 9) as a download made by " +
+  "its install script, which Deno skips by default: in a project with a node_modules folder run " +
+  "`npm install onnxruntime-node@1.30.0 --onnxruntime-node-install-cuda=v12` (or `deno install " +
+  "--allow-scripts=npm:onnxruntime-node@1.30.0 npm:onnxruntime-node@1.30.0` with nodeModulesDir), then retry; " +
+  "or use --device cpu";
+
+/** Declared input/output shapes (null for symbolic dimensions). */
+export interface IoShapes {
+  /** Input name. */
+  input: string;
+  /** Output name. */
+  output: string;
+  /** Input dimensions. */
+  inputDims: (number | null)[];
+  /** Output dimensions. */
+  outputDims: (number | null)[];
+}
+
+/** An ONNX classifier session. */
+export class OnnxClassifier {
+  private constructor(
+    private readonly ort: Ort,
+    private readonly session: Awaited<ReturnType<Ort["InferenceSession"]["create"]>>,
+    /** Device actually used. */
+    readonly device: "cpu" | "cuda",
+    /** Metadata written by this package (empty for other producers). */
+    readonly metadata: ModelMetadata,
+    /** Declared shapes. */
+    readonly io: IoShapes,
+    /** Model file. */
+    readonly file: string,
+    /** Set when `auto` fell back to the CPU: why. */
+    readonly fallbackReason?: string,
+  ) {}
+
+  /**
+   * Opens `file`. `device` cuda fails with {@link CudaUnavailableError} when the provider is
+   * missing; `auto` then falls back to the CPU and says why in {@link fallbackReason}.
+   *
+   * @example
+   * ```ts
+   * import { OnnxClassifier } from "./onnx_classifier.ts";
+   * try { await OnnxClassifier.open("README.md"); } catch (e) { console.log((e as Error).message.startsWith("README.md:")); } // true
+   * ```
+   */
+  static async open(file: string, device: Device = "cpu", threads?: number): Promise<OnnxClassifier> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(file);
+    } catch (e) {
+      throw new Error(`${file}: cannot read the model (${(e as Error).message.split("\n")[0]})`);
+    }
+    const model = decodeOnnxModel(bytes, file); // clear "not an ONNX file" errors
+    const metadata = parseModelMetadata(Object.fromEntries(model.metadata), file);
+    const io = ioShapes(model, file);
+    const ort = await loadOnnxruntime();
+    const cores = threads ?? navigator.hardwareConcurrency ?? 1;
+    const base = { graphOptimizationLevel: "all" as const, intraOpNumThreads: cores, interOpNumThreads: 1 };
+    if (device !== "cpu") {
+      const level = ort.env.logLevel;
+      ort.env.logLevel = "fatal"; // the native loader logs its own failure; we explain it below
+      try {
+        const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cuda"] });
+        return new OnnxClassifier(ort, s, "cuda", metadata, io, file);
+      } catch (e) {
+        const why = String((e as Error).message ?? e).split("\n")[0].replace(/\x1b\[[0-9;]*m/g, "").slice(
+          0,
+          200,
+        );
+        if (device === "cuda") {
+          throw new CudaUnavailableError(
+            `CUDA execution provider unavailable (${why}). ${CUDA_INSTALL_HINT}`,
+          );
+        }
+        const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cpu"] });
+        return new OnnxClassifier(ort, s, "cpu", metadata, io, file, `CUDA unavailable (${why})`);
+      } finally {
+        ort.env.logLevel = level;
+      }
+    }
+    let s;
+    try {
+      s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cpu"] });
+    } catch (e) {
+      throw new Error(
+        `${file}: onnxruntime cannot load the model (${String((e as Error).message).split("\n")[0]})`,
+      );
+    }
+    return new OnnxClassifier(ort, s, "cpu", metadata, io, file);
+  }
+
+  /**
+   * Checks the model against images of `shape` ([C, H, W]) and `numClasses` classes.
+   *
+   * @example
+   * ```ts
+   * import { OnnxClassifier } from "./onnx_classifier.ts";
+   * const clf = await OnnxClassifier.open(new URL("../../tests/fixtures/onnx/resnet8_opset13.onnx", import.meta.url).pathname);
+   * try { clf.checkFits([1, 28, 28], 10); } catch (e) { console.log((e as Error).message.includes("[N, 3, 32, 32]")); } // true
+   * ```
+   */
+  checkFits(shape: readonly number[], numClasses: number): void {
+    const d = this.io.inputDims;
+    const show = (dims: (number | null)[]) =>
+      `[${dims.map((v, i) => v ?? (i === 0 ? "N" : "?")).join(", ")}]`;
+    if (d.length !== 4 || [1, 2, 3].some((i) => d[i] !== null && d[i] !== shape[i - 1])) {
+      throw new Error(
+        `${this.file}: the model's input "${this.io.input}" takes ${show(d)}, but the data has images of ` +
+          `[N, ${shape.join(", ")}]`,
+      );
+    }
+    const o = this.io.outputDims;
+    if (o.length !== 2) {
+      throw new Error(
+        `${this.file}: the output ${this.io.output} is ${show(o)}, not one score per class [N, classes]`,
+      );
+    }
+    if (o[1] !== null && o[1] !== numClasses) {
+      throw new Error(`${this.file}: the model scores ${o[1]} classes, but the dataset has ${numClasses}`);
+    }
+  }
+
+  /** Logits [n, K] for `n` NCHW images of `shape`. */
+  async run(x: Float32Array, n: number, shape: readonly number[]): Promise<Float32Array> {
+    const t = new this.ort.Tensor("float32", x, [n, ...shape]);
+    const out = await this.session.run({ [this.io.input]: t });
+    const y = out[this.io.output];
+    if (y.dims.length !== 2 || y.dims[0] !== n) {
+      throw new Error(
+        `${this.file}: the output ${this.io.output} has shape [${y.dims}], not [${n}, classes]`,
+      );
+    }
+    return y.data as Float32Array;
+  }
+
+  /** Releases the session. */
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function ioShapes(model: ReturnType<typeof decodeOnnxModel>, file: string): IoShapes {
+  const inits = new Set(model.initializers.map((t) => t.name));
+  const inputs = model.inputs.filter((v) => !inits.has(v.name));
+  if (inputs.length !== 1) {
+    throw new Error(`${file}: a classifier takes one image input; this model has ${inputs.length}`);
+  }
+  if (model.outputs.length < 1) throw new Error(`${file}: the model has no output`);
+  const dims = (v: { dims: (number | string | null)[] | null }) =>
+    (v.dims ?? []).map((d) => (typeof d === "number" && d > 0 ? d : null));
+  return {
+    input: inputs[0].name,
+    output: model.outputs[0].name,
+    inputDims: dims(inputs[0]),
+    outputDims: dims(model.outputs[0]),
+  };
+}
