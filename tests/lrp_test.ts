@@ -353,3 +353,31 @@ Deno.test("no tensors leak from an LRP pass", () => {
   assert.equal(tf.memory().numTensors, before);
   m.dispose();
 });
+
+Deno.test("the forward-conv transpose equals tf.conv2dTranspose (strides 1-2, kernels 1-3, odd sizes)", () => {
+  tf.tidy(() => {
+    for (
+      const [h, k, stride, pad] of [[8, 3, 1, 1], [8, 3, 2, 1], [7, 3, 2, 1], [8, 1, 2, 0], [7, 1, 2, 0], [
+        6,
+        3,
+        1,
+        0,
+      ]]
+    ) {
+      const x = tf.randomNormal([2, h, h, 3], 0, 1, "float32", h + k);
+      const w = tf.randomNormal([k, k, 3, 5], 0, 1, "float32", stride);
+      const op = convOp(tf, stride, pad);
+      const s = tf.randomNormal(op.apply(x, w).shape, 0, 1, "float32", 9);
+      const want = tf.conv2dTranspose(
+        s as import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D,
+        w as import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D,
+        x.shape as [number, number, number, number],
+        stride,
+        pad,
+      );
+      const got = op.transpose(s, w, x);
+      assert.deepEqual(got.shape, x.shape);
+      assert.ok(maxAbsDiff(got, want) <= 1e-5 * maxAbs(want), `h ${h} k ${k} stride ${stride} pad ${pad}`);
+    }
+  });
+});

@@ -120,11 +120,24 @@ export class LrpAnalyzer {
     this.canonized = canonize(tf, graph, param);
   }
 
-  /** Eval-mode forward pass of the canonized network (NHWC), keeping every value. */
+  /**
+   * Eval-mode forward pass of the canonized network (NHWC). Keeps the values LRP reads (inputs
+   * of conv, linear, affine, add and pool layers) and the logits; values only a ReLU reads are
+   * freed once read, which halves the activations held for the backward pass.
+   */
   forward(x: TfTensor): CanonizedForward {
     const tf = this.tf;
-    const values = new Map<string, TfTensor>([[this.canonized.input, x]]);
-    for (const l of this.canonized.layers) {
+    const g = this.canonized;
+    const values = new Map<string, TfTensor>([[g.input, x]]);
+    const readers = new Map<string, number>();
+    const needed = new Set([g.output]);
+    for (const l of g.layers) {
+      for (const v of layerInputs(l)) {
+        readers.set(v, (readers.get(v) ?? 0) + 1);
+        if (l.op !== "relu") needed.add(v);
+      }
+    }
+    for (const l of g.layers) {
       const ins = layerInputs(l).map((v) => values.get(v)!);
       let y: TfTensor;
       switch (l.op) {
@@ -150,8 +163,16 @@ export class LrpAnalyzer {
           break;
       }
       values.set(l.output, y);
+      for (const v of layerInputs(l)) {
+        const left = readers.get(v)! - 1;
+        readers.set(v, left);
+        if (left === 0 && !needed.has(v) && v !== g.input) {
+          values.get(v)!.dispose();
+          values.delete(v);
+        }
+      }
     }
-    return { values, logits: values.get(this.canonized.output)! };
+    return { values, logits: values.get(g.output)! };
   }
 
   /**
@@ -186,63 +207,33 @@ export class LrpAnalyzer {
     const first = this.#firstRule(main, p);
     const relevance = new Map<string, TfTensor>([[g.output, start]]);
     const traces: LayerTrace[] = [];
+    // Each layer's temporaries live in their own scope and consumed relevance maps are freed,
+    // so memory holds the activations plus a few relevance maps, not every intermediate.
+    const free = (t: TfTensor) => t !== start && t.dispose();
     const give = (v: string, r: TfTensor) => {
       const had = relevance.get(v);
       relevance.set(v, had ? tf.add(had, r) : r);
+      if (had) [had, r].forEach(free);
     };
     const total = (t: TfTensor) => (t.rank > 1 ? tf.sum(t, [...Array(t.rank).keys()].slice(1)) : t);
     for (let i = g.layers.length - 1; i >= 0; i--) {
       const l = g.layers[i];
       const rOut = relevance.get(l.output);
       if (!rOut) continue;
+      relevance.delete(l.output);
       const inputs = layerInputs(l);
       const a = inputs.map((v) => values.get(v)!);
-      let rIn: TfTensor[];
-      switch (l.op) {
-        case "relu":
-          rIn = [rOut];
-          break;
-        case "affine":
-          rIn = [
-            linearRelevance(tf, main, diagonalOp(tf), a[0], l.scale, l.shift, rOut, p.stabilizer, false),
-          ];
-          break;
-        case "add":
-          rIn = addRelevance(tf, main, a, rOut, p.stabilizer);
-          break;
-        case "global_avg_pool":
-          rIn = [poolRelevance(tf, main, a[0], rOut, p.stabilizer)];
-          break;
-        case "conv":
-        case "linear": {
-          const op = l.op === "conv" ? convOp(tf, l.stride, l.pad) : denseOp(tf);
-          const isFirst = l.input === g.input;
-          const nonNeg = g.nonNegative.has(l.input);
-          rIn = [
-            linearRelevance(
-              tf,
-              isFirst ? first : main,
-              op,
-              a[0],
-              l.weight,
-              l.bias,
-              rOut,
-              p.stabilizer,
-              nonNeg,
-            ),
-          ];
-          break;
-        }
-      }
-      inputs.forEach((v, j) => give(v, rIn[j]));
+      const rule = (l.op === "conv" || l.op === "linear") && l.input === g.input ? first : main;
+      const outs = tf.tidy(() => {
+        const rIn = layerRelevance(tf, l, rule, a, rOut, p.stabilizer, g.nonNegative);
+        return trace ? [...rIn, total(rOut), tf.addN(rIn.map(total))] : rIn;
+      });
       if (trace) {
-        traces.push({
-          name: l.name,
-          op: l.op,
-          relevanceOut: total(rOut),
-          relevanceIn: tf.addN(rIn.map(total)),
-        });
+        const [relevanceOut, relevanceIn] = outs.splice(inputs.length, 2);
+        traces.push({ name: l.name, op: l.op, relevanceOut, relevanceIn });
       }
+      if (l.op !== "relu") free(rOut);
+      inputs.forEach((v, j) => give(v, outs[j]));
     }
     const out: LrpResult = {
       relevance: relevance.get(g.input) ?? tf.zerosLike(values.get(g.input)!),
@@ -294,5 +285,48 @@ export function mainRule(rule: Exclude<RelevanceRule, "grad-input">, p: Resolved
       return { name: "gamma", gamma: p.gamma };
     case "lrp-zplus":
       return { name: "zplus" };
+  }
+}
+
+/**
+ * Relevance at the inputs of one canonized layer given the relevance `rOut` at its output:
+ * ReLU passes it on, an unmerged BatchNorm is a diagonal linear layer, adds and pools split it
+ * by contributions, conv and linear layers use `rule`.
+ *
+ * @example
+ * ```ts
+ * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { layerRelevance } from "./lrp.ts";
+ * const tf = await initTfjs("cpu");
+ * const layer = { op: "add" as const, name: "add", inputs: ["a", "b"], output: "s" };
+ * const [ra] = layerRelevance(tf, layer, { name: "zplus" }, [tf.scalar(1), tf.scalar(-1)], tf.scalar(2), 1e-9, new Set());
+ * console.log(ra.dataSync()[0].toFixed(3)); // 2.000
+ * ```
+ */
+export function layerRelevance(
+  tf: Tf,
+  l: LrpLayer,
+  rule: LayerRule,
+  a: TfTensor[],
+  rOut: TfTensor,
+  stabilizer: number,
+  nonNegative: Set<string>,
+): TfTensor[] {
+  switch (l.op) {
+    case "relu":
+      return [rOut];
+    case "affine":
+      return [linearRelevance(tf, rule, diagonalOp(tf), a[0], l.scale, l.shift, rOut, stabilizer, false)];
+    case "add":
+      return addRelevance(tf, rule, a, rOut, stabilizer);
+    case "global_avg_pool":
+      return [poolRelevance(tf, rule, a[0], rOut, stabilizer)];
+    case "conv":
+    case "linear": {
+      const op = l.op === "conv" ? convOp(tf, l.stride, l.pad) : denseOp(tf);
+      return [
+        linearRelevance(tf, rule, op, a[0], l.weight, l.bias, rOut, stabilizer, nonNegative.has(l.input)),
+      ];
+    }
   }
 }

@@ -69,7 +69,8 @@ export function denseOp(tf: Tf): LinearOp {
 }
 
 /**
- * The NHWC convolution with HWIO weights; its transpose is the input gradient of the conv.
+ * The NHWC convolution with HWIO weights; its transpose is the conv's input gradient, computed
+ * by {@link convTranspose}.
  *
  * @example
  * ```ts
@@ -83,15 +84,57 @@ export function denseOp(tf: Tf): LinearOp {
 export function convOp(tf: Tf, stride: number, pad: number): LinearOp {
   return {
     apply: (a, w) => tf.conv2d(a as Tensor4D, w as Tensor4D, stride, pad),
-    transpose: (s, w, like) =>
-      tf.conv2dTranspose(
-        s as Tensor4D,
-        w as Tensor4D,
-        like.shape as [number, number, number, number],
-        stride,
-        pad,
-      ),
+    transpose: (s, w, like) => convTranspose(tf, s, w, like.shape, stride, pad),
   };
+}
+
+/**
+ * The input gradient of `conv2d(x, w, stride, pad)` for output gradient `s`, as a forward conv
+ * of `s` (zero-upsampled by the stride) with the flipped, in/out-swapped kernel. Same values as
+ * `tf.conv2dTranspose`, but it runs on the backend's forward convolution: on tfjs wasm that is
+ * XNNPACK, 2-10x faster than the wasm Conv2DBackpropInput kernel on CIFAR ResNet layers.
+ *
+ * @example
+ * ```ts
+ * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { convTranspose } from "./rules.ts";
+ * const tf = await initTfjs("cpu");
+ * const s = tf.ones([1, 2, 2, 1]), w = tf.ones([3, 3, 1, 1]);
+ * console.log(Array.from(convTranspose(tf, s, w, [1, 4, 4, 1], 2, 1).dataSync()).slice(0, 4)); // [1, 2, 1, 1]
+ * ```
+ */
+export function convTranspose(
+  tf: Tf,
+  s: TfTensor,
+  w: TfTensor,
+  inputShape: readonly number[],
+  stride: number,
+  pad: number,
+): TfTensor {
+  const [kh, kw] = w.shape as number[];
+  const [n, ho, wo, c] = s.shape as number[];
+  let u = s;
+  if (stride > 1) {
+    // Zero insertion: each value followed by stride - 1 zeros along W, then along H.
+    const z = Array(stride - 1).fill(0);
+    u = tf.reshape(tf.stack([u, ...z.map(() => tf.zerosLike(u))], 3), [n, ho, wo * stride, c]);
+    u = tf.reshape(tf.stack([u, ...z.map(() => tf.zerosLike(u))], 2), [n, ho * stride, wo * stride, c]);
+    u = tf.slice(u, [0, 0, 0, 0], [n, stride * (ho - 1) + 1, stride * (wo - 1) + 1, c]);
+  }
+  const [top, left] = [kh - 1 - pad, kw - 1 - pad];
+  const bottom = inputShape[1] - u.shape[1]! - top + kh - 1;
+  const right = inputShape[2] - u.shape[2]! - left + kw - 1;
+  if (Math.min(top, left, bottom, right) < 0) {
+    return tf.conv2dTranspose(
+      s as Tensor4D,
+      w as Tensor4D,
+      inputShape as [number, number, number, number],
+      stride,
+      pad,
+    );
+  }
+  const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+  return tf.conv2d(u as Tensor4D, flipped, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
 }
 
 /**
