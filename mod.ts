@@ -20,3 +20,14 @@ export { initStateDict } from "./lib/models/init.ts";
 export type * from "./lib/engines/engine.ts";
 export { createEngine, ENGINE_NAMES, type EngineChoice, type EngineName } from "./lib/engines/registry.ts";
 export { BackendUnavailableError, TFJS_BACKENDS, type TfjsBackendName } from "./lib/engines/tfjs/backend.ts";
+export * from "./lib/explain/options.ts";
+export { type Explanation, type LayerTotals, TfjsExplainer } from "./lib/explain/explainer.ts";
+export {
+  embed2d,
+  type EmbeddingOptions,
+  predictiveEntropy,
+  silhouetteSamples,
+  silhouetteScore,
+  softmaxRows,
+} from "./lib/explain/embedding.ts";
+export * from "./lib/plots/figures.ts";
