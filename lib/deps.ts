@@ -150,7 +150,9 @@ export type ResvgWasm = typeof import("npm:@resvg/resvg-wasm@2.6.2");
 export function loadResvg(): Promise<ResvgWasm> {
   resvgReady ??= (async () => {
     const mod = await import("npm:@resvg/resvg-wasm@2.6.2");
-    const wasm = await Deno.readFile(new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm")));
+    const wasm = await Deno.readFile(
+      new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm")),
+    );
     await mod.initWasm(wasm);
     return mod;
   })();
