@@ -38,3 +38,14 @@ export { exportOnnx, exportOnnxModel, type OnnxExportOptions } from "./convert/o
 export { describeOnnx, formatOnnxDescription } from "./convert/onnx_describe.ts";
 export { OnnxExportError, OnnxFormatError } from "./convert/onnx_errors.ts";
 export { type ModelMetadata, parseModelMetadata } from "./convert/onnx_metadata.ts";
+export * from "./lib/explain/options.ts";
+export { type Explanation, type LayerTotals, TfjsExplainer } from "./lib/explain/explainer.ts";
+export {
+  embed2d,
+  type EmbeddingOptions,
+  predictiveEntropy,
+  silhouetteSamples,
+  silhouetteScore,
+  softmaxRows,
+} from "./lib/explain/embedding.ts";
+export * from "./lib/plots/figures.ts";

@@ -155,3 +155,65 @@ export const onnxProto: typeof onnxProtoPackage.onnx = onnxProtoPackage.onnx;
 export { decode as decodePng, encode as encodePng } from "npm:fast-png@8.0.0";
 /** A decoded PNG image (fast-png). */
 export type DecodedPng = import("npm:fast-png@8.0.0").DecodedPng;
+/** The umap-js module (pure JS UMAP; seeded through its `random` option). */
+export type UmapModule = typeof import("npm:umap-js@1.4.0");
+
+/**
+ * Loads umap-js (2-D embeddings of teacher responses).
+ *
+ * @example
+ * ```ts
+ * import { loadUmap } from "./deps.ts";
+ * const { UMAP } = await loadUmap();
+ * console.log(typeof UMAP); // function
+ * ```
+ */
+export function loadUmap(): Promise<UmapModule> {
+  return import("npm:umap-js@1.4.0");
+}
+
+/** PNG encoding and decoding in pure JS (figures, heatmap tiles, tests). */
+export { decode as decodePng, encode as encodePng } from "npm:fast-png@8.0.0";
+
+/** The resvg WebAssembly module (SVG to PNG without a browser). */
+export type ResvgWasm = typeof import("npm:@resvg/resvg-wasm@2.6.2");
+
+/**
+ * Loads resvg-wasm and instantiates its WebAssembly from the npm package (once per process).
+ *
+ * @example
+ * ```ts
+ * import { loadResvg } from "./deps.ts";
+ * const { Resvg } = await loadResvg();
+ * console.log(typeof Resvg); // function
+ * ```
+ */
+export function loadResvg(): Promise<ResvgWasm> {
+  resvgReady ??= (async () => {
+    const mod = await import("npm:@resvg/resvg-wasm@2.6.2");
+    const wasm = await Deno.readFile(
+      new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm")),
+    );
+    await mod.initWasm(wasm);
+    return mod;
+  })();
+  return resvgReady;
+}
+let resvgReady: Promise<ResvgWasm> | undefined;
+
+/**
+ * Reads DejaVu Sans (TrueType, from the `dejavu-fonts-ttf` npm package): resvg-wasm sees no
+ * system fonts, so every figure's text is set in this one font on every machine.
+ *
+ * @example
+ * ```ts
+ * import { loadFigureFont } from "./deps.ts";
+ * console.log((await loadFigureFont()).length > 100000); // true
+ * ```
+ */
+export async function loadFigureFont(): Promise<Uint8Array> {
+  // Importing the package's package.json puts the package in the module graph, so
+  // import.meta.resolve can map its font file to a local path.
+  await import("npm:dejavu-fonts-ttf@2.37.3/package.json", { with: { type: "json" } });
+  return await Deno.readFile(new URL(import.meta.resolve("npm:dejavu-fonts-ttf@2.37.3/ttf/DejaVuSans.ttf")));
+}

@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { LrpParams, RelevanceRule } from "../explain/options.ts";
 import type { Graph } from "../graph.ts";
 import type { StateDict } from "../tensor.ts";
 
@@ -48,6 +49,14 @@ export interface OracleOptions {
   recNum: number;
   /** `mean` (the paper's code; x* depends on the batch size) or `sum` (batch-independent). */
   reduction: GradReduction;
+  /**
+   * Relevance R behind x* = x + gamma * sign(x) * R: `grad-input` (default, the paper's code:
+   * R = x * -dCE/dx, so x* = x - gamma * |x| * dCE/dx) or an LRP rule started from
+   * z * -dCE/dz at the logits (lib/explain/lrp.ts; tfjs engine).
+   */
+  relevance?: RelevanceRule;
+  /** LRP rule parameters; defaults (epsilon 0.25, gamma 0.25, first layer lrp-0) in lib/explain/options.ts. */
+  lrp?: LrpParams;
 }
 
 /** Result of one oracle pass. */

@@ -34,6 +34,9 @@ import type {
   StepStats,
   TrainableModel,
 } from "../engine.ts";
+import { LrpAnalyzer } from "../../explain/lrp.ts";
+import { checkRelevanceRule } from "../../explain/options.ts";
+import { reinforceStep } from "../../explain/relevance.ts";
 import { initTfjs, type TfjsBackendName } from "./backend.ts";
 import { fromTfjsLayout, toTfjsLayout } from "./layout.ts";
 import { crossEntropy, distillationLoss } from "./losses.ts";
@@ -89,6 +92,9 @@ async function toNchwHost(tf: Tf, t: TfTensor): Promise<Float32Array> {
 }
 
 class TfjsFrozen implements FrozenModel {
+  /** Canonized layers for LRP rules, built on first use. */
+  #lrp: LrpAnalyzer | null = null;
+
   constructor(readonly net: TfjsNetwork) {}
 
   get graph(): Graph {
@@ -121,10 +127,17 @@ class TfjsFrozen implements FrozenModel {
 
   async oracle(batch: LabelledBatch, opts: OracleOptions, keepInput = false): Promise<OracleResult> {
     const tf = this.net.tf;
+    const rule = checkRelevanceRule(opts.relevance);
+    if (rule !== "grad-input") this.#lrp ??= new LrpAnalyzer(tf, this.graph, (n) => this.net.vars.get(n)!);
     const [xStar, logits] = tf.tidy(() => {
       const y = tf.tensor1d(batch.y, "int32");
       let x: TfTensor = toNhwc(tf, batch);
       for (let r = 0; r < opts.recNum; r++) {
+        if (rule !== "grad-input") {
+          const rel = this.#lrp!.relevance(x, y, rule, opts.lrp ?? {}, opts.reduction).relevance;
+          x = reinforceStep(tf, x, rel, opts.gamma);
+          continue;
+        }
         const g = this.#inputGrad(x, y, opts.reduction);
         x = tf.sub(x, tf.mul(tf.mul(tf.abs(x), g), opts.gamma));
       }
@@ -138,6 +151,7 @@ class TfjsFrozen implements FrozenModel {
   }
 
   dispose(): void {
+    this.#lrp?.dispose();
     this.net.dispose();
   }
 }

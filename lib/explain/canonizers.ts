@@ -1,0 +1,228 @@
+/**
+ * Canonizer: rewrites an IR {@link Graph} (eval mode) into the layer list LRP walks, with each
+ * BatchNorm merged into the convolution before it where that is exact (the convolution's output
+ * feeds only that BatchNorm): W' = W * s, b' = b * s + t with s = weight / sqrt(var + eps) and
+ * t = bias - mean * s. A BatchNorm that cannot be merged (the WRN's pre-activation BatchNorm
+ * after a residual add, or after a stem whose output also feeds an identity shortcut) stays as
+ * an elementwise `affine` layer y = s * x + t. Tensors are tfjs layout (NHWC, conv HWIO,
+ * linear [in, out]).
+ *
+ * @example
+ * ```ts
+ * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { TfjsNetwork } from "../engines/tfjs/network.ts";
+ * import { buildModel } from "../models/zoo.ts";
+ * import { initStateDict } from "../models/init.ts";
+ * import { canonize } from "./canonizers.ts";
+ * const tf = await initTfjs("cpu");
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * const net = new TfjsNetwork(tf, g, initStateDict(g, 0));
+ * const c = canonize(tf, g, (name) => net.vars.get(name)!);
+ * console.log(c.layers.some((l) => l.op === "affine")); // false: every ResNet BatchNorm merges
+ * c.dispose(); net.dispose();
+ * ```
+ * @module
+ */
+
+import type { Tf, TfTensor } from "../deps.ts";
+import { type BatchNormNode, type Graph, valueUseCounts } from "../graph.ts";
+
+/** A convolution (BatchNorm possibly merged in). */
+export interface LrpConv {
+  /** Layer kind. */
+  op: "conv";
+  /** Name, `conv+bn` when merged. */
+  name: string;
+  /** Input value. */
+  input: string;
+  /** Output value. */
+  output: string;
+  /** HWIO weight. */
+  weight: TfTensor;
+  /** Per-output-channel bias, or null. */
+  bias: TfTensor | null;
+  /** Stride. */
+  stride: number;
+  /** Symmetric padding. */
+  pad: number;
+}
+
+/** A fully connected layer. */
+export interface LrpLinear {
+  /** Layer kind. */
+  op: "linear";
+  /** Name. */
+  name: string;
+  /** Input value. */
+  input: string;
+  /** Output value. */
+  output: string;
+  /** [in, out] weight. */
+  weight: TfTensor;
+  /** Bias, or null. */
+  bias: TfTensor | null;
+}
+
+/** An unmerged eval-mode BatchNorm: y = scale * x + shift per channel. */
+export interface LrpAffine {
+  /** Layer kind. */
+  op: "affine";
+  /** Name. */
+  name: string;
+  /** Input value. */
+  input: string;
+  /** Output value. */
+  output: string;
+  /** Per-channel scale. */
+  scale: TfTensor;
+  /** Per-channel shift. */
+  shift: TfTensor;
+}
+
+/** A parameter-free layer: ReLU, residual add, global average pooling. */
+export interface LrpPlain {
+  /** Layer kind. */
+  op: "relu" | "add" | "global_avg_pool";
+  /** Name. */
+  name: string;
+  /** Input values (two for `add`). */
+  inputs: string[];
+  /** Output value. */
+  output: string;
+}
+
+/** Any canonized layer. */
+export type LrpLayer = LrpConv | LrpLinear | LrpAffine | LrpPlain;
+
+/** The canonized network. */
+export interface CanonizedGraph {
+  /** Input value name. */
+  input: string;
+  /** Logits value name. */
+  output: string;
+  /** Layers in execution order. */
+  layers: LrpLayer[];
+  /** Values known to be >= 0 (ReLU outputs, and pools/sums of them). */
+  nonNegative: Set<string>;
+  /** Frees the merged tensors (network variables are not touched). */
+  dispose(): void;
+}
+
+/**
+ * Input value names of a canonized layer.
+ *
+ * @example
+ * ```ts
+ * import { layerInputs } from "./canonizers.ts";
+ * console.log(layerInputs({ op: "add", name: "a", inputs: ["x", "y"], output: "a" })); // ["x", "y"]
+ * ```
+ */
+export function layerInputs(l: LrpLayer): string[] {
+  return "inputs" in l ? l.inputs : [l.input];
+}
+
+/**
+ * Canonizes `graph`; `param(name)` returns a parameter in tfjs layout (the network's variables).
+ *
+ * @example
+ * ```ts
+ * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { TfjsNetwork } from "../engines/tfjs/network.ts";
+ * import { buildModel } from "../models/zoo.ts";
+ * import { initStateDict } from "../models/init.ts";
+ * import { canonize } from "./canonizers.ts";
+ * const tf = await initTfjs("cpu");
+ * const g = buildModel("wrn_16_1", { numClasses: 10 });
+ * const net = new TfjsNetwork(tf, g, initStateDict(g, 0));
+ * const c = canonize(tf, g, (name) => net.vars.get(name)!);
+ * console.log(c.layers.filter((l) => l.op === "affine").length); // 7 pre-activation BatchNorms stay
+ * c.dispose(); net.dispose();
+ * ```
+ */
+export function canonize(tf: Tf, graph: Graph, param: (name: string) => TfTensor): CanonizedGraph {
+  const uses = valueUseCounts(graph);
+  const owned: TfTensor[] = [];
+  const own = (t: TfTensor) => (owned.push(tf.keep(t)), t);
+  const layers: LrpLayer[] = [];
+  const merged = new Set<string>();
+  const nonNegative = new Set<string>();
+  const affine = (bn: BatchNormNode) =>
+    tf.tidy(() => {
+      const scale = tf.div(param(bn.weight), tf.sqrt(tf.add(param(bn.runningVar), bn.eps)));
+      const shift = tf.sub(param(bn.bias), tf.mul(param(bn.runningMean), scale));
+      return [own(scale), own(shift)];
+    });
+  const nodes = graph.nodes;
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    if (merged.has(n.name)) continue;
+    switch (n.op) {
+      case "conv": {
+        const next = nodes.find((m) => m.inputs.includes(n.output));
+        const bias = n.bias ? param(n.bias) : null;
+        // Merging is exact only when the BatchNorm is the conv output's sole reader.
+        if (next?.op === "batchnorm" && uses.get(n.output) === 1) {
+          const [scale, shift] = affine(next);
+          const [w, b] = tf.tidy(() => [
+            own(tf.mul(param(n.weight), scale)),
+            own(bias ? tf.add(tf.mul(bias, scale), shift) : tf.clone(shift)),
+          ]);
+          merged.add(next.name);
+          layers.push({
+            op: "conv",
+            name: `${n.name}+${next.name}`,
+            input: n.inputs[0],
+            output: next.output,
+            weight: w,
+            bias: b,
+            stride: n.stride,
+            pad: n.pad,
+          });
+        } else {
+          layers.push({
+            op: "conv",
+            name: n.name,
+            input: n.inputs[0],
+            output: n.output,
+            weight: param(n.weight),
+            bias,
+            stride: n.stride,
+            pad: n.pad,
+          });
+        }
+        break;
+      }
+      case "batchnorm": {
+        const [scale, shift] = affine(n);
+        layers.push({ op: "affine", name: n.name, input: n.inputs[0], output: n.output, scale, shift });
+        break;
+      }
+      case "linear":
+        layers.push({
+          op: "linear",
+          name: n.name,
+          input: n.inputs[0],
+          output: n.output,
+          weight: param(n.weight),
+          bias: n.bias ? param(n.bias) : null,
+        });
+        break;
+      case "relu":
+        nonNegative.add(n.output);
+        layers.push({ op: n.op, name: n.name, inputs: [...n.inputs], output: n.output });
+        break;
+      case "add":
+      case "global_avg_pool":
+        if (n.inputs.every((v) => nonNegative.has(v))) nonNegative.add(n.output);
+        layers.push({ op: n.op, name: n.name, inputs: [...n.inputs], output: n.output });
+        break;
+    }
+  }
+  return {
+    input: graph.input,
+    output: graph.output,
+    layers,
+    nonNegative,
+    dispose: () => owned.splice(0).forEach((t) => t.dispose()),
+  };
+}

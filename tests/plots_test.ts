@@ -1,0 +1,252 @@
+/**
+ * Figures without a browser: every figure renders to a PNG of the expected size that is not
+ * blank (pixel variance, many colours), has its title text drawn (dark pixels in the title
+ * band, which holds nothing else), and shows what it claims (class colours, diverging reds and
+ * blues, the de-normalised image). Helpers are checked on exact values.
+ */
+import assert from "node:assert/strict";
+import { decodePng } from "../lib/deps.ts";
+import { histogramCounts, lineChart, scatterPlot } from "../lib/plots/charts.ts";
+import { categoricalColor, divergingColor, hexRgb } from "../lib/plots/colors.ts";
+import {
+  barFigure,
+  embeddingFigure,
+  entropyHistogramFigure,
+  lineFigure,
+  relevanceHeatmapFigure,
+  reliabilityFigure,
+} from "../lib/plots/figures.ts";
+import {
+  encodeRgbPng,
+  imageToRgb,
+  pixelRelevance,
+  relevanceToRgb,
+  upscaleNearest,
+} from "../lib/plots/raster.ts";
+import { renderSvg } from "../lib/plots/render.ts";
+import { escapeXml, formatNumber, niceTicks, svgDocument } from "../lib/plots/svg.ts";
+import { MetricsAccumulator } from "../lib/metrics.ts";
+import { Rng } from "../lib/rng.ts";
+
+interface Picture {
+  width: number;
+  height: number;
+  /** RGB of pixel (x, y). */
+  at(x: number, y: number): [number, number, number];
+}
+
+function picture(png: Uint8Array): Picture {
+  const img = decodePng(png);
+  const ch = img.channels;
+  assert.ok(ch === 3 || ch === 4, `unexpected ${ch} channels`);
+  const d = img.data as Uint8Array;
+  return {
+    width: img.width,
+    height: img.height,
+    at: (x, y) => {
+      const o = (y * img.width + x) * ch;
+      return [d[o], d[o + 1], d[o + 2]];
+    },
+  };
+}
+
+/** Luminance variance, distinct colours, and whether `color` (exact RGB) occurs. */
+function stats(p: Picture, rows: [number, number] = [0, p.height]) {
+  let sum = 0, sum2 = 0, n = 0, dark = 0;
+  const colours = new Set<number>();
+  for (let y = rows[0]; y < rows[1]; y++) {
+    for (let x = 0; x < p.width; x++) {
+      const [r, g, b] = p.at(x, y);
+      const l = 0.299 * r + 0.587 * g + 0.114 * b;
+      sum += l;
+      sum2 += l * l;
+      n++;
+      if (l < 100) dark++;
+      colours.add((r << 16) | (g << 8) | b);
+    }
+  }
+  return { variance: sum2 / n - (sum / n) ** 2, colours, dark };
+}
+
+/** A rendered figure of `w x h` SVG units at `scale`: right size, not blank, title drawn. */
+function assertFigure(png: Uint8Array, w: number, h: number, scale: number, titleBand = 40): Picture {
+  const p = picture(png);
+  assert.equal(p.width, w * scale);
+  assert.equal(p.height, h * scale);
+  const all = stats(p);
+  assert.ok(all.variance > 100, `nearly blank: luminance variance ${all.variance}`);
+  assert.ok(all.colours.size >= 8, `only ${all.colours.size} colours`);
+  const title = stats(p, [0, titleBand * scale]);
+  assert.ok(title.dark >= 30 * scale, `no title text: ${title.dark} dark pixels in the title band`);
+  return p;
+}
+
+function hasColour(p: Picture, hex: string): boolean {
+  const [r, g, b] = hexRgb(hex);
+  for (let y = 0; y < p.height; y++) {
+    for (let x = 0; x < p.width; x++) {
+      const c = p.at(x, y);
+      if (c[0] === r && c[1] === g && c[2] === b) return true;
+    }
+  }
+  return false;
+}
+
+Deno.test("text renders with the bundled font (resvg-wasm sees no system fonts)", async () => {
+  const withText = svgDocument(200, 40, '<text x="8" y="28" font-size="20">Hello ECE 1.23%</text>');
+  const p = picture(await renderSvg(withText));
+  assert.equal(p.width, 200);
+  const s = stats(p);
+  assert.ok(s.dark > 100, `text drew ${s.dark} dark pixels`);
+  const blank = stats(picture(await renderSvg(svgDocument(200, 40, ""))));
+  assert.equal(blank.dark, 0);
+  // Markup in labels is escaped, not interpreted.
+  const tricky = lineChart({ title: 'a < b & "c"', series: [{ label: "<x>", x: [0, 1], y: [0, 1] }] });
+  assert.ok(tricky.includes("a &lt; b &amp; &quot;c&quot;"));
+  assert.ok(stats(picture(await renderSvg(tricky)), [0, 40]).dark > 30);
+});
+
+Deno.test("reliability figure: ECE in the title, accuracy bars drawn", async () => {
+  const rng = new Rng(1);
+  const acc = new MetricsAccumulator(5);
+  const logits = Float32Array.from({ length: 400 * 5 }, () => 2 * rng.normal());
+  acc.add(logits, Int32Array.from({ length: 400 }, (_, i) => i % 5));
+  const m = acc.result();
+  const p = assertFigure(await reliabilityFigure(m.bins, m.ece, "teacher"), 480, 480, 2);
+  assert.ok(hasColour(p, "#1f77b4"), "no accuracy bars");
+});
+
+Deno.test("entropy histogram figure over [0, ln K] with two series", async () => {
+  const rng = new Rng(2);
+  const a = Float64Array.from({ length: 300 }, () => Math.abs(rng.normal()));
+  const b = Float64Array.from({ length: 300 }, () => 0.3 * Math.abs(rng.normal()));
+  const p = assertFigure(
+    await entropyHistogramFigure(
+      [{ label: "teacher", entropy: a }, { label: "oracle", entropy: b }],
+      "entropy",
+      {
+        numClasses: 10,
+        scale: 1,
+      },
+    ),
+    640,
+    440,
+    1,
+  );
+  assert.ok(stats(p).colours.size > 20);
+});
+
+Deno.test("embedding figure: one colour per class and a legend", async () => {
+  const rng = new Rng(3);
+  const n = 90, labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+  const pts = Float32Array.from({ length: 2 * n }, (_, i) => 5 * labels[i >> 1] + rng.normal());
+  const names = ["cat", "dog", "ship"];
+  const png = await embeddingFigure(
+    pts,
+    labels,
+    names,
+    { embedded: 0.71, original: 0.52 },
+    "oracle responses",
+    {
+      scale: 1,
+    },
+  );
+  const p = assertFigure(png, 760, 600, 1);
+  for (let c = 0; c < 3; c++) assert.ok(hasColour(p, categoricalColor(c, 3)), `class ${c} colour missing`);
+  assert.ok(!hasColour(p, categoricalColor(3, 3)), "a fourth class colour appeared");
+  const svg = scatterPlot({
+    title: "t",
+    points: pts,
+    labels,
+    classNames: names,
+    subtitle: "silhouette 0.710",
+  });
+  assert.equal(svg.split("<circle").length - 1, n + 3);
+  assert.ok(svg.includes(">ship<") && svg.includes("silhouette 0.710"));
+});
+
+Deno.test("line and bar figures render", async () => {
+  assertFigure(
+    await lineFigure("top-1", [{ label: "KD", x: [1, 2, 3], y: [10, 20, 25] }, {
+      label: "oracle",
+      x: [1, 2, 3],
+      y: [12, 24, 30],
+    }], { scale: 1 }),
+    640,
+    440,
+    1,
+  );
+  const p = assertFigure(
+    await barFigure("ECE", ["KD", "oracle"], [{ label: "ECE %", values: [5, 2] }], { scale: 1 }),
+    640,
+    440,
+    1,
+  );
+  assert.ok(hasColour(p, categoricalColor(0, 1)));
+});
+
+Deno.test("relevance heatmap figure: image, diverging heatmap and x* tiles", async () => {
+  const n = 2, shape = [3, 8, 8] as const, mean = [0.5, 0.5, 0.5], std = [0.25, 0.25, 0.25];
+  const rng = new Rng(4);
+  const images = Float32Array.from({ length: n * 192 }, () => rng.normal());
+  const relevance = Float32Array.from({ length: n * 192 }, (_, i) => (i % 64 < 32 ? 1 : -1) * (1 + (i % 7)));
+  const xStar = images.map((v) => 1.5 * v);
+  const png = await relevanceHeatmapFigure({
+    images,
+    relevance,
+    xStar,
+    n,
+    shape,
+    mean,
+    std,
+    labels: [1, 0],
+    classNames: ["cat", "dog"],
+    captions: { image: ["p(y)=0.20", "p(y)=0.40"], xStar: ["p(y)=0.60", "p(y)=0.90"] },
+  }, { scale: 1 });
+  const p = picture(png);
+  assert.ok(p.width >= 360 && p.height > 2 * 96);
+  assert.ok(stats(p).variance > 100);
+  assert.ok(stats(p, [0, 40]).dark > 30, "no title");
+  // Full red and blue of the diverging map (heatmap extremes).
+  assert.ok(hasColour(p, "#b2182b") && hasColour(p, "#2166ac"), "heatmap lacks red and blue");
+  // The first tile shows image 0 de-normalised: tiles start at (120, 70), 12x12 blocks.
+  const rgb = imageToRgb(images, 0, shape, mean, std);
+  for (const [px, py] of [[0, 0], [3, 5], [7, 7]]) {
+    const got = p.at(120 + 12 * px + 6, 70 + 12 * py + 6),
+      want = rgb.subarray((py * 8 + px) * 3, (py * 8 + px) * 3 + 3);
+    got.forEach((v, k) => assert.ok(Math.abs(v - want[k]) <= 2, `pixel (${px}, ${py}): ${got} vs ${want}`));
+  }
+});
+
+Deno.test("raster helpers: de-normalisation, channel sums, diverging colours, upscaling, PNG round trip", () => {
+  const x = new Float32Array([2, -2, 0, 10]); // 1 channel 2x2, mean 0.5 std 0.25
+  assert.deepEqual(Array.from(imageToRgb(x, 0, [1, 2, 2], [0.5], [0.25]).filter((_, i) => i % 3 === 0)), [
+    255,
+    0,
+    128,
+    255,
+  ]);
+  assert.deepEqual(Array.from(pixelRelevance(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]), 1, [2, 1, 2])), [
+    12,
+    14,
+  ]);
+  const heat = relevanceToRgb(new Float32Array([-2, 0, 2, 1]), 2, 2);
+  assert.deepEqual(Array.from(heat.subarray(0, 3)), divergingColor(-1));
+  assert.deepEqual(Array.from(heat.subarray(6, 9)), divergingColor(1));
+  assert.deepEqual(divergingColor(0), [247, 247, 247]);
+  const up = upscaleNearest(new Uint8Array([1, 2, 3, 4, 5, 6]), 2, 1, 2);
+  assert.deepEqual(Array.from(up.subarray(0, 12)), [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6]);
+  const back = decodePng(encodeRgbPng(up, 4, 2));
+  assert.equal(back.width, 4);
+  assert.deepEqual(Array.from(back.data as Uint8Array), Array.from(up));
+  assert.throws(() => encodeRgbPng(up, 3, 3), /RGB image/);
+});
+
+Deno.test("svg helpers: nice ticks, number labels, escaping, histogram counts", () => {
+  assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  assert.deepEqual(niceTicks(3, 97, 4), [0, 20, 40, 60, 80, 100]);
+  assert.equal(formatNumber(0.1 + 0.2), "0.3");
+  assert.equal(formatNumber(123456), "1.23e+5");
+  assert.equal(escapeXml("<&>"), "&lt;&amp;&gt;");
+  assert.deepEqual(Array.from(histogramCounts([0, 0.1, 0.5, 0.99, 1, -3, NaN], 2, 0, 1)), [3, 3]);
+});
