@@ -29,8 +29,12 @@ export interface DistillConfig {
   student: string;
   /** Teacher response that supervises the student: oracle (x*) or plain (Hinton KD on x). */
   response: string;
-  /** Relevance behind x*: grad-input (the paper's code). */
+  /** Relevance behind x*: grad-input (the paper's code), lrp-epsilon, lrp-gamma or lrp-zplus. */
   relevance: string;
+  /** LRP-epsilon's epsilon (relevance lrp-epsilon). */
+  lrpEpsilon: number;
+  /** LRP-gamma's positive-contribution boost (relevance lrp-gamma; not the oracle step). */
+  lrpGamma: number;
   /** Softmax temperature T of the KL term. */
   temperature: number;
   /** Oracle step size: x* = x - gamma * |x| * dCE/dx (0 gives plain KD). */
@@ -103,6 +107,8 @@ export const DISTILL_DEFAULTS: Readonly<DistillConfig> = Object.freeze({
   student: "resnet20",
   response: "oracle",
   relevance: "grad-input",
+  lrpEpsilon: 0.25,
+  lrpGamma: 0.25,
   temperature: 2,
   gamma: 0.5,
   recNum: 1,
@@ -141,7 +147,13 @@ export const DISTILL_FIELDS: Readonly<Record<keyof DistillConfig, FieldSpec>> = 
     doc: "teacher response: oracle (x*) or plain (KD on x)",
     choices: ["oracle", "plain"],
   },
-  relevance: { type: "string", doc: "relevance behind x*", choices: ["grad-input"] },
+  relevance: {
+    type: "string",
+    doc: "relevance behind x* (LRP rules need a larger --gamma; see README)",
+    choices: ["grad-input", "lrp-epsilon", "lrp-gamma", "lrp-zplus"],
+  },
+  lrpEpsilon: { type: "number", doc: "epsilon of --relevance lrp-epsilon", min: 0 },
+  lrpGamma: { type: "number", doc: "gamma of --relevance lrp-gamma (not the oracle step)", min: 0 },
   temperature: { type: "number", doc: "softmax temperature T", min: 0, exclusiveMin: true },
   gamma: { type: "number", doc: "oracle step: x* = x - gamma*|x|*dCE/dx", min: 0 },
   recNum: { type: "integer", doc: "oracle steps applied (rec_num)", min: 1 },

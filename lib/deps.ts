@@ -172,9 +172,6 @@ export function loadUmap(): Promise<UmapModule> {
   return import("npm:umap-js@1.4.0");
 }
 
-/** PNG encoding and decoding in pure JS (figures, heatmap tiles, tests). */
-export { decode as decodePng, encode as encodePng } from "npm:fast-png@8.0.0";
-
 /** The resvg WebAssembly module (SVG to PNG without a browser). */
 export type ResvgWasm = typeof import("npm:@resvg/resvg-wasm@2.6.2");
 

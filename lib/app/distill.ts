@@ -20,7 +20,8 @@ import type { DistillConfig } from "../config.ts";
 import type { ImageDataset } from "../data/dataset.ts";
 import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
-import type { Engine, FrozenModel } from "../engines/engine.ts";
+import type { Engine, FrozenModel, GradReduction, OracleOptions } from "../engines/engine.ts";
+import type { RelevanceRule } from "../explain/options.ts";
 import { createEngine, type EngineName } from "../engines/registry.ts";
 import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
 import { countParameters, type Graph } from "../graph.ts";
@@ -127,13 +128,7 @@ export async function runDistill(
   });
   const testLoader = new BatchLoader(dataset, "test", { batchSize: EVAL_BATCH, worker: false });
   try {
-    const provider = teacher
-      ? createResponseProvider(c.response, teacher, {
-        gamma: c.gamma,
-        recNum: c.recNum,
-        reduction: c.reduction as "mean",
-      })
-      : null;
+    const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
     if (teacher && c.testTeacher && !c.resume) await reportTeacher(teacher, testLoader, c, progress, engine);
 
     const exportStudent = async (file: string, weights: StateDict) => {
@@ -187,6 +182,26 @@ export async function runDistill(
   }
 }
 
+/**
+ * The oracle settings of a configuration.
+ *
+ * @example
+ * ```ts
+ * import { oracleOptions } from "./distill.ts";
+ * import { resolveConfig } from "../config.ts";
+ * console.log(oracleOptions(resolveConfig()).relevance); // grad-input
+ * ```
+ */
+export function oracleOptions(c: DistillConfig): OracleOptions {
+  return {
+    gamma: c.gamma,
+    recNum: c.recNum,
+    reduction: c.reduction as GradReduction,
+    relevance: c.relevance as RelevanceRule,
+    lrp: { epsilon: c.lrpEpsilon, gamma: c.lrpGamma },
+  };
+}
+
 /** Refuses a network whose classes or channels do not fit the dataset, before any training. */
 export function checkFits(g: Graph, ds: ImageDataset, what: string): void {
   if (g.numClasses !== ds.numClasses) {
@@ -210,7 +225,7 @@ async function reportTeacher(
   const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses);
   let line = `teacher  test top-1 ${plain.top1.toFixed(2)}%, ECE ${plain.ece.toFixed(2)}%`;
   if (c.response === "oracle" && c.gamma > 0) {
-    const opts = { gamma: c.gamma, recNum: c.recNum, reduction: c.reduction as "mean" };
+    const opts = oracleOptions(c);
     const oracle = await evaluate(
       { forward: async (b) => (await teacher.oracle(b, opts)).logits },
       { count: loader.size, batches: () => loader.epochBatches() },
