@@ -24,6 +24,7 @@ import { runDistill } from "./lib/app/distill.ts";
 import { convertModel } from "./lib/app/convert.ts";
 import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
 import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
+import { runAnalyze } from "./lib/app/analyze.ts";
 
 /** Adds every config field as a kebab-case flag (help text and default from the field spec). */
 function addConfigOptions(cmd: Command, defaults: Partial<DistillConfig> = {}): Command {
@@ -192,6 +193,67 @@ program.command("test")
         : undefined,
     });
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  });
+
+program.command("analyze")
+  .description(
+    "the paper's figures for a teacher: heatmaps, reliability/ECE, entropy, UMAP + silhouettes (HTML report)",
+  )
+  .requiredOption("--teacher <file|name>", "teacher .pth/.onnx file or zoo name (published checkpoint)")
+  .option("--teacher-arch <arch>", "architecture of a .pth teacher")
+  .requiredOption("--data <name>", "dataset (test split is used)")
+  .option("--data-dir <dir>", "where datasets are looked for", "./data")
+  .option("--download", "download missing data and teachers")
+  .option("--gamma <g>", "oracle step size", "0.5")
+  .option("--rec-num <n>", "oracle steps", "1")
+  .addOption(new Option("--reduction <r>", "CE reduction").choices(["mean", "sum"]).default("mean"))
+  .addOption(
+    new Option("--relevance <rule>", "relevance rule").choices([
+      "grad-input",
+      "lrp-epsilon",
+      "lrp-gamma",
+      "lrp-zplus",
+    ])
+      .default("grad-input"),
+  )
+  .option("--limit <n>", "test images analysed", "1000")
+  .option("--samples <n>", "images shown as heatmaps", "8")
+  .option("--out <dir>", "report folder (default reports/analyze_<teacher>_<time>)")
+  .addOption(
+    new Option("--backend <backend>", "tfjs backend").choices(["wasm", "cpu", "tensorflow"]).default("wasm"),
+  )
+  .action(async (opts) => {
+    const num = (flag: string, v: string, integer: boolean) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+        throw new Error(
+          `${flag} must be a ${integer ? "non-negative integer" : "non-negative number"}, got "${v}"`,
+        );
+      }
+      return n;
+    };
+    const name = opts.teacher.replace(/^.*[\\/]/, "").replace(/\.\w+$/, "");
+    const report = await runAnalyze({
+      teacher: opts.teacher,
+      teacherArch: opts.teacherArch,
+      data: opts.data,
+      dataDir: opts.dataDir,
+      download: Boolean(opts.download),
+      gamma: num("--gamma", opts.gamma, false),
+      recNum: num("--rec-num", opts.recNum, true),
+      reduction: opts.reduction,
+      relevance: opts.relevance,
+      limit: num("--limit", opts.limit, true),
+      samples: num("--samples", opts.samples, true),
+      out: opts.out ??
+        `reports/analyze_${name}_${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}`,
+      backend: opts.backend,
+    }, { stream: out });
+    const row = (s: typeof report.plain) =>
+      `top-1 ${s.top1.toFixed(2)}%  ECE ${s.ece.toFixed(2)}%  entropy ${s.entropy.toFixed(3)}  silhouette ${
+        s.silhouette.toFixed(3)
+      }`;
+    console.log(`teacher on x : ${row(report.plain)}\noracle on x*: ${row(report.oracle)}`);
   });
 
 try {

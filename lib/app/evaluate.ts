@@ -111,6 +111,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
     const dataset = await loadDataset(name, {
       dataDir: o.dataDir ?? "./data",
       download: o.download ?? false,
+      testOnly: true,
       hint: "Pass --data-dir <folder> holding the files, or --download.",
     });
     clf.checkFits(dataset.shape, dataset.numClasses);

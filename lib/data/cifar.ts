@@ -175,6 +175,7 @@ async function assemble(
   spec: CifarSpec,
   read: MemberReader,
   describe: (name: string) => string,
+  testOnly = false,
 ): Promise<ImageDataset> {
   const load = async (name: string): Promise<RecordFile> => {
     const bytes = await read(name);
@@ -182,7 +183,8 @@ async function assemble(
     return { bytes, source: describe(name) };
   };
   const trainFiles: RecordFile[] = [];
-  for (const name of spec.trainFiles) trainFiles.push(await load(name));
+  // Evaluation and analysis need only the test split: an empty training split then.
+  if (!testOnly) { for (const name of spec.trainFiles) trainFiles.push(await load(name)); }
   const train = parseCifarRecords(trainFiles, spec);
   trainFiles.length = 0;
   const test = parseCifarRecords([await load(spec.testFile)], spec);
@@ -215,16 +217,21 @@ async function assemble(
  * catch (e) { console.log((e as Error).message); } // ./data/cifar-10-batches-bin/data_batch_1.bin: missing ...
  * ```
  */
-export function readCifarFolder(kind: CifarKind, folder: string): Promise<ImageDataset> {
+export function readCifarFolder(kind: CifarKind, folder: string, testOnly = false): Promise<ImageDataset> {
   const path = (name: string) => `${folder.replace(/\/+$/, "")}/${name}`;
-  return assemble(CIFAR_SPECS[kind], async (name) => {
-    try {
-      return await Deno.readFile(path(name));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return undefined;
-      throw new DataError(`${path(name)}: cannot read (${(e as Error).message})`);
-    }
-  }, path);
+  return assemble(
+    CIFAR_SPECS[kind],
+    async (name) => {
+      try {
+        return await Deno.readFile(path(name));
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw new DataError(`${path(name)}: cannot read (${(e as Error).message})`);
+      }
+    },
+    path,
+    testOnly,
+  );
 }
 
 /** Options of {@link readCifarArchive}. */
@@ -233,6 +240,8 @@ export interface CifarArchiveOptions {
   verify?: boolean;
   /** Progress while the archive is read and decompressed. */
   onProgress?: DataProgressFn;
+  /** Skip the training split (evaluation needs only the test split). */
+  testOnly?: boolean;
 }
 
 /**
@@ -269,5 +278,6 @@ export async function readCifarArchive(
     spec,
     (name) => Promise.resolve(members.get(prefix + name)),
     (name) => `${archivePath}:${prefix}${name}`,
+    opts.testOnly ?? false,
   );
 }

@@ -46,6 +46,8 @@ export interface LoadDatasetOptions {
   hint?: string;
   /** Further read-only folders searched for Fashion-MNIST (default: Debian's location). */
   systemDirs?: string[];
+  /** Only the test split is needed (CIFAR: the training files are neither required nor read). */
+  testOnly?: boolean;
 }
 
 /**
@@ -88,17 +90,19 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions = {}): 
 
 async function loadCifar(kind: CifarKind, dataDir: string, opts: LoadDatasetOptions): Promise<ImageDataset> {
   const spec = CIFAR_SPECS[kind];
-  const firstFile = spec.trainFiles[0];
+  const firstFile = opts.testOnly ? spec.testFile : spec.trainFiles[0];
   for (const folder of [`${dataDir}/${spec.folder}`, dataDir]) {
     if (await isFile(`${folder}/${firstFile}`)) {
       opts.onProgress?.({ stage: "read", what: folder, done: 0, total: null });
-      return readCifarFolder(kind, folder);
+      return readCifarFolder(kind, folder, opts.testOnly);
     }
   }
   const archive = `${dataDir}/${spec.archive}`;
   const { algorithm, hex } = describeChecksum(spec.checksum);
   const hint = opts.hint ? ` ${opts.hint}` : "";
-  if (await isFile(archive)) return readCifarArchive(kind, archive, { onProgress: opts.onProgress });
+  if (await isFile(archive)) {
+    return readCifarArchive(kind, archive, { onProgress: opts.onProgress, testOnly: opts.testOnly });
+  }
   if (!opts.download) {
     throw new DataError(
       `${kind} not found: looked for ${dataDir}/${spec.folder}/${firstFile} (extracted) and ${archive}; ` +
@@ -109,7 +113,11 @@ async function loadCifar(kind: CifarKind, dataDir: string, opts: LoadDatasetOpti
     hint: `Download it elsewhere and put it at ${archive} (or extract it there).${hint}`,
     onProgress: (done, total) => opts.onProgress?.({ stage: "download", what: spec.url, done, total }),
   });
-  return readCifarArchive(kind, archive, { verify: false, onProgress: opts.onProgress });
+  return readCifarArchive(kind, archive, {
+    verify: false,
+    onProgress: opts.onProgress,
+    testOnly: opts.testOnly,
+  });
 }
 
 async function loadFashionMnist(dataDir: string, opts: LoadDatasetOptions): Promise<ImageDataset> {
