@@ -110,3 +110,11 @@ export async function loadTfjsNative(): Promise<"tfjs-node-gpu" | "tfjs-node"> {
 export function loadOnnxruntime(): Promise<Ort> {
   return import("npm:onnxruntime-node@1.30.0");
 }
+
+/** A backend-level tensor handle (what kernels receive and return). */
+export type TfTensorInfo = import("npm:@tensorflow/tfjs-core@4.22.0").TensorInfo;
+/** A kernel registration record. */
+export type TfKernelConfig = import("npm:@tensorflow/tfjs-core@4.22.0").KernelConfig;
+/** The tfjs wasm backend instance (heap, data ids, `makeOutput`). */
+export type TfjsWasmBackend = import("npm:@tensorflow/tfjs-backend-wasm@4.22.0").BackendWasm;
+
