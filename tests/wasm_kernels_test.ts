@@ -326,6 +326,77 @@ Deno.test("fused train-mode BatchNorm matches tfjs's composite BatchNorm on cpu,
   }
 });
 
+Deno.test("eval-mode FusedBatchNorm and its input gradient match cpu", async () => {
+  const rng = new Rng(18);
+  const cases: { shape: number[]; params: number[]; scale: boolean; offset: boolean }[] = [
+    { shape: [4, 5, 3, 6], params: [6], scale: true, offset: true },
+    { shape: [2, 3, 3, 4], params: [4], scale: false, offset: true },
+    { shape: [3, 7], params: [7], scale: true, offset: false },
+    { shape: [2, 3, 3, 4], params: [2, 3, 3, 4], scale: true, offset: true }, // not [C]: stock path
+  ];
+  for (const c of cases) {
+    const xv = randomValues(rng, c.shape), rv = randomValues(rng, c.shape);
+    const mv = randomValues(rng, c.params), vv = randomValues(rng, c.params).map((v) => v * v + 0.1);
+    const gv = randomValues(rng, c.params), bv = randomValues(rng, c.params);
+    await compare(`FusedBatchNorm ${JSON.stringify(c)}`, (tf) => {
+      const f = (x: TfTensor) =>
+        tf.batchNorm(
+          x,
+          tf.tensor(mv, c.params),
+          tf.tensor(vv, c.params),
+          c.offset ? tf.tensor(bv, c.params) : undefined,
+          c.scale ? tf.tensor(gv, c.params) : undefined,
+          1e-5,
+        );
+      const x = tf.tensor(xv, c.shape);
+      // tfjs's own gradient machinery fails on batchNorm without scale or offset (any backend).
+      if (!c.scale || !c.offset) return f(x);
+      return [f(x), tf.grad((v: TfTensor) => tf.sum(tf.mul(f(v), tf.tensor(rv, c.shape))))(x)];
+    });
+  }
+});
+
+Deno.test("Identity shares the buffer instead of copying it", async () => {
+  const tf = await initTfjs("wasm");
+  const x = tf.tensor1d([1, 2, 3]);
+  const buffers = tf.memory().numDataBuffers;
+  const y = tf.clone(x);
+  assert.equal(tf.memory().numDataBuffers, buffers);
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]); // still valid after the original goes
+  y.dispose();
+});
+
+Deno.test("resnet8 eval forward and input gradient (the oracle's teacher pass) match cpu", async () => {
+  const g = buildModel("resnet8", { numClasses: 10 });
+  const weights = perturbedWeights(5);
+  for (const [name, t] of weights) {
+    if (name.endsWith("running_var")) t.data.forEach((_, i) => t.data[i] = 0.5 + Math.abs(Math.sin(i + 1)));
+    if (name.endsWith("running_mean")) t.data.forEach((_, i) => t.data[i] = 0.1 * Math.cos(i));
+  }
+  const rng = new Rng(19);
+  const n = 2;
+  const batch = {
+    x: randomValues(rng, [n, 3, 16, 16]),
+    y: Int32Array.from({ length: n }, () => rng.int(10)),
+    n,
+    shape: [3, 16, 16] as const,
+  };
+  const run = async (backend: "cpu" | "wasm") => {
+    const engine = await TfjsEngine.create(backend);
+    const m = await engine.loadFrozen(g, weights);
+    const out = { logits: await m.forward(batch), grad: await m.inputGradient(batch, "sum") };
+    m.dispose();
+    return out;
+  };
+  const ref = await run("cpu");
+  const got = await run("wasm");
+  const e1 = relError(got.logits, ref.logits), e2 = relError(got.grad, ref.grad);
+  assert.ok(e1 <= TOL, `logits relative error ${e1}`);
+  assert.ok(e2 <= TOL, `input gradient relative error ${e2}`);
+  assert.ok(ref.grad.some((v) => v !== 0));
+});
+
 Deno.test("unsupported attributes fail with a clear error", async () => {
   const tf = await initTfjs("wasm");
   const x = tf.zeros([1, 4, 4, 2]), dy = tf.zeros([1, 4, 4, 2]), w = tf.zeros([3, 3, 2, 2]);

@@ -4,8 +4,9 @@
  * take. The forward kernel `KdBatchNormTrain` returns the output and the per-channel batch mean
  * and biased variance (what PyTorch normalises with); its registered gradient runs
  * `KdBatchNormTrainGrad`, the exact backward of normalising with batch statistics, including any
- * gradient that reaches the returned mean or variance. Channels are the last axis (NHWC);
- * per-channel sums accumulate in float64.
+ * gradient that reaches the returned mean or variance. Channels are the last axis (NHWC).
+ * Per-channel sums run in one JavaScript pass over the heap (float64 accumulators); the
+ * per-element affine maps run as XNNPACK 1x1 depthwise convolutions, which are SIMD.
  *
  * @example
  * ```ts
@@ -75,8 +76,7 @@ function forward(
   const c = channelsOf(x, what);
   checkVector(scale, c, "scale", what);
   checkVector(offset, c, "offset", what);
-  const y = ops.output(x.shape), meanOut = ops.output([c]), varOut = ops.output([c]);
-  const xv = ops.f32(x), yv = ops.f32(y), g = ops.f32(scale), b = ops.f32(offset);
+  const xv = ops.f32(x), g = ops.f32(scale), b = ops.f32(offset);
   const mean = new Float64Array(c), variance = new Float64Array(c);
   if (xv.length > 0) moments(xv, c, mean, variance);
   const a = new Float32Array(c), d = new Float32Array(c);
@@ -85,9 +85,8 @@ function forward(
     a[j] = k;
     d[j] = b[j] - mean[j] * k;
   }
-  for (let i = 0; i < xv.length; i += c) {
-    for (let j = 0; j < c; j++) yv[i + j] = xv[i + j] * a[j] + d[j];
-  }
+  const y = xv.length > 0 ? ops.channelAffine(x, a, d) : ops.output(x.shape);
+  const meanOut = ops.output([c]), varOut = ops.output([c]);
   ops.f32(meanOut).set(mean);
   ops.f32(varOut).set(variance);
   return [y, meanOut, varOut];
@@ -107,12 +106,11 @@ function backward(
   for (const [name, v] of Object.entries({ dmean, dvariance, scale, mean, variance })) {
     checkVector(v, c, name, what);
   }
-  const dx = ops.output(x.shape), dscale = ops.output([c]), doffset = ops.output([c]);
-  const xv = ops.f32(x), dyv = ops.f32(dy), dxv = ops.f32(dx);
+  const xv = ops.f32(x), dyv = ops.f32(dy);
   const g = ops.f32(scale), m = ops.f32(mean), v = ops.f32(variance);
   const dm = ops.f32(dmean), dv = ops.f32(dvariance);
   const rows = xv.length / c;
-  // Pass 1: sum(dy) and sum(dy * (x - mean)) per channel.
+  // One pass: sum(dy) and sum(dy * (x - mean)) per channel.
   const sdy = new Float64Array(c), sdyx = new Float64Array(c);
   for (let i = 0; i < xv.length; i += c) {
     for (let j = 0; j < c; j++) {
@@ -123,6 +121,7 @@ function backward(
   }
   // dx = k*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) + dmean/M + 2*dvar*(x - mean)/M, as a*dy + b*x + d.
   const a = new Float32Array(c), b = new Float32Array(c), d = new Float32Array(c);
+  const dscale = ops.output([c]), doffset = ops.output([c]);
   const ds = ops.f32(dscale), db = ops.f32(doffset);
   for (let j = 0; j < c; j++) {
     const rstd = 1 / Math.sqrt(v[j] + attrs.varianceEpsilon);
@@ -135,9 +134,11 @@ function backward(
     b[j] = bj;
     d[j] = rows > 0 ? (-k * sdy[j] + dm[j]) / rows - bj * m[j] : 0;
   }
-  for (let i = 0; i < xv.length; i += c) {
-    for (let j = 0; j < c; j++) dxv[i + j] = dyv[i + j] * a[j] + xv[i + j] * b[j] + d[j];
-  }
+  if (rows === 0) return [ops.output(x.shape), dscale, doffset];
+  const fromDy = ops.channelAffine(dy, a, d);
+  const fromX = ops.channelAffine(x, b, null);
+  const dx = ops.run("Add", { a: fromDy, b: fromX });
+  ops.dispose(fromDy, fromX);
   return [dx, dscale, doffset];
 }
 

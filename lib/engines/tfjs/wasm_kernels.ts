@@ -18,6 +18,8 @@ import { batchMatMulConfig } from "./wasm_batch_matmul.ts";
 import { batchNormTrainConfigs, registerBatchNormTrainGradient } from "./wasm_batch_norm.ts";
 import { conv2dBackpropFilterConfig } from "./wasm_conv_backprop_filter.ts";
 import { conv2dBackpropInputConfig } from "./wasm_conv_backprop_input.ts";
+import { batchNormEvalConfigs, registerBatchNormEvalGradient } from "./wasm_batch_norm_eval.ts";
+import { identityConfig } from "./wasm_identity.ts";
 
 /** Names of the kernels this module registers for `wasm`. */
 export const WASM_TRAINING_KERNELS = [
@@ -26,6 +28,9 @@ export const WASM_TRAINING_KERNELS = [
   "BatchMatMul",
   "KdBatchNormTrain",
   "KdBatchNormTrainGrad",
+  "FusedBatchNorm",
+  "KdBatchNormEvalGrad",
+  "Identity",
 ] as const;
 
 const stock = new Map<string, TfKernelConfig>();
@@ -62,23 +67,25 @@ export function stockWasmKernel(name: string): TfKernelConfig | undefined {
  * ```
  */
 export function registerWasmTrainingKernels(tf: Tf): void {
+  // Remember the stock kernels first: some replacements delegate to them.
+  for (const name of WASM_TRAINING_KERNELS) {
+    const current = tf.getKernel(name, "wasm");
+    if (current && !stock.has(name) && !ours.has(current.kernelFunc)) stock.set(name, current);
+  }
   const configs: TfKernelConfig[] = [
     conv2dBackpropFilterConfig(tf),
     conv2dBackpropInputConfig(tf),
     batchMatMulConfig(tf),
     ...batchNormTrainConfigs(tf),
+    ...batchNormEvalConfigs(tf, stock.get("FusedBatchNorm")),
+    identityConfig(),
   ];
   for (const config of configs) {
     // registerKernel warns on a duplicate: replace explicitly instead.
-    const current = tf.getKernel(config.kernelName, "wasm");
-    if (current) {
-      if (!stock.has(config.kernelName) && !ours.has(current.kernelFunc)) {
-        stock.set(config.kernelName, current);
-      }
-      tf.unregisterKernel(config.kernelName, "wasm");
-    }
+    if (tf.getKernel(config.kernelName, "wasm")) tf.unregisterKernel(config.kernelName, "wasm");
     ours.add(config.kernelFunc);
     tf.registerKernel(config);
   }
   registerBatchNormTrainGradient(tf);
+  registerBatchNormEvalGradient(tf);
 }

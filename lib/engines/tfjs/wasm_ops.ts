@@ -98,6 +98,51 @@ export class WasmOps {
   }
 
   /**
+   * Per-channel affine map `y[..., c] = x[..., c] * scale[c] + shift[c]` (channels last), run as
+   * an XNNPACK 1x1 depthwise convolution with bias: one SIMD pass.
+   *
+   * @example
+   * ```ts
+   * import { initTfjs } from "./backend.ts";
+   * import { WasmOps } from "./wasm_ops.ts";
+   * import type { TfjsWasmBackend } from "../../deps.ts";
+   * const tf = await initTfjs("wasm");
+   * const ops = new WasmOps(tf, tf.backend() as unknown as TfjsWasmBackend);
+   * const x = ops.output([2, 2]);
+   * ops.f32(x).set([1, 2, 3, 4]);
+   * const y = ops.channelAffine(x, new Float32Array([10, 100]), new Float32Array([1, 0]));
+   * console.log(Array.from(ops.f32(y))); // [11, 200, 31, 400]
+   * ops.dispose(x, y);
+   * ```
+   */
+  channelAffine(x: TfTensorInfo, scale: Float32Array, shift: Float32Array | null): TfTensorInfo {
+    const c = scale.length;
+    const size = x.shape.reduce((p, q) => p * q, 1);
+    if (x.shape[x.shape.length - 1] !== c) {
+      throw new Error(`channelAffine: ${c} scales for input [${x.shape}]`);
+    }
+    if (size === 0) return this.output(x.shape);
+    const filter = this.output([1, 1, c, 1]);
+    const bias = shift ? this.output([c]) : null;
+    this.f32(filter).set(scale);
+    if (bias) this.f32(bias).set(shift!);
+    const flat = this.reshape(x, [1, 1, size / c, c]);
+    const inputs: Record<string, TfTensorInfo> = { x: flat, filter };
+    if (bias) inputs.bias = bias;
+    const y = this.run("FusedDepthwiseConv2D", inputs, {
+      strides: [1, 1],
+      pad: "valid",
+      dilations: [1, 1],
+      dataFormat: "NHWC",
+      activation: "linear",
+    });
+    this.dispose(flat, filter, bias);
+    const out = this.reshape(y, x.shape);
+    this.dispose(y);
+    return out;
+  }
+
+  /**
    * Permutes dimensions.
    *
    * @example
