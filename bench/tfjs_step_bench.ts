@@ -202,7 +202,8 @@ function randomTensor(shape: number[]): TfTensor {
   return tf.tensor(v, shape, "float32");
 }
 
-function timeKernel(tfns: Tf, c: KernelCase, config: TfKernelConfig | null, reps: number): number {
+/** Median and best time of `reps` calls (after one untimed call). */
+function timeKernel(tfns: Tf, c: KernelCase, config: TfKernelConfig | null, reps: number): [number, number] {
   const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, s]) => [k, randomTensor(s)]));
   const backend = tfns.backend();
   const times: number[] = [];
@@ -219,7 +220,7 @@ function timeKernel(tfns: Tf, c: KernelCase, config: TfKernelConfig | null, reps
     if (r > 0) times.push(performance.now() - t0); // the first call includes one-off setup
   }
   tfns.dispose(Object.values(inputs));
-  return median(times);
+  return [median(times), Math.min(...times)];
 }
 
 function benchKernels(): void {
@@ -230,14 +231,16 @@ function benchKernels(): void {
     }`,
   );
   for (const c of convCases(batch)) {
-    const ms = timeKernel(tf, c, null, reps);
-    let line = `  ${c.kernel.padEnd(21)} ${c.label.padEnd(40)} ${ms.toFixed(2).padStart(9)} ms`;
+    const [med, best] = timeKernel(tf, c, null, reps);
+    let line = `  ${c.kernel.padEnd(21)} ${c.label.padEnd(40)} ${med.toFixed(2).padStart(8)} (${
+      best.toFixed(2)
+    }) ms`;
     const stockConfig = backendName === "wasm" && c.kernel !== "Conv2D"
       ? stockWasmKernel(c.kernel)
       : undefined;
     if (stockConfig) {
       stockConfig.setupFunc?.(tf.backend());
-      line += `  [stock ${timeKernel(tf, c, stockConfig, Math.min(reps, 3)).toFixed(2)} ms]`;
+      line += `  [stock ${timeKernel(tf, c, stockConfig, 3)[0].toFixed(2)} ms]`;
     }
     console.log(line);
   }

@@ -43,6 +43,8 @@ async function onBackend(
 ): Promise<{ values: Float32Array[]; shapes: number[][] }> {
   const tf = await initTfjs(backend);
   const before = tf.memory().numTensors;
+  // Kernels free their intermediates at the backend level, below the engine's tensor count.
+  const buffersBefore = tf.backend().numDataIds();
   const outs = tf.tidy(() => {
     const r = f(tf);
     return Array.isArray(r) ? r : [r];
@@ -51,6 +53,7 @@ async function onBackend(
   const shapes = outs.map((t) => [...t.shape]);
   tf.dispose(outs);
   assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
+  assert.equal(tf.backend().numDataIds(), buffersBefore, `${backend}: backend buffers leaked`);
   return { values, shapes };
 }
 

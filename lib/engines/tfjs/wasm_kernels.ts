@@ -1,7 +1,10 @@
 /**
  * The project's training kernels for the tfjs `wasm` backend. The stock backend has no
  * `Conv2DBackpropFilter` and only naive loops for `Conv2DBackpropInput` and `BatchMatMul`; the
- * replacements here run on the backend's own XNNPACK convolution (see the per-kernel modules).
+ * replacements run on the backend's own XNNPACK convolution. BatchNorm gets fused train-mode
+ * kernels (used by network.ts) and a SIMD eval-mode kernel with a one-pass input gradient, and
+ * `Identity` shares buffers instead of copying. Each kernel lives in its own wasm_*.ts module;
+ * this one registers them all (and the gradients that route to them).
  *
  * @example
  * ```ts
