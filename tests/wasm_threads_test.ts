@@ -13,10 +13,10 @@ const BACKEND_URL = new URL("../lib/engines/tfjs/backend.ts", import.meta.url).h
 const THREADS_URL = new URL("../lib/engines/tfjs/wasm_threads.ts", import.meta.url).href;
 
 /** Runs a script in a fresh Deno; returns its exit code, stdout and how long it took. */
-async function runScript(code: string, env: Record<string, string> = {}) {
+async function runScript(code: string, env: Record<string, string> = {}, args = ["eval", "--quiet", code]) {
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", code],
+    args,
     env,
     stdout: "piped",
     stderr: "piped",
@@ -64,6 +64,29 @@ Deno.test("threaded and single-threaded backends agree, and neither keeps the pr
   );
   // Idle pthread workers are unref'd: the script ends as soon as its work does.
   assert.ok(multi.seconds < 30, `threaded script took ${multi.seconds.toFixed(1)} s to exit`);
+});
+
+Deno.test("without the threaded build (here: no write permission) wasm falls back to one thread and says why", async () => {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(script, CONV_SCRIPT);
+    const r = await runScript("", { [WASM_THREADS_ENV]: "2" }, [
+      "run",
+      "--quiet",
+      "--allow-read",
+      "--allow-env",
+      script,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.status.threads, 1);
+    assert.match(out.status.error, /write access/);
+    assert.match(r.stderr, /multithreaded build unavailable/);
+    const reference = JSON.parse((await runScript(CONV_SCRIPT, { [WASM_THREADS_ENV]: "1" })).stdout);
+    assert.deepEqual(out.values, reference.values);
+  } finally {
+    await Deno.remove(script);
+  }
 });
 
 Deno.test("ORACLE_KD_WASM_THREADS must be a positive integer", async () => {

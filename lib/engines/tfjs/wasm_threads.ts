@@ -112,6 +112,7 @@ export function installThreadedWasmBackend(
       return backend;
     } catch (e) {
       status = { threads: 1, error: String((e as Error).message ?? e).split("\n")[0] };
+      console.warn(`tfjs wasm: multithreaded build unavailable (${status.error}); running on 1 thread`);
       return await stock();
     }
   }, 2);
