@@ -93,9 +93,12 @@ function convCases(): ConvCase[] {
     { x: [2, 9, 8, 2], k: [5, 3, 2, 2], strides: 3, pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
     { x: [1, 1, 1, 3], k: [1, 1, 3, 2], strides: 1, pad: 0 }, // 1x1 image
     { x: [2, 4, 4, 1], k: [3, 3, 1, 1], strides: 1, pad: 2 }, // padding wider than needed
+    { x: [2, 5, 6, 3], k: [1, 1, 3, 5], strides: 1, pad: 0 }, // 1x1 paths: fewer inputs than outputs
+    { x: [2, 7, 5, 6], k: [1, 1, 6, 2], strides: 2, pad: "same" }, // ... more inputs, odd sizes
+    { x: [1, 4, 4, 2], k: [1, 1, 2, 3], strides: 2, pad: 1 }, // 1x1 with padding: general path
   ];
   const rng = new Rng(2024);
-  while (cases.length < 30) {
+  while (cases.length < 33) {
     const k = [1, 2, 3, 5][rng.int(4)];
     const s = 1 + rng.int(3);
     const h = k + rng.int(8), w = k + rng.int(8);

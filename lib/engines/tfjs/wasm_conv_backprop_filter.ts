@@ -76,6 +76,7 @@ export function conv2dBackpropFilter(
   const [kh, kw] = filterShape;
   const [sh, sw] = [info.strideHeight, info.strideWidth];
   const top = info.padInfo.top, left = info.padInfo.left;
+  if (kh === 1 && kw === 1 && top === 0 && left === 0) return pointwiseFilterGrad(ops, x, dy, sh, sw);
   // Rows past the last one any output reads: a negative bottom padding, removed by cropping x.
   const bottom = kh + sh * (ho - 1) - h - top;
   const right = kw + sw * (wo - 1) - w - left;
@@ -93,6 +94,62 @@ export function conv2dBackpropFilter(
   ops.dispose(xt, dyt);
   const dw = ops.transpose(g, [1, 2, 0, 3]);
   ops.dispose(g);
+  return dw;
+}
+
+/**
+ * 1x1 filters: `dW[0, 0] = xs^T dy` over the P = N*Ho*Wo output pixels, where `xs` is x at the
+ * strided positions. A plain GEMM (1x1 convolution), with the operand of fewer channels as the
+ * packed filter: XNNPACK's weight packing costs several times a transpose per element.
+ */
+function pointwiseFilterGrad(ops: WasmOps, x: TfTensorInfo, dy: TfTensorInfo, sh: number, sw: number): TfTensorInfo {
+  const [n, h, w, ci] = x.shape;
+  const [, ho, wo, co] = dy.shape;
+  const p = n * ho * wo;
+  let xs: TfTensorInfo;
+  if (sh === 1 && sw === 1 && ho === h && wo === w) {
+    xs = ops.reshape(x, [1, 1, p, ci]);
+  } else {
+    xs = ops.output([1, 1, p, ci]);
+    const src = ops.f32(x), dst = ops.f32(xs);
+    let o = 0;
+    for (let b = 0; b < n; b++) {
+      for (let r = 0; r < ho; r++) {
+        for (let c = 0; c < wo; c++) {
+          const i = ((b * h + r * sh) * w + c * sw) * ci;
+          for (let k = 0; k < ci; k++) dst[o++] = src[i + k];
+        }
+      }
+    }
+  }
+  const dyf = ops.reshape(dy, [p, co]);
+  const pw: { strides: [number, number]; dilations: [number, number]; pads: [[0, 0], [0, 0]] } = {
+    strides: [1, 1],
+    dilations: [1, 1],
+    pads: [[0, 0], [0, 0]],
+  };
+  let dw: TfTensorInfo;
+  if (ci <= co) {
+    const dyt = ops.transpose(dyf, [1, 0]); // [co, P]: co pixels of P channels
+    const rows = ops.reshape(dyt, [1, 1, co, p]);
+    const g = ops.conv2d(rows, xs, pw); // [1, 1, co, ci]
+    ops.dispose(dyt, rows);
+    const g2 = ops.reshape(g, [co, ci]);
+    const t = ops.transpose(g2, [1, 0]);
+    ops.dispose(g, g2);
+    dw = ops.reshape(t, [1, 1, ci, co]);
+    ops.dispose(t);
+  } else {
+    const xf = ops.reshape(xs, [p, ci]);
+    const xt = ops.transpose(xf, [1, 0]); // [ci, P]
+    const rows = ops.reshape(xt, [1, 1, ci, p]);
+    const filter = ops.reshape(dyf, [1, 1, p, co]);
+    const g = ops.conv2d(rows, filter, pw); // [1, 1, ci, co]
+    ops.dispose(xf, xt, rows, filter);
+    dw = ops.reshape(g, [1, 1, ci, co]);
+    ops.dispose(g);
+  }
+  ops.dispose(xs, dyf);
   return dw;
 }
 
