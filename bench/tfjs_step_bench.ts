@@ -224,11 +224,10 @@ function timeKernel(tfns: Tf, c: KernelCase, config: TfKernelConfig | null, reps
 }
 
 function benchKernels(): void {
-  const reps = backendName === "cpu" ? 2 : 7;
+  const reps = backendName === "cpu" ? 2 : 9;
   console.log(
-    `per-kernel median ms (batch ${batch}, ${reps} runs)${
-      backendName === "wasm" ? "; stock wasm kernel in brackets" : ""
-    }`,
+    `per-kernel ms, median (best) of ${reps} runs, batch ${batch}` +
+      (backendName === "wasm" ? "; the stock wasm kernel it replaces in brackets (median of 3)" : ""),
   );
   for (const c of convCases(batch)) {
     const [med, best] = timeKernel(tf, c, null, reps);
