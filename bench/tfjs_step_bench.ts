@@ -6,7 +6,7 @@
  * those networks use (on wasm also the stock kernels they replace, where one exists).
  * It measures and prints; it asserts nothing.
  *
- *   deno run -A bench/tfjs_step_bench.ts [--backend wasm|cpu] [--steps 5] [--batch 64]
+ *   deno run -A bench/tfjs_step_bench.ts [--backend wasm|cpu] [--steps 5 (cpu: 1)] [--batch 64]
  *                                        [--profile] [--skip-models] [--skip-kernels]
  *
  * `--profile` adds a per-kernel breakdown of one training step (tf.profile). On wasm the
@@ -33,7 +33,7 @@ const { values: args } = parseArgs({
   args: Deno.args,
   options: {
     backend: { type: "string", default: "wasm" },
-    steps: { type: "string", default: "5" },
+    steps: { type: "string" },
     batch: { type: "string", default: "64" },
     profile: { type: "boolean", default: false },
     "skip-models": { type: "boolean", default: false },
@@ -45,7 +45,8 @@ if (backendName !== "wasm" && backendName !== "cpu") {
   console.error(`--backend must be wasm or cpu, got "${args.backend}"`);
   Deno.exit(2);
 }
-const steps = Math.max(1, Number(args.steps));
+// The cpu backend needs minutes per resnet20 step at batch 64: one timed run by default.
+const steps = Math.max(1, Number(args.steps ?? (backendName === "cpu" ? 1 : 5)));
 const batch = Math.max(1, Number(args.batch));
 
 const engine = await TfjsEngine.create(backendName);
@@ -80,7 +81,7 @@ async function benchModels(): Promise<void> {
   const g20 = buildModel("resnet20", { numClasses: 100 });
   const student = await engine.loadTrainable(g20, initStateDict(g20, 0), sgd);
   const b = randomBatch(batch, 100);
-  const warm = backendName === "cpu" ? 1 : 2;
+  const warm = backendName === "cpu" ? 0 : 2;
   for (let i = 0; i < warm; i++) await student.trainStep(b, null, ce, 0.1);
   const times: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -94,7 +95,7 @@ async function benchModels(): Promise<void> {
 
   const g56 = buildModel("resnet56", { numClasses: 100 });
   const frozen = await engine.loadFrozen(g56, initStateDict(g56, 1));
-  await frozen.forward(b);
+  if (warm > 0) await frozen.forward(b);
   const evals: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
@@ -103,7 +104,7 @@ async function benchModels(): Promise<void> {
   }
   report(`resnet56 eval forward (batch ${batch})`, evals, batch);
   // The oracle's teacher pass: dCE/dx through the frozen network (eval-mode BatchNorm).
-  await frozen.inputGradient(b, "mean");
+  if (warm > 0) await frozen.inputGradient(b, "mean");
   const grads: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
@@ -114,11 +115,16 @@ async function benchModels(): Promise<void> {
   frozen.dispose();
 }
 
+/** Images per second, three significant digits. */
+function rate(n: number, ms: number): string {
+  return (n / ms * 1000).toPrecision(3);
+}
+
 function report(what: string, times: number[], n: number): void {
   const med = median(times), best = Math.min(...times);
   console.log(
-    `${what}: median ${med.toFixed(0)} ms = ${(n / med * 1000).toFixed(1)} img/s; ` +
-      `best ${best.toFixed(0)} ms = ${(n / best * 1000).toFixed(1)} img/s (${times.length} runs)`,
+    `${what}: median ${med.toFixed(0)} ms = ${rate(n, med)} img/s; ` +
+      `best ${best.toFixed(0)} ms = ${rate(n, best)} img/s (${times.length} runs)`,
   );
 }
 
