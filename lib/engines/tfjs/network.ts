@@ -76,7 +76,8 @@ export class TfjsNetwork {
         continue;
       }
       const arr = toTfjsLayout(this.#roles.get(p.name) ?? "vector", checkShape(p.name, t, p.shape));
-      const v = tf.variable(tf.tensor(arr.data, arr.shape, "float32"), p.kind === "param", `${p.name}`);
+      // Unnamed: tfjs variable names are global, and teacher and student share parameter names.
+      const v = tf.tidy(() => tf.variable(tf.tensor(arr.data, arr.shape, "float32"), p.kind === "param"));
       this.vars.set(p.name, v);
       if (p.kind === "param") {
         this.trainable.push(v);
