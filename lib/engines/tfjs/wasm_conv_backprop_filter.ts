@@ -102,7 +102,13 @@ export function conv2dBackpropFilter(
  * strided positions. A plain GEMM (1x1 convolution), with the operand of fewer channels as the
  * packed filter: XNNPACK's weight packing costs several times a transpose per element.
  */
-function pointwiseFilterGrad(ops: WasmOps, x: TfTensorInfo, dy: TfTensorInfo, sh: number, sw: number): TfTensorInfo {
+function pointwiseFilterGrad(
+  ops: WasmOps,
+  x: TfTensorInfo,
+  dy: TfTensorInfo,
+  sh: number,
+  sw: number,
+): TfTensorInfo {
   const [n, h, w, ci] = x.shape;
   const [, ho, wo, co] = dy.shape;
   const p = n * ho * wo;
