@@ -9,9 +9,11 @@
  * @example
  * ```ts
  * import { initTfjs } from "./backend.ts";
+ * import type { TfTensor } from "../../deps.ts";
  * const tf = await initTfjs("wasm"); // registers the kernel and gradient
+ * const f = (v: TfTensor) =>
+ *   tf.batchNorm(v, tf.tensor1d([0, 1]), tf.tensor1d([4, 1]), tf.tensor1d([0, 0]), tf.tensor1d([2, 3]), 0);
  * const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 1, 2]);
- * const f = (v: typeof x) => tf.batchNorm(v, tf.tensor1d([0, 1]), tf.tensor1d([4, 1]), undefined, tf.tensor1d([2, 3]), 0);
  * console.log(Array.from(f(x).dataSync()), Array.from(tf.grad(f)(x).dataSync())); // [1, 3, 3, 9] [1, 3, 1, 3]
  * ```
  * @module
