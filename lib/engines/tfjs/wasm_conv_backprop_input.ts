@@ -4,9 +4,10 @@
  * Stride 1: a convolution of `dy` with the rotated, in/out-swapped filter. Stride s > 1 uses a
  * phase decomposition instead of zero-inserting `dy`: input rows with the same `(row + padTop)
  * mod s` (a phase) receive the filter taps `kh = phase + s*j` only, so each phase is a stride-1
- * convolution with a `ceil(k/s)`-tap sub-filter. All `s*s` phases are stacked as output channels
- * of one convolution (shorter sub-filters padded with zero taps), then interleaved back into
- * rows and columns (a transpose) and cropped to the input size.
+ * convolution with a `ceil(k/s)`-tap sub-filter. The phases that have taps are stacked as output
+ * channels of one convolution (shorter sub-filters padded with zero taps), then interleaved back
+ * into rows and columns (a transpose; tap-less phases, k < s, become zeros) and cropped to the
+ * input size.
  *
  * @example
  * ```ts
