@@ -213,4 +213,49 @@ export async function loadFigureFont(): Promise<Uint8Array> {
   // import.meta.resolve can map its font file to a local path.
   await import("npm:dejavu-fonts-ttf@2.37.3/package.json", { with: { type: "json" } });
   return await Deno.readFile(new URL(import.meta.resolve("npm:dejavu-fonts-ttf@2.37.3/ttf/DejaVuSans.ttf")));
+
+/** A backend-level tensor handle (what kernels receive and return). */
+export type TfTensorInfo = import("npm:@tensorflow/tfjs-core@4.22.0").TensorInfo;
+/** A kernel registration record. */
+export type TfKernelConfig = import("npm:@tensorflow/tfjs-core@4.22.0").KernelConfig;
+/** The tfjs wasm backend instance (heap, data ids, `makeOutput`). */
+export type TfjsWasmBackend = import("npm:@tensorflow/tfjs-backend-wasm@4.22.0").BackendWasm;
+
+/** What it takes to start the tfjs wasm backend's multithreaded SIMD build in-process. */
+export interface TfjsWasmThreadedAssets {
+  /** Source of the Emscripten module factory, `function(Module) {...}`. */
+  factorySource: string;
+  /** The pthread worker script exactly as tfjs embeds it. */
+  workerScript: string;
+  /** Absolute path of `tfjs-backend-wasm-threaded-simd.wasm`. */
+  wasmPath: string;
+}
+
+/**
+ * Loads the pieces of the tfjs wasm backend's multithreaded SIMD build (tfjs itself only starts
+ * it in browsers). Throws where the package files are not on the local file system.
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsWasmThreadedAssets } from "./deps.ts";
+ * const a = await loadTfjsWasmThreadedAssets();
+ * console.log(a.wasmPath.endsWith(".wasm"), a.factorySource.startsWith("function")); // true true
+ * ```
+ */
+export async function loadTfjsWasmThreadedAssets(): Promise<TfjsWasmThreadedAssets> {
+  const base = "@tensorflow/tfjs-backend-wasm@4.22.0/wasm-out/tfjs-backend-wasm-threaded-simd";
+  const glue = await import(
+    "npm:@tensorflow/tfjs-backend-wasm@4.22.0/wasm-out/tfjs-backend-wasm-threaded-simd.js"
+  );
+  const worker = await import(
+    "npm:@tensorflow/tfjs-backend-wasm@4.22.0/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js"
+  );
+  // The binary is read from disk by the Emscripten glue: resolve the installed package's file.
+  const { createRequire } = await import("node:module");
+  const wasmPath = createRequire(import.meta.url).resolve(base.replace("@4.22.0", "") + ".wasm");
+  return {
+    factorySource: String(glue.default),
+    workerScript: String(worker.wasmWorkerContents ?? worker.default?.wasmWorkerContents),
+    wasmPath,
+  };
 }

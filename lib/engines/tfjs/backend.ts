@@ -20,6 +20,7 @@ import {
   type Tf,
 } from "../../deps.ts";
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+import { installThreadedWasmBackend } from "./wasm_threads.ts";
 
 /** tfjs backends this package can run on. */
 export const TFJS_BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
@@ -52,9 +53,10 @@ export async function initTfjs(backend: TfjsBackendName = "wasm"): Promise<Tf> {
       await loadTfjsCpuBackend();
       break;
     case "wasm": {
-      await loadTfjsWasmBackend();
+      const wasm = await loadTfjsWasmBackend();
       // Registered before the backend starts so every run sees the project kernels.
       registerWasmTrainingKernels(tf);
+      installThreadedWasmBackend(tf, wasm);
       break;
     }
     case "tensorflow":

@@ -23,6 +23,7 @@ import type { Tf, TfTensor } from "../../deps.ts";
 import { type BatchNormNode, type Graph, type GraphNode, valueUseCounts } from "../../graph.ts";
 import type { HostTensor, StateDict } from "../../tensor.ts";
 import { fromTfjsLayout, type ParamRole, toTfjsLayout } from "./layout.ts";
+import { BATCH_NORM_TRAIN } from "./wasm_batch_norm.ts";
 
 type Variable = ReturnType<Tf["variable"]>;
 type Tensor4D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
@@ -136,8 +137,18 @@ export class TfjsNetwork {
             node.eps,
           );
         }
-        const { mean, variance } = tf.moments(ins[0], [0, 1, 2]);
         const [n, h, w] = ins[0].shape;
+        if (tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend())) {
+          // One fused kernel (and one for its gradient) where the backend has it.
+          const [y, mean, variance] = tf.engine().runKernel(
+            BATCH_NORM_TRAIN,
+            { x: ins[0], scale: gamma, offset: beta },
+            { varianceEpsilon: node.eps },
+          ) as TfTensor[];
+          stats.push({ node, mean, variance, count: n * h * w });
+          return y;
+        }
+        const { mean, variance } = tf.moments(ins[0], [0, 1, 2]);
         stats.push({ node, mean, variance, count: n * h * w });
         return tf.batchNorm(ins[0], mean, variance, beta, gamma, node.eps);
       }
