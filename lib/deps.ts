@@ -213,6 +213,7 @@ export async function loadFigureFont(): Promise<Uint8Array> {
   // import.meta.resolve can map its font file to a local path.
   await import("npm:dejavu-fonts-ttf@2.37.3/package.json", { with: { type: "json" } });
   return await Deno.readFile(new URL(import.meta.resolve("npm:dejavu-fonts-ttf@2.37.3/ttf/DejaVuSans.ttf")));
+}
 
 /** A backend-level tensor handle (what kernels receive and return). */
 export type TfTensorInfo = import("npm:@tensorflow/tfjs-core@4.22.0").TensorInfo;
