@@ -12,6 +12,7 @@ export interface LabelledChoice extends EngineChoice {
 
 /** Engines under parity test (`cpu` is the slow pure-JS reference and is exercised elsewhere). */
 export const PARITY_ENGINES: LabelledChoice[] = [
+  { engine: "tfjs", backend: "wasm", label: "tfjs-wasm" },
   { engine: "tfjs", backend: "cpu", label: "tfjs-cpu" },
 ];
 

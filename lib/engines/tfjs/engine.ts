@@ -179,7 +179,7 @@ class TfjsTrainable implements TrainableModel {
     const t = teacherLogits ? tf.tensor2d(teacherLogits, [batch.n, this.graph.numClasses]) : null;
     let kept: TfTensor[] = [];
     let stats: ReturnType<TfjsNetwork["forward"]>["stats"] = [];
-    const { grads } = tf.variableGrads(() => {
+    const { value, grads } = tf.variableGrads(() => {
       const f = this.net.forward(x, true);
       const parts = distillationLoss(tf, f.logits, y, t, w);
       stats = f.stats;
@@ -210,6 +210,7 @@ class TfjsTrainable implements TrainableModel {
     const hits = await topkHits(tf, logits, y);
     for (const k of kept) k.dispose();
     for (const g of Object.values(grads)) g.dispose();
+    value.dispose();
     x.dispose();
     y.dispose();
     t?.dispose();
@@ -262,9 +263,10 @@ class TfjsTrainable implements TrainableModel {
 /** Top-1 and top-5 hit counts of `logits` against `labels`. */
 async function topkHits(tf: Tf, logits: TfTensor, labels: TfTensor): Promise<[number, number]> {
   const k = Math.min(5, logits.shape[1]!);
-  const { indices } = tf.topk(logits, k);
+  const { values, indices } = tf.topk(logits, k);
   const idx = (await indices.data()) as Int32Array;
   const y = (await labels.data()) as Int32Array;
+  values.dispose();
   indices.dispose();
   let c1 = 0, c5 = 0;
   for (let i = 0; i < y.length; i++) {
