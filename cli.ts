@@ -25,6 +25,7 @@ import { convertModel } from "./lib/app/convert.ts";
 import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
 import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
 import { runAnalyze } from "./lib/app/analyze.ts";
+import { runDemo } from "./lib/app/demo.ts";
 
 /** Adds every config field as a kebab-case flag (help text and default from the field spec). */
 function addConfigOptions(cmd: Command, defaults: Partial<DistillConfig> = {}): Command {
@@ -254,6 +255,20 @@ program.command("analyze")
         s.silhouette.toFixed(3)
       }`;
     console.log(`teacher on x : ${row(report.plain)}\noracle on x*: ${row(report.oracle)}`);
+  });
+
+program.command("demo")
+  .description("the whole pipeline offline in minutes: teacher, oracle distillation, ONNX, evaluation")
+  .option("--epochs <n>", "epochs of each stage", "3")
+  .addOption(
+    new Option("--backend <backend>", "tfjs backend").choices(["wasm", "cpu", "tensorflow"]).default("wasm"),
+  )
+  .action(async (opts) => {
+    const epochs = Number(opts.epochs);
+    if (!Number.isInteger(epochs) || epochs < 1) {
+      throw new Error(`--epochs must be a positive integer, got "${opts.epochs}"`);
+    }
+    console.log(await runDemo({ stream: out, signal: interruptSignal() }, { epochs, backend: opts.backend }));
   });
 
 try {

@@ -170,7 +170,8 @@ async function oracleComparison(
   checkFits(t.graph, dataset, `teacher ${spec.teacher}`);
   const engine = await createEngine(spec.engine);
   const teacher = await engine.loadFrozen(t.graph, t.weights);
-  const loader = new BatchLoader(dataset, "test", { batchSize: 128, limit: o.limit, worker: false });
+  // Batches of 64 as the paper trains: with the mean reduction, x* depends on the batch size.
+  const loader = new BatchLoader(dataset, "test", { batchSize: 64, limit: o.limit, worker: false });
   const rows: OracleRow[] = [];
   try {
     for (const gamma of spec.gammas) {
