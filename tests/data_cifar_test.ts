@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { gzip, writeTar } from "../lib/data/archive.ts";
 import { CIFAR_SPECS, parseCifarRecords, readCifarArchive, readCifarFolder } from "../lib/data/cifar.ts";
 import { DataError } from "../lib/data/dataset.ts";
-import { SHARED_DIR } from "./test_utils.ts";
+import { SHARED_DIR, sharedTest } from "./test_utils.ts";
 
 const CIFAR10_DIR = new URL("data/cifar-10-batches-bin/", SHARED_DIR);
 const CIFAR100_DIR = new URL("data/cifar-100-binary/", SHARED_DIR);
@@ -31,17 +31,20 @@ const CIFAR10_NAMES = [
   "truck",
 ];
 
-Deno.test("CIFAR-10 records: labels are the first 100 of the official test labels, pixels are the record bytes", () => {
-  const bytes = shared(CIFAR10_DIR, "test_batch.first100.bin");
-  const official = shared(CIFAR10_DIR, "test_labels.official_order.bin");
-  const split = parseCifarRecords([{ bytes, source: "test_batch.first100.bin" }], CIFAR_SPECS.cifar10);
-  assert.equal(split.count, 100);
-  assert.deepEqual(Array.from(split.labels), Array.from(official.subarray(0, 100)));
-  // Image 37 is bytes [37 * 3073 + 1, 38 * 3073) of the file: R plane, G plane, B plane.
-  assert.deepEqual(split.images.subarray(37 * 3072, 38 * 3072), bytes.subarray(37 * 3073 + 1, 38 * 3073));
-});
+sharedTest(
+  "CIFAR-10 records: labels are the first 100 of the official test labels, pixels are the record bytes",
+  () => {
+    const bytes = shared(CIFAR10_DIR, "test_batch.first100.bin");
+    const official = shared(CIFAR10_DIR, "test_labels.official_order.bin");
+    const split = parseCifarRecords([{ bytes, source: "test_batch.first100.bin" }], CIFAR_SPECS.cifar10);
+    assert.equal(split.count, 100);
+    assert.deepEqual(Array.from(split.labels), Array.from(official.subarray(0, 100)));
+    // Image 37 is bytes [37 * 3073 + 1, 38 * 3073) of the file: R plane, G plane, B plane.
+    assert.deepEqual(split.images.subarray(37 * 3072, 38 * 3072), bytes.subarray(37 * 3073 + 1, 38 * 3073));
+  },
+);
 
-Deno.test("CIFAR-100 records: fine labels are the first 20 of the official (coarse, fine) list", () => {
+sharedTest("CIFAR-100 records: fine labels are the first 20 of the official (coarse, fine) list", () => {
   const bytes = shared(CIFAR100_DIR, "test.first20.bin");
   const official = shared(CIFAR100_DIR, "test_labels.official_order.bin");
   const split = parseCifarRecords([{ bytes, source: "test.first20.bin" }], CIFAR_SPECS.cifar100);
@@ -51,7 +54,7 @@ Deno.test("CIFAR-100 records: fine labels are the first 20 of the official (coar
   assert.deepEqual(split.images.subarray(19 * 3072), bytes.subarray(19 * 3074 + 2));
 });
 
-Deno.test("truncated record file: DataError naming the file", () => {
+sharedTest("truncated record file: DataError naming the file", () => {
   const bytes = shared(CIFAR10_DIR, "test_batch.first100.bin").subarray(0, 3073 * 3 - 5);
   assert.throws(
     () => parseCifarRecords([{ bytes, source: "data/test_batch.bin" }], CIFAR_SPECS.cifar10),
@@ -59,7 +62,7 @@ Deno.test("truncated record file: DataError naming the file", () => {
   );
 });
 
-Deno.test("label out of range: DataError naming the file and record", () => {
+sharedTest("label out of range: DataError naming the file and record", () => {
   const rec = new Uint8Array(3073 * 2);
   rec[3073] = 10;
   assert.throws(
@@ -79,92 +82,102 @@ function cifar10Members(): Map<string, Uint8Array> {
   return m;
 }
 
-Deno.test("CIFAR-10 from a .tar.gz archive: batches concatenated in order, names from batches.meta.txt", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const members = cifar10Members();
-    const entries = [...members].map(([name, data]) => ({ name: `cifar-10-batches-bin/${name}`, data }));
-    await Deno.writeFile(`${dir}/cifar-10-binary.tar.gz`, gzip(writeTar(entries)));
-    const ds = await readCifarArchive("cifar10", `${dir}/cifar-10-binary.tar.gz`, { verify: false });
-    const official = shared(CIFAR10_DIR, "test_labels.official_order.bin");
-    assert.equal(ds.train.count, 80);
-    assert.equal(ds.test.count, 20);
-    assert.deepEqual(Array.from(ds.train.labels), Array.from(official.subarray(0, 80)));
-    assert.deepEqual(Array.from(ds.test.labels), Array.from(official.subarray(80, 100)));
-    assert.deepEqual(ds.classNames, CIFAR10_NAMES);
-    assert.deepEqual(ds.shape, [3, 32, 32]);
-    assert.deepEqual(ds.mean, [0.4914, 0.4822, 0.4465]);
-    assert.deepEqual(ds.std, [0.2470, 0.2435, 0.2616]);
-    assert.ok(ds.train.images.buffer instanceof SharedArrayBuffer);
+sharedTest(
+  "CIFAR-10 from a .tar.gz archive: batches concatenated in order, names from batches.meta.txt",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const members = cifar10Members();
+      const entries = [...members].map(([name, data]) => ({ name: `cifar-10-batches-bin/${name}`, data }));
+      await Deno.writeFile(`${dir}/cifar-10-binary.tar.gz`, gzip(writeTar(entries)));
+      const ds = await readCifarArchive("cifar10", `${dir}/cifar-10-binary.tar.gz`, { verify: false });
+      const official = shared(CIFAR10_DIR, "test_labels.official_order.bin");
+      assert.equal(ds.train.count, 80);
+      assert.equal(ds.test.count, 20);
+      assert.deepEqual(Array.from(ds.train.labels), Array.from(official.subarray(0, 80)));
+      assert.deepEqual(Array.from(ds.test.labels), Array.from(official.subarray(80, 100)));
+      assert.deepEqual(ds.classNames, CIFAR10_NAMES);
+      assert.deepEqual(ds.shape, [3, 32, 32]);
+      assert.deepEqual(ds.mean, [0.4914, 0.4822, 0.4465]);
+      assert.deepEqual(ds.std, [0.2470, 0.2435, 0.2616]);
+      assert.ok(ds.train.images.buffer instanceof SharedArrayBuffer);
 
-    // With verification on, this home-made archive is rejected: both checksums are named.
-    await assert.rejects(
-      readCifarArchive("cifar10", `${dir}/cifar-10-binary.tar.gz`),
-      (e) =>
-        e instanceof DataError && e.message.includes("checksum mismatch") &&
-        e.message.includes("c32a1d4ab5d03f1284b67883e8d87530") && /got [0-9a-f]{32}$/.test(e.message),
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("CIFAR-100 from a .tar.gz archive and from an extracted folder give the same dataset", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const records = shared(CIFAR100_DIR, "test.first20.bin");
-    const members = new Map<string, Uint8Array>([
-      ["train.bin", records.slice(0, 15 * 3074)],
-      ["test.bin", records.slice(15 * 3074)],
-      ["fine_label_names.txt", shared(CIFAR100_DIR, "fine_label_names.txt")],
-      ["coarse_label_names.txt", shared(CIFAR100_DIR, "coarse_label_names.txt")],
-    ]);
-    const entries = [...members].map(([name, data]) => ({ name: `./cifar-100-binary/${name}`, data }));
-    await Deno.writeFile(`${dir}/c100.tar.gz`, gzip(writeTar(entries)));
-    await Deno.mkdir(`${dir}/cifar-100-binary`);
-    for (const [name, data] of members) await Deno.writeFile(`${dir}/cifar-100-binary/${name}`, data);
-
-    const fromArchive = await readCifarArchive("cifar100", `${dir}/c100.tar.gz`, { verify: false });
-    const fromFolder = await readCifarFolder("cifar100", `${dir}/cifar-100-binary`);
-    for (const ds of [fromArchive, fromFolder]) {
-      assert.equal(ds.numClasses, 100);
-      assert.equal(ds.classNames.length, 100);
-      assert.equal(ds.classNames[0], "apple");
-      assert.equal(ds.classNames[99], "worm");
-      assert.equal(ds.train.count, 15);
-      assert.equal(ds.test.count, 5);
-      assert.deepEqual(ds.mean, [0.5071, 0.4867, 0.4408]);
-      assert.deepEqual(ds.std, [0.2675, 0.2565, 0.2761]);
+      // With verification on, this home-made archive is rejected: both checksums are named.
+      await assert.rejects(
+        readCifarArchive("cifar10", `${dir}/cifar-10-binary.tar.gz`),
+        (e) =>
+          e instanceof DataError && e.message.includes("checksum mismatch") &&
+          e.message.includes("c32a1d4ab5d03f1284b67883e8d87530") && /got [0-9a-f]{32}$/.test(e.message),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    assert.deepEqual(fromArchive.train.images, fromFolder.train.images);
-    assert.deepEqual(fromArchive.test.labels, fromFolder.test.labels);
-    assert.equal(
-      fromFolder.test.labels[0],
-      shared(CIFAR100_DIR, "test_labels.official_order.bin")[2 * 15 + 1],
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
-Deno.test("extracted folder with a missing batch or a truncated batch: DataError naming the file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const members = cifar10Members();
-    for (const [name, data] of members) await Deno.writeFile(`${dir}/${name}`, data);
-    await Deno.remove(`${dir}/data_batch_3.bin`);
-    await assert.rejects(
-      readCifarFolder("cifar10", dir),
-      (e) => e instanceof DataError && e.message === `${dir}/data_batch_3.bin: missing (needed for cifar10)`,
-    );
-    await Deno.writeFile(`${dir}/data_batch_3.bin`, members.get("data_batch_3.bin")!.subarray(0, 5000));
-    await assert.rejects(
-      readCifarFolder("cifar10", dir),
-      (e) =>
-        e instanceof DataError &&
-        e.message.startsWith(`${dir}/data_batch_3.bin: truncated CIFAR record file`),
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+sharedTest(
+  "CIFAR-100 from a .tar.gz archive and from an extracted folder give the same dataset",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const records = shared(CIFAR100_DIR, "test.first20.bin");
+      const members = new Map<string, Uint8Array>([
+        ["train.bin", records.slice(0, 15 * 3074)],
+        ["test.bin", records.slice(15 * 3074)],
+        ["fine_label_names.txt", shared(CIFAR100_DIR, "fine_label_names.txt")],
+        ["coarse_label_names.txt", shared(CIFAR100_DIR, "coarse_label_names.txt")],
+      ]);
+      const entries = [...members].map(([name, data]) => ({ name: `./cifar-100-binary/${name}`, data }));
+      await Deno.writeFile(`${dir}/c100.tar.gz`, gzip(writeTar(entries)));
+      await Deno.mkdir(`${dir}/cifar-100-binary`);
+      for (const [name, data] of members) await Deno.writeFile(`${dir}/cifar-100-binary/${name}`, data);
+
+      const fromArchive = await readCifarArchive("cifar100", `${dir}/c100.tar.gz`, { verify: false });
+      const fromFolder = await readCifarFolder("cifar100", `${dir}/cifar-100-binary`);
+      for (const ds of [fromArchive, fromFolder]) {
+        assert.equal(ds.numClasses, 100);
+        assert.equal(ds.classNames.length, 100);
+        assert.equal(ds.classNames[0], "apple");
+        assert.equal(ds.classNames[99], "worm");
+        assert.equal(ds.train.count, 15);
+        assert.equal(ds.test.count, 5);
+        assert.deepEqual(ds.mean, [0.5071, 0.4867, 0.4408]);
+        assert.deepEqual(ds.std, [0.2675, 0.2565, 0.2761]);
+      }
+      assert.deepEqual(fromArchive.train.images, fromFolder.train.images);
+      assert.deepEqual(fromArchive.test.labels, fromFolder.test.labels);
+      assert.equal(
+        fromFolder.test.labels[0],
+        shared(CIFAR100_DIR, "test_labels.official_order.bin")[2 * 15 + 1],
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+sharedTest(
+  "extracted folder with a missing batch or a truncated batch: DataError naming the file",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const members = cifar10Members();
+      for (const [name, data] of members) await Deno.writeFile(`${dir}/${name}`, data);
+      await Deno.remove(`${dir}/data_batch_3.bin`);
+      await assert.rejects(
+        readCifarFolder("cifar10", dir),
+        (e) =>
+          e instanceof DataError && e.message === `${dir}/data_batch_3.bin: missing (needed for cifar10)`,
+      );
+      await Deno.writeFile(`${dir}/data_batch_3.bin`, members.get("data_batch_3.bin")!.subarray(0, 5000));
+      await assert.rejects(
+        readCifarFolder("cifar10", dir),
+        (e) =>
+          e instanceof DataError &&
+          e.message.startsWith(`${dir}/data_batch_3.bin: truncated CIFAR record file`),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

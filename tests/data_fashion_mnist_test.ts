@@ -1,3 +1,4 @@
+import { fashionMnistTest } from "./test_utils.ts";
 import assert from "node:assert/strict";
 import { gunzip, gzip } from "../lib/data/archive.ts";
 import { bytesDigest } from "../lib/data/checksum.ts";
@@ -11,7 +12,7 @@ import {
 } from "../lib/data/fashion_mnist.ts";
 import { parseIdx } from "../lib/data/idx.ts";
 
-/** Debian's files; the test fails (not skips) when the package is not installed. */
+/** Debian's files (tests using them are registered with fashionMnistTest: ignored, with the reason, without the package). */
 async function debianPaths() {
   const paths = await findFashionMnist([FASHION_MNIST_DEBIAN_DIR]);
   if (!paths) {
@@ -23,26 +24,29 @@ async function debianPaths() {
   return paths;
 }
 
-Deno.test("Debian's Fashion-MNIST: 60000/10000 images, 6000/1000 per class, standard names, train statistics", async () => {
-  const ds = await readFashionMnist(await debianPaths());
-  assert.equal(ds.name, "fashion-mnist");
-  assert.deepEqual(ds.shape, [1, 28, 28]);
-  assert.equal(ds.train.count, 60000);
-  assert.equal(ds.test.count, 10000);
-  assert.equal(ds.train.images.length, 60000 * 784);
-  assert.deepEqual(classCounts(ds.train, 10), new Array(10).fill(6000));
-  assert.deepEqual(classCounts(ds.test, 10), new Array(10).fill(1000));
-  assert.deepEqual(ds.classNames, FASHION_MNIST_CLASSES);
-  assert.equal(ds.classNames[9], "Ankle boot");
-  // Published statistics of the training split: mean 0.2860, std 0.3530.
-  assert.ok(Math.abs(ds.mean[0] - 0.2860) < 5e-4, `mean ${ds.mean[0]}`);
-  assert.ok(Math.abs(ds.std[0] - 0.3530) < 5e-4, `std ${ds.std[0]}`);
-  // Well-known first labels of the official files: train starts 9 (Ankle boot), 0, 0, 3; test 9, 2, 1, 1.
-  assert.deepEqual(Array.from(ds.train.labels.subarray(0, 4)), [9, 0, 0, 3]);
-  assert.deepEqual(Array.from(ds.test.labels.subarray(0, 4)), [9, 2, 1, 1]);
-});
+fashionMnistTest(
+  "Debian's Fashion-MNIST: 60000/10000 images, 6000/1000 per class, standard names, train statistics",
+  async () => {
+    const ds = await readFashionMnist(await debianPaths());
+    assert.equal(ds.name, "fashion-mnist");
+    assert.deepEqual(ds.shape, [1, 28, 28]);
+    assert.equal(ds.train.count, 60000);
+    assert.equal(ds.test.count, 10000);
+    assert.equal(ds.train.images.length, 60000 * 784);
+    assert.deepEqual(classCounts(ds.train, 10), new Array(10).fill(6000));
+    assert.deepEqual(classCounts(ds.test, 10), new Array(10).fill(1000));
+    assert.deepEqual(ds.classNames, FASHION_MNIST_CLASSES);
+    assert.equal(ds.classNames[9], "Ankle boot");
+    // Published statistics of the training split: mean 0.2860, std 0.3530.
+    assert.ok(Math.abs(ds.mean[0] - 0.2860) < 5e-4, `mean ${ds.mean[0]}`);
+    assert.ok(Math.abs(ds.std[0] - 0.3530) < 5e-4, `std ${ds.std[0]}`);
+    // Well-known first labels of the official files: train starts 9 (Ankle boot), 0, 0, 3; test 9, 2, 1, 1.
+    assert.deepEqual(Array.from(ds.train.labels.subarray(0, 4)), [9, 0, 0, 3]);
+    assert.deepEqual(Array.from(ds.test.labels.subarray(0, 4)), [9, 2, 1, 1]);
+  },
+);
 
-Deno.test("Debian's files hold the official content (decompressed MD5s)", async () => {
+fashionMnistTest("Debian's files hold the official content (decompressed MD5s)", async () => {
   const paths = await debianPaths();
   for (const [role, file] of Object.entries(FASHION_MNIST_FILES)) {
     const path = paths[role as keyof typeof paths];
@@ -75,7 +79,7 @@ Deno.test("IDX: wrong magic, wrong type and truncated data are DataErrors naming
   assert.equal(ok.data.length, 1568);
 });
 
-Deno.test("a local copy that is not the official file is rejected with both MD5s", async () => {
+fashionMnistTest("a local copy that is not the official file is rejected with both MD5s", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const paths = await debianPaths();

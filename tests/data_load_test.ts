@@ -4,7 +4,7 @@ import { gzip, writeTar } from "../lib/data/archive.ts";
 import { DataError } from "../lib/data/dataset.ts";
 import { FASHION_MNIST_DEBIAN_DIR } from "../lib/data/fashion_mnist.ts";
 import { loadDataset } from "../lib/data/load.ts";
-import { SHARED_DIR } from "./test_utils.ts";
+import { fashionMnistTest, SHARED_DIR, sharedTest } from "./test_utils.ts";
 
 const CIFAR10_DIR = new URL("data/cifar-10-batches-bin/", SHARED_DIR);
 
@@ -28,7 +28,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("cifar10 from an extracted folder in dataDir (or dataDir itself)", async () => {
+sharedTest("cifar10 from an extracted folder in dataDir (or dataDir itself)", async () => {
   await withDir(async (dir) => {
     const { records, meta } = sharedCifar10();
     const folder = `${dir}/cifar-10-batches-bin`;
@@ -55,7 +55,7 @@ Deno.test("cifar10 from an extracted folder in dataDir (or dataDir itself)", asy
   });
 });
 
-Deno.test("cifar archive in dataDir is verified against the official checksum", async () => {
+sharedTest("cifar archive in dataDir is verified against the official checksum", async () => {
   await withDir(async (dir) => {
     const { records, meta } = sharedCifar10();
     const tar = writeTar([
@@ -109,7 +109,7 @@ Deno.test("missing datasets: the error says what was looked for where and how to
   });
 });
 
-Deno.test("fashion-mnist is found in Debian's folder when dataDir has none", async () => {
+fashionMnistTest("fashion-mnist is found in Debian's folder when dataDir has none", async () => {
   await withDir(async (dir) => {
     const ds = await loadDataset("fashion-mnist", { dataDir: dir, systemDirs: [FASHION_MNIST_DEBIAN_DIR] });
     assert.equal(ds.train.count, 60000);

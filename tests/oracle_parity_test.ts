@@ -17,7 +17,7 @@ import { buildModel } from "../lib/models/zoo.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
 import { loadFixture } from "./fixtures.ts";
 import { ORACLE_ENGINES } from "./engines.ts";
-import { SHARED_DIR } from "./test_utils.ts";
+import { SHARED_DIR, sharedTest } from "./test_utils.ts";
 
 const PIX = 3 * 32 * 32;
 
@@ -51,7 +51,7 @@ function judge(what: string, diffs: number[], tight: number, loose: number) {
 }
 
 for (const choice of ORACLE_ENGINES) {
-  Deno.test(`oracle x* and teacher logits equal PyTorch (${choice.label})`, async () => {
+  sharedTest(`oracle x* and teacher logits equal PyTorch (${choice.label})`, async () => {
     const f = await loadFixture("oracle_golden.json");
     const { graph, weights } = await loadResnet56Teacher();
     const engine = await createEngine(choice);
@@ -106,7 +106,7 @@ for (const choice of ORACLE_ENGINES) {
   });
 }
 
-Deno.test("the sum reduction makes x* independent of the batch", async () => {
+sharedTest("the sum reduction makes x* independent of the batch", async () => {
   const f = await loadFixture("oracle_golden.json");
   const { graph, weights } = await loadResnet56Teacher();
   const engine = await createEngine(ORACLE_ENGINES[0]);

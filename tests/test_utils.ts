@@ -37,3 +37,44 @@ export function hasShared(): boolean {
     return false;
   }
 }
+
+/**
+ * Registers a test that reads the shared material beside the repository (`../shared`: the
+ * paper's teachers, real CIFAR records). Without that folder it is reported as ignored, with the
+ * reason in its name, rather than failing on a user's fresh clone; CI has the folder.
+ *
+ * @example
+ * ```ts ignore
+ * import { sharedTest } from "./test_utils.ts";
+ * sharedTest("reads a teacher", async () => {});
+ * ```
+ */
+export function sharedTest(name: string, fn: () => void | Promise<void>): void {
+  const present = hasShared();
+  Deno.test({ name: present ? name : `${name} [needs ../shared]`, ignore: !present, fn });
+}
+
+/** Debian's Fashion-MNIST folder (package dataset-fashion-mnist). */
+export const DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
+
+/**
+ * Registers a test that reads Debian's Fashion-MNIST; reported as ignored (reason in its name)
+ * where the package is not installed. CI installs it.
+ *
+ * @example
+ * ```ts ignore
+ * import { fashionMnistTest } from "./test_utils.ts";
+ * fashionMnistTest("reads Fashion-MNIST", async () => {});
+ * ```
+ */
+export function fashionMnistTest(name: string, fn: () => void | Promise<void>): void {
+  let present = false;
+  try {
+    present = Deno.statSync(DEBIAN_FASHION_MNIST).isDirectory;
+  } catch { /* absent */ }
+  Deno.test({
+    name: present ? name : `${name} [needs apt package dataset-fashion-mnist]`,
+    ignore: !present,
+    fn,
+  });
+}
