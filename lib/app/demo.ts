@@ -42,8 +42,9 @@ export async function runDemo(io: AppIO, o: DemoOptions = {}): Promise<string> {
   const common = {
     data: "synthetic",
     epochs: o.epochs ?? 3,
+    batchSize: 32, // ~100 steps: enough for BatchNorm running statistics to settle
     lr: 0.05,
-    schedule: "",
+    schedule: String(o.epochs ?? 3), // a last epoch at lr/10 lets weights and BatchNorm statistics settle
     engine: o.engine ?? "tfjs",
     backend: o.backend ?? "wasm",
   };
