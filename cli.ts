@@ -148,6 +148,7 @@ program.command("test")
   .option("--mean <list>", "override the normalisation mean (comma separated)")
   .option("--std <list>", "override the normalisation std (comma separated)")
   .option("--json", "print the report as JSON")
+  .option("--plots <dir>", "write a reliability diagram and a confidence histogram (PNG) into <dir>")
   .option("--oracle", "also evaluate --teacher on x (gamma 0) and as an oracle on x* (gamma > 0)")
   .option("--teacher <file|name>", "teacher for --oracle")
   .option("--teacher-arch <arch>", "architecture of a .pth teacher")
@@ -182,6 +183,7 @@ program.command("test")
       limit: int("--limit", opts.limit),
       mean: opts.mean ? numberList("--mean", opts.mean) : undefined,
       std: opts.std ? numberList("--std", opts.std) : undefined,
+      plotsDir: opts.plots,
       oracle: opts.oracle
         ? {
           teacher: opts.teacher,

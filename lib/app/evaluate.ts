@@ -14,6 +14,8 @@
  * @module
  */
 
+import * as path from "node:path";
+import { writeFileAtomic } from "../atomic_file.ts";
 import type { ImageDataset } from "../data/dataset.ts";
 import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
@@ -21,6 +23,7 @@ import type { GradReduction } from "../engines/engine.ts";
 import { createEngine, type EngineChoice } from "../engines/registry.ts";
 import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
+import { barFigure, reliabilityFigure } from "../plots/figures.ts";
 import { checkFits } from "./distill.ts";
 import { resolveTeacher } from "./teachers.ts";
 
@@ -44,6 +47,8 @@ export interface EvaluateOptions {
   mean?: number[];
   /** Override the normalisation std. */
   std?: number[];
+  /** Write a reliability diagram and a confidence histogram (PNG) into this folder. */
+  plotsDir?: string;
   /** Also evaluate a teacher plainly and as an oracle. */
   oracle?: {
     /** Teacher file or zoo name. */
@@ -89,6 +94,8 @@ export interface EvaluationReport {
   seconds: number;
   /** Teacher plain vs oracle, when asked for. */
   oracle?: { teacher: string; rows: OracleRow[] };
+  /** PNG files written with `plotsDir`. */
+  plots?: string[];
 }
 
 /**
@@ -150,6 +157,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       seconds: (performance.now() - t0) / 1000,
     };
     if (o.oracle) report.oracle = await oracleComparison(normalised, o);
+    if (o.plotsDir) report.plots = await writePlots(o.plotsDir, report);
     return report;
   } finally {
     await clf.close();
@@ -191,6 +199,39 @@ async function oracleComparison(
   return { teacher: `${spec.teacher} (${t.description})`, rows };
 }
 
+/** Reliability diagram and confidence histogram of the model (and of the oracle rows). */
+async function writePlots(dir: string, r: EvaluationReport): Promise<string[]> {
+  const name = path.basename(r.model).replace(/\.onnx$/i, "");
+  const files: [string, Uint8Array][] = [];
+  const confidenceHistogram = (m: ClassificationMetrics, title: string) =>
+    barFigure(title, m.bins.map((b) => `${b.lo.toFixed(2)}`), [{
+      label: "images",
+      values: m.bins.map((b) => b.count),
+    }], {
+      yLabel: "images per confidence bin (left edge)",
+    });
+  files.push([
+    `${name}_reliability.png`,
+    await reliabilityFigure(r.metrics.bins, r.metrics.ece, `${name} on ${r.dataset}`),
+  ]);
+  files.push([
+    `${name}_confidence.png`,
+    await confidenceHistogram(r.metrics, `${name}: confidence of the top class`),
+  ]);
+  for (const row of r.oracle?.rows ?? []) {
+    const tag = row.gamma === 0 ? "teacher_x" : `oracle_gamma${row.gamma}`;
+    const title = row.gamma === 0 ? "teacher on x" : `oracle teacher on x* (gamma ${row.gamma})`;
+    files.push([`${tag}_reliability.png`, await reliabilityFigure(row.metrics.bins, row.metrics.ece, title)]);
+  }
+  const written: string[] = [];
+  for (const [file, bytes] of files) {
+    const p = path.join(dir, file);
+    await writeFileAtomic(p, bytes);
+    written.push(p);
+  }
+  return written;
+}
+
 /**
  * A readable terminal report.
  *
@@ -229,6 +270,7 @@ export function formatReport(r: EvaluationReport): string {
       );
     }
   }
+  if (r.plots?.length) lines.push("", `plots    ${r.plots.join(", ")}`);
   return lines.join("\n");
 }
 
