@@ -55,13 +55,17 @@ const PINNED: Record<string, Record<string, string | null>> = {
  * console.log(paperTeacher("fashion-mnist", "resnet20")); // undefined
  * ```
  */
-export function paperTeacher(dataset: string, arch: string): PaperTeacher | undefined {
+export function paperTeacher(
+  dataset: string,
+  arch: string,
+  baseUrl = PAPER_REPO_RAW,
+): PaperTeacher | undefined {
   const table = PINNED[dataset];
   if (!table || !(arch in table)) return undefined;
   const remote = dataset === "cifar100"
     ? `teacher_models/CIFAR100/${arch}/model.pth`
     : `teacher_models/CIFAR10/${arch}/best.pth`;
-  return { url: PAPER_REPO_RAW + remote, file: `${dataset}_${arch}.pth`, sha256: table[arch] };
+  return { url: baseUrl + remote, file: `${dataset}_${arch}.pth`, sha256: table[arch] };
 }
 
 /** Options of {@link resolveTeacher}. */
@@ -78,6 +82,8 @@ export interface ResolveTeacherOptions {
   onProgress?: (bytes: number, total: number | null) => void;
   /** Informational lines (e.g. the digest of an unpinned download). */
   onInfo?: (line: string) => void;
+  /** Mirror of the paper's repository layout (default: the repository itself). */
+  baseUrl?: string;
 }
 
 /**
@@ -97,7 +103,7 @@ export async function resolveTeacher(spec: string, o: ResolveTeacherOptions): Pr
       `--teacher "${spec}" is neither a file nor a zoo architecture (${MODEL_NAMES.join(", ")})`,
     );
   }
-  const published = paperTeacher(o.dataset, spec);
+  const published = paperTeacher(o.dataset, spec, o.baseUrl);
   const local = path.join(o.weightsDir, published?.file ?? `${o.dataset}_${spec}.pth`);
   if (!published) {
     try {
