@@ -13,4 +13,5 @@ export interface LabelledChoice extends EngineChoice {
 /** Engines under parity test (`cpu` is the slow pure-JS reference and is exercised elsewhere). */
 export const PARITY_ENGINES: LabelledChoice[] = [
   { engine: "tfjs", backend: "cpu", label: "tfjs-cpu" },
+  { engine: "onnxruntime", label: "onnxruntime" },
 ];
