@@ -37,10 +37,14 @@ import type {
   StepStats,
   TrainableModel,
 } from "../engine.ts";
-import { lowerEvalNet } from "./eval_net.ts";
+import { type EvalNet, lowerEvalNet } from "./eval_net.ts";
 import { compileFrozen, FROZEN_IO, type FrozenGraphKind } from "./frozen_graphs.ts";
+import { compileFrozenNchwc, nchwcCompatible } from "./frozen_nchwc.ts";
+import { nchwcBlockSize } from "./nchwc.ts";
 import { defaultThreads, type Feed, runSession, SessionCache } from "./session.ts";
-import { compileTrainStep, momentumName, TRAIN_IO, updatedName } from "./train_graph.ts";
+import { compileTrainStep } from "./train_graph.ts";
+import { compileTrainStepNchwc, trainNchwcCompatible } from "./train_nchwc.ts";
+import { momentumName, TRAIN_IO, updatedName } from "./train_common.ts";
 import type { WeightGradMethod } from "./conv_grad.ts";
 
 /** Engine options. */
@@ -51,6 +55,11 @@ export interface OnnxruntimeOptions {
   sessionCapacity?: number;
   /** Weight-gradient formulation of the training graphs. */
   weightGrad?: WeightGradMethod;
+  /**
+   * Activation layout of the compiled graphs: `nchwc` (onnxruntime's blocked layout, fast),
+   * `nchw` (portable), or `auto` (nchwc where this onnxruntime build and the network allow it).
+   */
+  layout?: "auto" | "nchw" | "nchwc";
 }
 
 /** {@link Engine} backed by onnxruntime-node (CPU). */
@@ -64,24 +73,49 @@ export class OnnxruntimeEngine implements Engine {
       threads: opts.threads ?? defaultThreads(),
       sessionCapacity: opts.sessionCapacity ?? 6,
       weightGrad: opts.weightGrad ?? "im2col",
+      layout: opts.layout ?? "auto",
     };
   }
 
+  /** NCHWc block size to compile `graph` with (0: plain NCHW). */
+  async #blockFor(graph: Graph, net: EvalNet): Promise<number> {
+    if (this.#opts.layout === "nchw") return 0;
+    const block = await nchwcBlockSize();
+    if (nchwcCompatible(net, block) && trainNchwcCompatible(graph, block)) return block;
+    if (this.#opts.layout === "nchwc") {
+      throw new Error(`${graph.arch} cannot run in NCHWc layout (block size ${block || "unavailable"})`);
+    }
+    return 0;
+  }
+
   /** See {@link Engine.loadFrozen}. */
-  loadFrozen(graph: Graph, weights: StateDict): Promise<FrozenModel> {
+  async loadFrozen(graph: Graph, weights: StateDict): Promise<FrozenModel> {
     const sessions = new SessionCache(this.#opts.sessionCapacity, this.#opts.threads);
-    return Promise.resolve(new OrtFrozen(graph, weights, sessions));
+    const net = lowerEvalNet(graph, weights);
+    return new OrtFrozen(graph, net, await this.#blockFor(graph, net), sessions);
   }
 
   /** See {@link Engine.loadTrainable}. */
-  loadTrainable(graph: Graph, weights: StateDict, sgd: SgdOptions): Promise<TrainableModel> {
-    return Promise.resolve(new OrtTrainable(graph, weights, sgd, this.#opts));
+  async loadTrainable(graph: Graph, weights: StateDict, sgd: SgdOptions): Promise<TrainableModel> {
+    const block = await this.#blockFor(graph, lowerEvalNet(graph, weights));
+    return new OrtTrainable(graph, weights, sgd, this.#opts, block);
   }
 
   /** Host arrays are plain JS memory and sessions are released with their models: no count. */
   liveTensors(): number {
     return -1;
   }
+}
+
+/** Compiles a frozen graph in NCHWc layout when `block` > 0, else in plain NCHW. */
+function compileFrozenAny(
+  net: EvalNet,
+  n: number,
+  image: readonly [number, number, number],
+  spec: FrozenGraphKind,
+  block: number,
+): Uint8Array {
+  return block > 0 ? compileFrozenNchwc(net, n, image, spec, block) : compileFrozen(net, n, image, spec);
 }
 
 /** Rejects batches whose image shape does not fit the graph. */
@@ -115,11 +149,13 @@ function imageFeed(batch: ImageBatch): Feed {
 
 /** Eval-mode model with constant weights; sessions compiled per variant and batch size. */
 class OrtFrozen implements FrozenModel {
-  readonly #net;
-
-  constructor(readonly graph: Graph, weights: StateDict, readonly sessions: SessionCache) {
-    this.#net = lowerEvalNet(graph, weights);
-  }
+  constructor(
+    readonly graph: Graph,
+    readonly net: EvalNet,
+    /** NCHWc block size, or 0 for plain NCHW graphs. */
+    readonly block: number,
+    readonly sessions: SessionCache,
+  ) {}
 
   async forward(batch: ImageBatch): Promise<Float32Array> {
     const out = await this.#run(batch, { kind: "forward" }, { [FROZEN_IO.x]: imageFeed(batch) });
@@ -154,7 +190,10 @@ class OrtFrozen implements FrozenModel {
   async #run(batch: ImageBatch, spec: FrozenGraphKind, feeds: Record<string, Feed>) {
     checkBatch(this.graph, batch);
     const key = `${JSON.stringify(spec)}:${batch.n}:${batch.shape.join("x")}`;
-    const session = await this.sessions.get(key, () => compileFrozen(this.#net, batch.n, batch.shape, spec));
+    const session = await this.sessions.get(
+      key,
+      () => compileFrozenAny(this.net, batch.n, batch.shape, spec, this.block),
+    );
     return await runSession(session, feeds);
   }
 }
@@ -179,6 +218,8 @@ class OrtTrainable implements TrainableModel {
     weights: StateDict,
     readonly sgd: SgdOptions,
     readonly opts: Required<OnnxruntimeOptions>,
+    /** NCHWc block size for the graphs, or 0 for plain NCHW. */
+    readonly block: number,
   ) {
     this.#trainSessions = new SessionCache(opts.sessionCapacity, opts.threads);
     this.#evalSessions = new SessionCache(opts.sessionCapacity, opts.threads);
@@ -201,14 +242,12 @@ class OrtTrainable implements TrainableModel {
     const key = `${withTeacher ? "kd" : "ce"}:${n}:${batch.shape.join("x")}`;
     const session = await this.#trainSessions.get(
       key,
-      () =>
-        compileTrainStep(this.graph, {
-          n,
-          image: batch.shape,
-          withTeacher,
-          sgd: this.sgd,
-          weightGrad: this.opts.weightGrad,
-        }),
+      () => {
+        const spec = { n, image: batch.shape, withTeacher, sgd: this.sgd, weightGrad: this.opts.weightGrad };
+        return this.block > 0
+          ? compileTrainStepNchwc(this.graph, spec, this.block)
+          : compileTrainStep(this.graph, spec);
+      },
     );
     const first = this.#momentum === null;
     const feeds: Record<string, Feed> = {
@@ -256,7 +295,7 @@ class OrtTrainable implements TrainableModel {
     const key = `forward:${batch.n}:${batch.shape.join("x")}`;
     const session = await this.#evalSessions.get(key, () => {
       const net = lowerEvalNet(this.graph, this.#stateDictSync());
-      return compileFrozen(net, batch.n, batch.shape, { kind: "forward" });
+      return compileFrozenAny(net, batch.n, batch.shape, { kind: "forward" }, this.block);
     });
     return (await runSession(session, { [FROZEN_IO.x]: imageFeed(batch) }))[FROZEN_IO.logits];
   }

@@ -20,68 +20,16 @@
 
 import type { BatchNormNode, Graph } from "../../graph.ts";
 import { floatAttr, OnnxBuilder } from "../../onnx/builder.ts";
-import type { SgdOptions } from "../engine.ts";
-import { type ConvGeometry, convInputGrad, convWeightGrad, type WeightGradMethod } from "./conv_grad.ts";
+import { type ConvGeometry, convInputGrad, convWeightGrad } from "./conv_grad.ts";
 import { convOut } from "./frozen_graphs.ts";
 import { distillationLoss } from "./loss_ops.ts";
-
-/** What the training graph is specialised for. */
-export interface TrainGraphSpec {
-  /** Batch size. */
-  n: number;
-  /** One image, [c, h, w]. */
-  image: readonly [number, number, number];
-  /** Whether teacher logits are an input (distillation) or not (plain CE training). */
-  withTeacher: boolean;
-  /** Optimiser settings (baked into the graph). */
-  sgd: SgdOptions;
-  /** Weight-gradient formulation of the convolutions. */
-  weightGrad?: WeightGradMethod;
-}
-
-/**
- * Names of the training graph's fixed inputs and outputs. Besides these, every float parameter
- * and buffer is an input under its state-dict name, its updated value an output under
- * {@link updatedName}, and each momentum buffer an input under {@link momentumName} and an output
- * under `updatedName(momentumName(p))`.
- * `loss_weights` is `[ceWeight, alpha, T]`; `sgd` is `[lr, dampingScale]` where `dampingScale`
- * is `1 - dampening`, or 1 at the first step (when the buffers are fed as zeros).
- */
-export const TRAIN_IO = {
-  x: "x",
-  onehot: "onehot",
-  teacher: "teacher",
-  lossWeights: "loss_weights",
-  sgd: "sgd",
-  lossParts: "loss_parts",
-  logits: "logits",
-} as const;
-
-/**
- * The graph name of a tensor's updated value.
- *
- * @example
- * ```ts
- * import { updatedName } from "./train_graph.ts";
- * console.log(updatedName("fc.weight")); // fc.weight:new
- * ```
- */
-export function updatedName(name: string): string {
-  return `${name}:new`;
-}
-
-/**
- * The graph name of a parameter's momentum buffer.
- *
- * @example
- * ```ts
- * import { momentumName } from "./train_graph.ts";
- * console.log(momentumName("fc.weight")); // fc.weight:momentum
- * ```
- */
-export function momentumName(name: string): string {
-  return `${name}:momentum`;
-}
+import {
+  declareTrainInputs,
+  emitRunningStats,
+  emitSgdUpdate,
+  TRAIN_IO,
+  type TrainGraphSpec,
+} from "./train_common.ts";
 
 /**
  * Serialises the training-step model of `graph` for `spec`.
@@ -126,24 +74,20 @@ class TrainEmitter {
 
   emit(): Uint8Array {
     const { b, graph, spec } = this;
-    const x = b.input(TRAIN_IO.x, "float32", [this.n, ...spec.image]);
-    const onehot = b.input(TRAIN_IO.onehot, "float32", [this.n, graph.numClasses]);
-    const teacher = spec.withTeacher
-      ? b.input(TRAIN_IO.teacher, "float32", [this.n, graph.numClasses])
-      : null;
-    const lossWeights = b.input(TRAIN_IO.lossWeights, "float32", [3]);
-    const sgd = b.input(TRAIN_IO.sgd, "float32", [2]);
-    for (const p of graph.params) {
-      if (p.dtype === "float32") this.params.set(p.name, b.input(p.name, "float32", p.shape));
-    }
-    this.values.set(graph.input, x);
+    const io = declareTrainInputs(b, graph, spec);
+    for (const [k, v] of io.params) this.params.set(k, v);
+    this.values.set(graph.input, io.x);
     this.shapes.set(graph.input, [...spec.image]);
     this.#forward();
     const logits = this.values.get(graph.output)!;
-    const loss = distillationLoss(b, logits, onehot, teacher, lossWeights, this.n);
+    const loss = distillationLoss(b, logits, io.onehot, io.teacher, io.lossWeights, this.n);
     this.#backward(loss.dLogits);
-    this.#sgdUpdate(sgd);
-    this.#runningStats();
+    emitSgdUpdate(b, graph, this.params, this.grads, io.sgd, spec.sgd);
+    for (const node of graph.nodes) {
+      if (node.op !== "batchnorm") continue;
+      const s = this.bnSaved.get(node.name)!;
+      emitRunningStats(b, node, this.params, s.mean, s.variance, s.count);
+    }
     b.output(loss.parts, TRAIN_IO.lossParts);
     b.output(logits, TRAIN_IO.logits);
     return b.toModel();
@@ -332,46 +276,6 @@ class TrainEmitter {
       this.#ones(s.channels),
     ], { epsilon: floatAttr(0) });
     return b.op("Add", [affine, b.op("Mul", [s.centered, scaleXc])]);
-  }
-
-  #sgdUpdate(sgd: string): void {
-    const { b, spec } = this;
-    const { momentum, weightDecay, nesterov } = spec.sgd;
-    const lr = b.op("Gather", [sgd, b.int64s([0])]);
-    const dampingScale = b.op("Gather", [sgd, b.int64s([1])]);
-    for (const p of this.graph.params) {
-      if (p.kind !== "param") continue;
-      const param = this.params.get(p.name)!;
-      let g = this.grads.get(p.name);
-      if (!g) throw new Error(`${this.graph.arch}: parameter ${p.name} gets no gradient`);
-      if (weightDecay !== 0) g = b.op("Add", [g, b.op("Mul", [param, b.scalar(weightDecay)])]);
-      let step = g;
-      if (momentum !== 0) {
-        const bufIn = b.input(momentumName(p.name), "float32", p.shape);
-        const buf = b.op("Add", [b.op("Mul", [bufIn, b.scalar(momentum)]), b.op("Mul", [g, dampingScale])]);
-        b.output(buf, updatedName(momentumName(p.name)));
-        step = nesterov ? b.op("Add", [g, b.op("Mul", [buf, b.scalar(momentum)])]) : buf;
-      }
-      b.output(b.op("Sub", [param, b.op("Mul", [step, lr])]), updatedName(p.name));
-    }
-  }
-
-  /** running = (1 - m) * running + m * batch stat, with the unbiased variance. */
-  #runningStats(): void {
-    const b = this.b;
-    for (const node of this.graph.nodes) {
-      if (node.op !== "batchnorm") continue;
-      const s = this.bnSaved.get(node.name)!;
-      const m = node.momentum;
-      const blend = (running: string, stat: string, statScale: number) =>
-        b.op("Add", [
-          b.op("Mul", [this.params.get(running)!, b.scalar(1 - m)]),
-          b.op("Mul", [stat, b.scalar(m * statScale)]),
-        ]);
-      b.output(blend(node.runningMean, s.mean, 1), updatedName(node.runningMean));
-      const unbiased = s.count > 1 ? s.count / (s.count - 1) : 1;
-      b.output(blend(node.runningVar, s.variance, unbiased), updatedName(node.runningVar));
-    }
   }
 
   #zeros(c: number): string {
