@@ -21,6 +21,7 @@ import { OnnxBuilder } from "../../onnx/builder.ts";
 import type { GradReduction } from "../engine.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
 import { crossEntropyGrad } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
 
 /** What a frozen model computes. Inputs: `x` [n, c, h, w] and, for gradients, `onehot` [n, K]. */
 export type FrozenGraphKind =
@@ -188,11 +189,9 @@ class EvalEmitter {
         case "linear":
           push(op.input, b.op("MatMul", [dy, this.#weight(op)]));
           break;
-        case "relu": {
-          const mask = b.op("Greater", [fwd.values.get(op.output)!, b.scalar(0)]);
-          push(op.inputs[0], b.op("Where", [mask, dy, b.scalar(0)]));
+        case "relu":
+          push(op.inputs[0], reluGrad(b, fwd.values.get(op.output)!, dy));
           break;
-        }
         case "add":
           for (const input of op.inputs) push(input, dy);
           break;

@@ -25,6 +25,7 @@ import type { GradReduction } from "../engine.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
 import { convOut, FROZEN_IO, type FrozenGraphKind } from "./frozen_graphs.ts";
 import { crossEntropyGrad } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
 import { NCHWC_DOMAIN, reorderKernel } from "./nchwc.ts";
 
 /**
@@ -283,11 +284,9 @@ class BlockedEvalEmitter {
         case "linear":
           push(op.input, b.op("MatMul", [dy, this.#linearWeight(op)]));
           break;
-        case "relu": {
-          const mask = b.op("Greater", [fwd.values.get(op.output)!, b.scalar(0)]);
-          push(op.inputs[0], b.op("Where", [mask, dy, b.scalar(0)]));
+        case "relu":
+          push(op.inputs[0], reluGrad(b, fwd.values.get(op.output)!, dy));
           break;
-        }
         case "add":
           for (const input of op.inputs) push(input, dy);
           break;

@@ -23,6 +23,7 @@ import { floatAttr, OnnxBuilder } from "../../onnx/builder.ts";
 import { type ConvGeometry, convInputGrad, convWeightGrad } from "./conv_grad.ts";
 import { convOut } from "./frozen_graphs.ts";
 import { distillationLoss } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
 import {
   declareTrainInputs,
   emitRunningStats,
@@ -219,11 +220,9 @@ class TrainEmitter {
         case "batchnorm":
           push(input, this.#batchNormBackward(node, dy));
           break;
-        case "relu": {
-          const mask = b.op("Greater", [this.values.get(node.output)!, b.scalar(0)]);
-          push(input, b.op("Where", [mask, dy, b.scalar(0)]));
+        case "relu":
+          push(input, reluGrad(b, this.values.get(node.output)!, dy));
           break;
-        }
         case "add":
           push(node.inputs[0], dy);
           push(node.inputs[1], dy);

@@ -22,6 +22,7 @@ import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
 import { OnnxBuilder } from "../../onnx/builder.ts";
 import { convOut } from "./frozen_graphs.ts";
 import { distillationLoss } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
 import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
 import {
   declareTrainInputs,
@@ -313,11 +314,9 @@ class BlockedTrainEmitter {
         case "batchnorm":
           push(input, this.#batchNormBackward(node, dy));
           break;
-        case "relu": {
-          const mask = b.op("Greater", [this.values.get(node.output)!, b.scalar(0)]);
-          push(input, b.op("Where", [mask, dy, b.scalar(0)]));
+        case "relu":
+          push(input, reluGrad(b, this.values.get(node.output)!, dy));
           break;
-        }
         case "add":
           push(node.inputs[0], dy);
           push(node.inputs[1], dy);
