@@ -379,8 +379,8 @@ class BlockedTrainEmitter {
   }
 
   /**
-   * dW [co, ci, k, k]: channels-last windows of the (padded) input, one MatMul per kernel offset
-   * over all n * oh * ow positions, dy^T [co, P] x window [P, ci].
+   * dW [co, ci, k, k]. Stride-1 convolutions use {@link #weightGradRowShifts}; strided ones
+   * {@link #weightGradWindows}.
    */
   #weightGrad(
     node: ConvNode,
@@ -393,33 +393,149 @@ class BlockedTrainEmitter {
     oh: number,
     ow: number,
   ): string {
+    if (node.stride === 1 && k > 1) return this.#weightGradRowShifts(node, dy, co, ci, k, h, w);
+    return this.#weightGradWindows(node, dy, co, ci, k, oh, ow);
+  }
+
+  /**
+   * Stride-1 dW with k shifted copies of each operand instead of k*k windows: the input in
+   * channel-major rows (NCHW) on the padded-width grid, one copy per row offset kh, stacked into
+   * [n, k*ci, h*(w+2p)]; dy channels-last on the same grid, one copy per column offset kw. One
+   * batched MatMul per kw, [k*ci, h*(w+2p)] x [h*(w+2p), co] per image (the large operand on the
+   * left: MLAS runs this orientation about twice as fast as dy^T x window), then a sum over the
+   * batch. The shifted copies come from one-hot depthwise NCHWc convolutions (multi-threaded,
+   * zero fill included) rather than Pad/Slice (single-threaded).
+   */
+  #weightGradRowShifts(
+    node: ConvNode,
+    dy: string,
+    co: number,
+    ci: number,
+    k: number,
+    h: number,
+    w: number,
+  ): string {
+    const b = this.b;
+    const p = node.pad;
+    const input = node.inputs[0];
+    const x = this.values.get(input)!;
+    const wp = w + 2 * p;
+    const fromImage = input === this.graph.input;
+    let stacked: string;
+    if (fromImage) {
+      const xPlanar = fromImage ? x : b.op("ReorderOutput", [x], { channels: ci }, NCHWC_DOMAIN);
+      const padded = p > 0 ? b.op("Pad", [xPlanar, b.int64s([0, 0, p, p, 0, 0, p, p])]) : xPlanar;
+      const rows = Array.from(
+        { length: k },
+        (_, kh) => b.op("Slice", [padded, b.int64s([kh]), b.int64s([kh + h]), b.int64s([2])]),
+      );
+      stacked = b.op("Reshape", [b.op("Concat", rows, { axis: 1 }), b.int64s([this.n, k * ci, h * wp])]);
+    } else {
+      // Row-shifted copies on the padded-width grid by k x 1 one-hot depthwise convolutions.
+      const rows = Array.from({ length: k }, (_, kh) => {
+        const shifted = b.op("Conv", [x, this.#shiftKernel(ci, k, 1, kh)], {
+          kernel_shape: [k, 1],
+          pads: [p, p, p, p],
+          group: ci,
+        }, NCHWC_DOMAIN);
+        return b.op("ReorderOutput", [shifted], { channels: ci }, NCHWC_DOMAIN);
+      });
+      stacked = b.op("Reshape", [b.op("Concat", rows, { axis: 1 }), b.int64s([this.n, k * ci, h * wp])]);
+    }
+    const cb = co / this.block;
+    const parts = Array.from({ length: k }, (_, kw) => {
+      let m: string;
+      if (cb === 1) {
+        // Column shift onto the padded-width grid by a 1 x k one-hot depthwise convolution.
+        const shifted = b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
+          kernel_shape: [1, k],
+          pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
+          group: co,
+        }, NCHWC_DOMAIN);
+        m = b.op("MatMul", [stacked, b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])])]);
+      } else {
+        const dyLast = this.#channelsLast(dy, co, h, w);
+        const shifted = b.op("Pad", [dyLast, b.int64s([0, 0, kw, 0, 0, 0, wp - w - kw, 0])]);
+        m = b.op("MatMul", [stacked, b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])])]);
+      }
+      return b.op("Unsqueeze", [m, b.int64s([1])]);
+    });
+    // [n, kw, (kh, ci), co] summed over n -> [kw, kh, ci, co] -> [co, ci, kh, kw].
+    const summed = b.op("ReduceSum", [b.op("Concat", parts, { axis: 1 }), b.int64s([0])], { keepdims: 0 });
+    return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
+  }
+
+  /**
+   * A one-hot depthwise kernel [c, 1, kh, kw] selecting tap `tap` (row-major), for shifts; in
+   * NCHWc depthwise order ([c/B, 1, kh, kw, B]).
+   */
+  #shiftKernel(c: number, kh: number, kw: number, tap: number): string {
+    const key = `shift:${c}:${kh}x${kw}:${tap}`;
+    let name = this.#filledKernels.get(key);
+    if (!name) {
+      const taps = kh * kw;
+      const data = new Float32Array(c * taps);
+      for (let i = 0; i < c; i++) {
+        data[(Math.floor(i / this.block) * taps + tap) * this.block + (i % this.block)] = 1;
+      }
+      this.#filledKernels.set(key, name = this.b.constant(data, [c, 1, kh, kw]));
+    }
+    return name;
+  }
+
+  /**
+   * dW of a strided convolution (or one reading the image) from its k*k input windows: each
+   * window [n, ci, oh, ow] is cut by a one-hot depthwise convolution with the convolution's
+   * stride and padding (onnxruntime's strided Slice is far slower), reordered to NCHW, stacked
+   * into [n, k*k*ci, oh*ow] and multiplied by dy channels-last [n, oh*ow, co] per image.
+   */
+  #weightGradWindows(
+    node: ConvNode,
+    dy: string,
+    co: number,
+    ci: number,
+    k: number,
+    oh: number,
+    ow: number,
+  ): string {
     const b = this.b;
     const { stride: s, pad: p } = node;
     const input = node.inputs[0];
     const x = this.values.get(input)!;
-    const xLast = input === this.graph.input
-      ? b.op("Transpose", [x], { perm: [0, 2, 3, 1] })
-      : this.#channelsLast(x, ci, h, w);
-    const rows = this.n * oh * ow;
-    const dyRows = b.op("Reshape", [this.#channelsLast(dy, co, oh, ow), b.int64s([rows, co])]);
-    const padded = p > 0 ? b.op("Pad", [xLast, b.int64s([0, p, p, 0, 0, p, p, 0])]) : xLast;
-    const parts: string[] = [];
-    for (let kh = 0; kh < k; kh++) {
-      for (let kw = 0; kw < k; kw++) {
-        const window = k === 1 && s === 1 && p === 0 ? xLast : b.op("Slice", [
-          padded,
-          b.int64s([kh, kw]),
-          b.int64s([kh + (oh - 1) * s + 1, kw + (ow - 1) * s + 1]),
-          b.int64s([1, 2]),
-          b.int64s([s, s]),
-        ]);
-        const windowRows = b.op("Reshape", [window, b.int64s([rows, ci])]);
-        parts.push(b.op("FusedMatMul", [dyRows, windowRows], { transA: 1 }, "com.microsoft"));
+    const windows: string[] = [];
+    if (input === this.graph.input) {
+      const padded = p > 0 ? b.op("Pad", [x, b.int64s([0, 0, p, p, 0, 0, p, p])]) : x;
+      for (let kh = 0; kh < k; kh++) {
+        for (let kw = 0; kw < k; kw++) {
+          windows.push(b.op("Slice", [
+            padded,
+            b.int64s([kh, kw]),
+            b.int64s([kh + (oh - 1) * s + 1, kw + (ow - 1) * s + 1]),
+            b.int64s([2, 3]),
+            b.int64s([s, s]),
+          ]));
+        }
+      }
+    } else {
+      for (let tap = 0; tap < k * k; tap++) {
+        const win = k === 1 && s === 1 && p === 0 ? x : b.op("Conv", [x, this.#shiftKernel(ci, k, k, tap)], {
+          kernel_shape: [k, k],
+          strides: [s, s],
+          pads: [p, p, p, p],
+          group: ci,
+        }, NCHWC_DOMAIN);
+        windows.push(b.op("ReorderOutput", [win], { channels: ci }, NCHWC_DOMAIN));
       }
     }
-    if (k === 1) return b.op("Reshape", [parts[0], b.int64s([co, ci, 1, 1])]);
-    const offsets = b.op("Reshape", [b.op("Concat", parts, { axis: 1 }), b.int64s([co, k, k, ci])]);
-    return b.op("Transpose", [offsets], { perm: [0, 3, 1, 2] });
+    const positions = oh * ow;
+    const stacked = b.op("Reshape", [
+      windows.length === 1 ? windows[0] : b.op("Concat", windows, { axis: 1 }),
+      b.int64s([this.n, k * k * ci, positions]),
+    ]);
+    const dyRows = b.op("Reshape", [this.#channelsLast(dy, co, oh, ow), b.int64s([this.n, positions, co])]);
+    // [n, (kh, kw, ci), co] summed over n -> [co, ci, kh, kw].
+    const summed = b.op("ReduceSum", [b.op("MatMul", [stacked, dyRows]), b.int64s([0])], { keepdims: 0 });
+    return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 0, 1] });
   }
 
   /**
