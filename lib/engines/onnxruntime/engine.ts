@@ -4,6 +4,9 @@
  * frozen networks get eval forward, input-gradient and whole-oracle graphs with constant
  * (BatchNorm-folded) weights; trainable networks get one graph per batch size for the whole SGD
  * step, with parameters, momentum buffers and running statistics kept on the host between steps.
+ * On CPUs with MLAS NCHWc kernels (x86) the graphs are emitted in that blocked layout
+ * (frozen_nchwc.ts, train_nchwc.ts); elsewhere, or with `layout: "nchw"`, in plain NCHW.
+ * Sessions are compiled once per graph variant and batch size and use every core.
  *
  * @example
  * ```ts

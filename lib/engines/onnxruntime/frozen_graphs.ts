@@ -2,7 +2,8 @@
  * Compiles an {@link EvalNet} into ONNX models for a fixed batch size: the eval forward pass,
  * the input gradient dCE/dx (forward, then the backward of the eval network down to the input
  * only), and the whole oracle (rec_num relevance steps, then the forward on x*) as one graph.
- * Weights are constant initializers, so onnxruntime can pre-pack them (NCHWc convolutions).
+ * This is the portable NCHW form (any onnxruntime build and channel count); the engine prefers
+ * the blocked form of frozen_nchwc.ts where it applies. Weights are constant initializers.
  *
  * @example
  * ```ts

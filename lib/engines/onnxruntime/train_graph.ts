@@ -4,7 +4,8 @@
  * (distillation) loss, the backward pass to every parameter, torch.optim.SGD's update (weight
  * decay on every parameter, momentum, optional Nesterov, dampening) and the BatchNorm running
  * statistics. Parameters, momentum buffers and running statistics are graph inputs and their
- * updated values graph outputs, so the host keeps them between steps.
+ * updated values graph outputs, so the host keeps them between steps. This is the portable NCHW
+ * form; the engine prefers the blocked form of train_nchwc.ts where it applies.
  *
  * @example
  * ```ts
