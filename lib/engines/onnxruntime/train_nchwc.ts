@@ -421,18 +421,17 @@ class BlockedTrainEmitter {
     const x = this.values.get(input)!;
     const wp = w + 2 * p;
     const fromImage = input === this.graph.input;
-    let stacked: string;
+    // Row-shifted input copies [n, ci, h * wp], one per kh.
+    let rows: string[];
     if (fromImage) {
-      const xPlanar = fromImage ? x : b.op("ReorderOutput", [x], { channels: ci }, NCHWC_DOMAIN);
-      const padded = p > 0 ? b.op("Pad", [xPlanar, b.int64s([0, 0, p, p, 0, 0, p, p])]) : xPlanar;
-      const rows = Array.from(
+      const padded = p > 0 ? b.op("Pad", [x, b.int64s([0, 0, p, p, 0, 0, p, p])]) : x;
+      rows = Array.from(
         { length: k },
         (_, kh) => b.op("Slice", [padded, b.int64s([kh]), b.int64s([kh + h]), b.int64s([2])]),
       );
-      stacked = b.op("Reshape", [b.op("Concat", rows, { axis: 1 }), b.int64s([this.n, k * ci, h * wp])]);
     } else {
-      // Row-shifted copies on the padded-width grid by k x 1 one-hot depthwise convolutions.
-      const rows = Array.from({ length: k }, (_, kh) => {
+      // k x 1 one-hot depthwise convolutions: row shift and width padding in one pass.
+      rows = Array.from({ length: k }, (_, kh) => {
         const shifted = b.op("Conv", [x, this.#shiftKernel(ci, k, 1, kh)], {
           kernel_shape: [k, 1],
           pads: [p, p, p, p],
@@ -440,28 +439,28 @@ class BlockedTrainEmitter {
         }, NCHWC_DOMAIN);
         return b.op("ReorderOutput", [shifted], { channels: ci }, NCHWC_DOMAIN);
       });
-      stacked = b.op("Reshape", [b.op("Concat", rows, { axis: 1 }), b.int64s([this.n, k * ci, h * wp])]);
     }
+    rows = rows.map((r) => b.op("Reshape", [r, b.int64s([this.n, ci, h * wp])]));
+    // Column-shifted dy copies [n, h * wp, co], one per kw.
     const cb = co / this.block;
-    const parts = Array.from({ length: k }, (_, kw) => {
-      let m: string;
-      if (cb === 1) {
-        // Column shift onto the padded-width grid by a 1 x k one-hot depthwise convolution.
-        const shifted = b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
+    const dyLast = cb === 1 ? null : this.#channelsLast(dy, co, h, w);
+    const columns = Array.from({ length: k }, (_, kw) => {
+      const shifted = dyLast === null
+        // A 1 x k one-hot depthwise convolution (channels-last already for one block).
+        ? b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
           kernel_shape: [1, k],
           pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
           group: co,
-        }, NCHWC_DOMAIN);
-        m = b.op("MatMul", [stacked, b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])])]);
-      } else {
-        const dyLast = this.#channelsLast(dy, co, h, w);
-        const shifted = b.op("Pad", [dyLast, b.int64s([0, 0, kw, 0, 0, 0, wp - w - kw, 0])]);
-        m = b.op("MatMul", [stacked, b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])])]);
-      }
-      return b.op("Unsqueeze", [m, b.int64s([1])]);
+        }, NCHWC_DOMAIN)
+        : b.op("Pad", [dyLast, b.int64s([0, 0, kw, 0, 0, 0, wp - w - kw, 0])]);
+      return b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])]);
     });
-    // [n, kw, (kh, ci), co] summed over n -> [kw, kh, ci, co] -> [co, ci, kh, kw].
-    const summed = b.op("ReduceSum", [b.op("Concat", parts, { axis: 1 }), b.int64s([0])], { keepdims: 0 });
+    // One MatMul per kw with the kh copies stacked (M = k * ci; nine M = ci products measured
+    // the same).
+    const stacked = b.op("Concat", rows, { axis: 1 });
+    const products = b.op("Concat", columns.map((c) => b.op("MatMul", [stacked, c])), { axis: 1 });
+    // [n, (kw, kh, ci), co] summed over n -> [kw, kh, ci, co] -> [co, ci, kh, kw].
+    const summed = b.op("ReduceSum", [products, b.int64s([0])], { keepdims: 0 });
     return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
   }
 
