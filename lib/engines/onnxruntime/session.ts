@@ -60,6 +60,8 @@ export function defaultThreads(): number {
 
 /**
  * Creates a CPU session for serialised model `bytes` with `threads` intra-op threads.
+ * `memoryPattern` pre-plans one block for all intermediates: about 4% faster for the training
+ * step, but it holds about half again as much memory, and the frozen graphs gain nothing from it.
  *
  * @example
  * ```ts
@@ -72,7 +74,11 @@ export function defaultThreads(): number {
  * await s.release();
  * ```
  */
-export async function createSession(bytes: Uint8Array, threads = defaultThreads()): Promise<OrtSession> {
+export async function createSession(
+  bytes: Uint8Array,
+  threads = defaultThreads(),
+  memoryPattern = true,
+): Promise<OrtSession> {
   const o = await ort();
   return await o.InferenceSession.create(bytes, {
     executionProviders: ["cpu"],
@@ -81,7 +87,7 @@ export async function createSession(bytes: Uint8Array, threads = defaultThreads(
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     enableCpuMemArena: true,
-    enableMemPattern: true,
+    enableMemPattern: memoryPattern,
     // Warnings only (the default also prints informational optimiser messages).
     logSeverityLevel: 2,
     // Each session has its own intra-op pool, and idle pool threads spin by default: a teacher's
@@ -140,8 +146,11 @@ export async function runSession(
 export class SessionCache {
   readonly #sessions = new Map<string, Promise<OrtSession>>();
 
-  /** Holds at most `capacity` sessions, each with `threads` intra-op threads. */
-  constructor(readonly capacity = 4, readonly threads = defaultThreads()) {}
+  /**
+   * Holds at most `capacity` sessions, each with `threads` intra-op threads and
+   * `memoryPattern` as in {@link createSession}.
+   */
+  constructor(readonly capacity = 4, readonly threads = defaultThreads(), readonly memoryPattern = true) {}
 
   /** The session for `key`, compiling it with `build` the first time. */
   async get(key: string, build: () => Uint8Array): Promise<OrtSession> {
@@ -151,7 +160,7 @@ export class SessionCache {
       this.#sessions.set(key, s);
       return await s;
     }
-    s = createSession(build(), this.threads);
+    s = createSession(build(), this.threads, this.memoryPattern);
     this.#sessions.set(key, s);
     s.catch(() => this.#sessions.delete(key));
     while (this.#sessions.size > this.capacity) {
