@@ -144,8 +144,13 @@ async function child(args: string[]): Promise<Row> {
   const out = await cmd.output();
   const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
   if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) => /error/i.test(l))[0];
-    throw new Error(err ?? `exit code ${out.code}`);
+    // The child's first error line, without terminal colours ("Uncaught Error: Kernel ... not ...").
+    // deno-lint-ignore no-control-regex
+    const plain = new TextDecoder().decode(out.stderr).replace(/\x1b\[[0-9;]*m/g, "");
+    const line = plain.split("\n").find((l) => /error/i.test(l));
+    throw new Error(
+      line?.replace(/^error: (Uncaught )?(\w*Error: )?/i, "").trim() || `exit code ${out.code}`,
+    );
   }
   return JSON.parse(text) as Row;
 }
@@ -275,7 +280,7 @@ function printRow(
     v === undefined
       ? ""
       : typeof v === "string"
-      ? `error: ${v.slice(0, 40)}`.padEnd(34)
+      ? `error: ${v.slice(0, 60)}`.padEnd(34)
       : `${v.images_per_s.toFixed(1).padStart(8)} img/s ${v.ms_median.toFixed(1).padStart(8)} ms ${
         v.peak_rss_mb.toFixed(0).padStart(5)
       } MB`;

@@ -199,12 +199,7 @@ class BlockedEvalEmitter {
         case "affine": {
           const relu = plan.relu.has(op);
           const name = relu ? this.#soleReluOutput(op.output) : op.output;
-          const out = this.#depthwise(
-            values.get(op.input)!,
-            this.#affine(op, "scale"),
-            this.#affine(op, "shift"),
-            relu,
-          );
+          const out = this.#affineConv(op, values.get(op.input)!, true, relu);
           values.set(name, out);
           shapes.set(name, shapes.get(op.input)!);
           if (relu) this.#alias(values, shapes, op.output, name);
@@ -279,7 +274,7 @@ class BlockedEvalEmitter {
           break;
         }
         case "affine":
-          push(op.input, this.#depthwise(dy, this.#affine(op, "scale"), null, false));
+          push(op.input, this.#affineConv(op, dy, false, false));
           break;
         case "linear":
           push(op.input, b.op("MatMul", [dy, this.#linearWeight(op)]));
@@ -361,23 +356,17 @@ class BlockedEvalEmitter {
     return b.op("Reshape", [padded, b.int64s([this.n, c, oh * stride, ow * stride])]);
   }
 
-  /** Per-channel x * scale + bias (optionally ReLU) as a 1x1 depthwise NCHWc convolution. */
-  #depthwise(x: string, scale: string, bias: string | null, relu: boolean): string {
-    const c = this.#channelsOfScale.get(scale)!;
+  /**
+   * An eval BatchNorm's `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc
+   * convolution; without the shift it is the affine's input gradient.
+   */
+  #affineConv(op: EvalAffine, x: string, withShift: boolean, relu: boolean): string {
+    const c = op.scale.length;
+    const ins = [x, this.#const(op, "scale", () => this.b.constant(op.scale, [c, 1, 1, 1]))];
+    if (withShift) ins.push(this.#const(op, "shift", () => this.b.constant(op.shift, [c])));
     const attrs: Record<string, number | number[] | string> = { kernel_shape: [1, 1], group: c };
     if (relu) attrs.activation = "Relu";
-    return this.b.op("Conv", bias ? [x, scale, bias] : [x, scale], attrs, NCHWC_DOMAIN);
-  }
-
-  readonly #channelsOfScale = new Map<string, number>();
-
-  #affine(op: EvalAffine, key: "scale" | "shift"): string {
-    return this.#const(op, key, () => {
-      const c = op.scale.length;
-      const name = key === "scale" ? this.b.constant(op.scale, [c, 1, 1, 1]) : this.b.constant(op.shift, [c]);
-      if (key === "scale") this.#channelsOfScale.set(name, c);
-      return name;
-    });
+    return this.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
   }
 
   #kernel(op: EvalConv): string {
