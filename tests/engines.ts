@@ -14,9 +14,11 @@ export interface LabelledChoice extends EngineChoice {
 export const PARITY_ENGINES: LabelledChoice[] = [
   { engine: "tfjs", backend: "wasm", label: "tfjs-wasm" },
   { engine: "tfjs", backend: "cpu", label: "tfjs-cpu" },
+  { engine: "onnxruntime", label: "onnxruntime" },
 ];
 
 /** Engines under the oracle parity test (forward and input gradients only). */
 export const ORACLE_ENGINES: LabelledChoice[] = [
+  { engine: "onnxruntime", label: "onnxruntime" },
   { engine: "tfjs", backend: "wasm", label: "tfjs-wasm" },
 ];

@@ -14,7 +14,7 @@ import type { Engine } from "./engine.ts";
 import { TFJS_BACKENDS, type TfjsBackendName } from "./tfjs/backend.ts";
 
 /** Engine names. */
-export const ENGINE_NAMES = ["tfjs"] as const;
+export const ENGINE_NAMES = ["tfjs", "onnxruntime"] as const;
 /** An engine name. */
 export type EngineName = typeof ENGINE_NAMES[number];
 
@@ -24,6 +24,8 @@ export interface EngineChoice {
   engine: EngineName;
   /** tfjs backend (ignored by other engines). */
   backend?: TfjsBackendName;
+  /** onnxruntime intra-op threads (default: every core; ignored by other engines). */
+  threads?: number;
 }
 
 /**
@@ -44,6 +46,10 @@ export async function createEngine(choice: EngineChoice): Promise<Engine> {
       }
       const { TfjsEngine } = await import("./tfjs/engine.ts");
       return await TfjsEngine.create(backend);
+    }
+    case "onnxruntime": {
+      const { OnnxruntimeEngine } = await import("./onnxruntime/engine.ts");
+      return new OnnxruntimeEngine({ threads: choice.threads });
     }
     default:
       throw new Error(`unknown engine "${choice.engine}"; choose one of ${ENGINE_NAMES.join(", ")}`);

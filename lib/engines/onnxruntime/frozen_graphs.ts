@@ -1,0 +1,299 @@
+/**
+ * Compiles an {@link EvalNet} into ONNX models for a fixed batch size: the eval forward pass,
+ * the input gradient dCE/dx (forward, then the backward of the eval network down to the input
+ * only), and the whole oracle (rec_num relevance steps, then the forward on x*) as one graph.
+ * This is the portable NCHW form (any onnxruntime build and channel count); the engine prefers
+ * the blocked form of frozen_nchwc.ts where it applies. Weights are constant initializers.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { initStateDict } from "../../models/init.ts";
+ * import { lowerEvalNet } from "./eval_net.ts";
+ * import { compileFrozen } from "./frozen_graphs.ts";
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * const bytes = compileFrozen(lowerEvalNet(g, initStateDict(g, 0)), 4, [3, 32, 32], { kind: "forward" });
+ * console.log(bytes.length > 0); // true
+ * ```
+ * @module
+ */
+
+import { OnnxBuilder } from "../../onnx/builder.ts";
+import type { GradReduction } from "../engine.ts";
+import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
+import { crossEntropyGrad } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
+
+/** What a frozen model computes. Inputs: `x` [n, c, h, w] and, for gradients, `onehot` [n, K]. */
+export type FrozenGraphKind =
+  | { kind: "forward" }
+  | { kind: "input_gradient"; reduction: GradReduction }
+  | { kind: "oracle"; gamma: number; recNum: number; reduction: GradReduction; keepInput: boolean };
+
+/** Names of the graph inputs and outputs. */
+export const FROZEN_IO = {
+  x: "x",
+  onehot: "onehot",
+  logits: "logits",
+  grad: "grad",
+  xStar: "x_star",
+} as const;
+
+/**
+ * Serialises the ONNX model of `spec` for batches of `n` images of shape `image`.
+ * Outputs: `logits` (forward, oracle), `grad` (input_gradient), `x_star` (oracle with keepInput).
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { initStateDict } from "../../models/init.ts";
+ * import { lowerEvalNet } from "./eval_net.ts";
+ * import { compileFrozen } from "./frozen_graphs.ts";
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * const spec = { kind: "oracle", gamma: 0.5, recNum: 2, reduction: "mean", keepInput: true } as const;
+ * console.log(compileFrozen(lowerEvalNet(g, initStateDict(g, 0)), 2, [3, 32, 32], spec).length > 0); // true
+ * ```
+ */
+export function compileFrozen(
+  net: EvalNet,
+  n: number,
+  image: readonly [number, number, number],
+  spec: FrozenGraphKind,
+): Uint8Array {
+  const b = new OnnxBuilder(`${net.arch}_${spec.kind}`);
+  const em = new EvalEmitter(b, net, n, image);
+  const x = b.input(FROZEN_IO.x, "float32", [n, ...image]);
+  if (spec.kind === "forward") {
+    b.output(em.forward(x).logits, FROZEN_IO.logits);
+    return b.toModel();
+  }
+  const onehot = b.input(FROZEN_IO.onehot, "float32", [n, net.numClasses]);
+  if (spec.kind === "input_gradient") {
+    b.output(em.inputGradient(x, onehot, spec.reduction), FROZEN_IO.grad);
+    return b.toModel();
+  }
+  if (!(Number.isInteger(spec.recNum) && spec.recNum >= 1)) {
+    throw new Error(`oracle recNum must be an integer >= 1, got ${spec.recNum}`);
+  }
+  let xs = x;
+  const gamma = b.scalar(spec.gamma);
+  for (let r = 0; r < spec.recNum; r++) {
+    const g = em.inputGradient(xs, onehot, spec.reduction);
+    // Same association as the reference: x - (gamma * |x|) * g.
+    xs = b.op("Sub", [xs, b.op("Mul", [b.op("Mul", [b.op("Abs", [xs]), gamma]), g])]);
+  }
+  b.output(em.forward(xs).logits, FROZEN_IO.logits);
+  if (spec.keepInput) b.output(xs, FROZEN_IO.xStar);
+  return b.toModel();
+}
+
+/** A forward pass's ONNX values and per-sample shapes, for the backward pass. */
+interface ForwardValues {
+  logits: string;
+  values: Map<string, string>;
+  shapes: Map<string, number[]>;
+}
+
+/** Emits eval forward and input-gradient subgraphs, sharing one set of weight constants. */
+class EvalEmitter {
+  readonly #consts = new Map<EvalOp, Map<string, string>>();
+
+  constructor(
+    readonly b: OnnxBuilder,
+    readonly net: EvalNet,
+    readonly n: number,
+    readonly image: readonly [number, number, number],
+  ) {}
+
+  forward(x: string): ForwardValues {
+    const b = this.b;
+    const values = new Map([[this.net.input, x]]);
+    const shapes = new Map<string, number[]>([[this.net.input, [...this.image]]]);
+    for (const op of this.net.ops) {
+      switch (op.op) {
+        case "conv": {
+          const [, h, w] = shapes.get(op.input)!;
+          const ins = [values.get(op.input)!, this.#weight(op)];
+          const bias = this.#bias(op);
+          if (bias) ins.push(bias);
+          values.set(op.output, b.op("Conv", ins, convAttrs(op)));
+          shapes.set(op.output, [op.co, convOut(h, op), convOut(w, op)]);
+          break;
+        }
+        case "affine": {
+          const scaled = b.op("Mul", [values.get(op.input)!, this.#affine(op, "scale")]);
+          values.set(op.output, b.op("Add", [scaled, this.#affine(op, "shift")]));
+          shapes.set(op.output, shapes.get(op.input)!);
+          break;
+        }
+        case "linear": {
+          const ins = [values.get(op.input)!, this.#weight(op)];
+          const bias = this.#bias(op);
+          if (bias) ins.push(bias);
+          values.set(op.output, b.op("Gemm", ins, { transB: 1 }));
+          shapes.set(op.output, [op.fout]);
+          break;
+        }
+        case "relu":
+          values.set(op.output, b.op("Relu", [values.get(op.inputs[0])!]));
+          shapes.set(op.output, shapes.get(op.inputs[0])!);
+          break;
+        case "add":
+          values.set(op.output, b.op("Add", op.inputs.map((i) => values.get(i)!)));
+          shapes.set(op.output, shapes.get(op.inputs[0])!);
+          break;
+        case "global_avg_pool": {
+          const pooled = b.op("GlobalAveragePool", [values.get(op.inputs[0])!]);
+          values.set(op.output, b.op("Flatten", [pooled], { axis: 1 }));
+          shapes.set(op.output, [shapes.get(op.inputs[0])![0]]);
+          break;
+        }
+      }
+    }
+    return { logits: values.get(this.net.output)!, values, shapes };
+  }
+
+  /** dCE(net(x), labels)/dx; weights get no gradient. */
+  inputGradient(x: string, onehot: string, reduction: GradReduction): string {
+    const fwd = this.forward(x);
+    const dLogits = crossEntropyGrad(this.b, fwd.logits, onehot, reduction === "mean" ? 1 / this.n : 1);
+    return this.#backward(fwd, dLogits);
+  }
+
+  #backward(fwd: ForwardValues, dLogits: string): string {
+    const b = this.b;
+    const pending = new Map<string, string[]>([[this.net.output, [dLogits]]]);
+    const push = (value: string, g: string) => {
+      const list = pending.get(value);
+      if (list) list.push(g);
+      else pending.set(value, [g]);
+    };
+    const take = (value: string): string | null => {
+      const list = pending.get(value);
+      pending.delete(value);
+      if (!list) return null;
+      return list.length === 1 ? list[0] : b.op("Sum", list);
+    };
+    for (let i = this.net.ops.length - 1; i >= 0; i--) {
+      const op = this.net.ops[i];
+      const dy = take(op.output);
+      if (!dy) continue;
+      switch (op.op) {
+        case "conv": {
+          const [, h, w] = fwd.shapes.get(op.input)!;
+          push(op.input, this.#convInputGrad(op, dy, h, w));
+          break;
+        }
+        case "affine":
+          push(op.input, b.op("Mul", [dy, this.#affine(op, "scale")]));
+          break;
+        case "linear":
+          push(op.input, b.op("MatMul", [dy, this.#weight(op)]));
+          break;
+        case "relu":
+          push(op.inputs[0], reluGrad(b, fwd.values.get(op.output)!, dy));
+          break;
+        case "add":
+          for (const input of op.inputs) push(input, dy);
+          break;
+        case "global_avg_pool": {
+          const [ch, h, w] = fwd.shapes.get(op.inputs[0])!;
+          const spread = b.op("Mul", [
+            b.op("Reshape", [dy, b.int64s([this.n, ch, 1, 1])]),
+            b.scalar(1 / (h * w)),
+          ]);
+          push(op.inputs[0], b.op("Expand", [spread, b.int64s([this.n, ch, h, w])]));
+          break;
+        }
+      }
+    }
+    const dx = take(this.net.input);
+    if (!dx) throw new Error(`${this.net.arch}: the logits do not depend on the input`);
+    return dx;
+  }
+
+  /** Input gradient of a constant-weight convolution. */
+  #convInputGrad(op: EvalConv, dy: string, h: number, w: number): string {
+    const b = this.b;
+    if (op.stride === 1) {
+      // Stride 1: a convolution of dy with the flipped, transposed kernel (NCHWc-friendly).
+      const p = op.k - 1 - op.pad;
+      return b.op("Conv", [dy, this.#flipped(op)], { kernel_shape: [op.k, op.k], pads: [p, p, p, p] });
+    }
+    const s = op.stride;
+    const outPadH = h - ((convOut(h, op) - 1) * s - 2 * op.pad + op.k);
+    const outPadW = w - ((convOut(w, op) - 1) * s - 2 * op.pad + op.k);
+    return b.op("ConvTranspose", [dy, this.#weight(op)], {
+      kernel_shape: [op.k, op.k],
+      strides: [s, s],
+      pads: [op.pad, op.pad, op.pad, op.pad],
+      output_padding: [outPadH, outPadW],
+    });
+  }
+
+  /** Constant `key` of `op`, created on first use (forward-only graphs hold no flipped kernels). */
+  #const(op: EvalOp, key: string, make: () => string): string {
+    let c = this.#consts.get(op);
+    if (!c) this.#consts.set(op, c = new Map());
+    let name = c.get(key);
+    if (!name) c.set(key, name = make());
+    return name;
+  }
+
+  #weight(op: EvalConv | EvalLinear): string {
+    const dims = op.op === "conv" ? [op.co, op.ci, op.k, op.k] : [op.fout, op.fin];
+    return this.#const(op, "weight", () => this.b.constant(op.weight, dims));
+  }
+
+  #bias(op: EvalConv | EvalLinear): string | null {
+    const bias = op.bias;
+    return bias ? this.#const(op, "bias", () => this.b.constant(bias, [bias.length])) : null;
+  }
+
+  #flipped(op: EvalConv): string {
+    return this.#const(op, "flipped", () => this.b.constant(flipTranspose(op), [op.ci, op.co, op.k, op.k]));
+  }
+
+  #affine(op: EvalAffine, key: "scale" | "shift"): string {
+    return this.#const(op, key, () => this.b.constant(op[key], [1, op[key].length, 1, 1]));
+  }
+}
+
+/** ONNX Conv attributes of a conv op. */
+function convAttrs(op: EvalConv): Record<string, number[]> {
+  return {
+    kernel_shape: [op.k, op.k],
+    strides: [op.stride, op.stride],
+    pads: [op.pad, op.pad, op.pad, op.pad],
+  };
+}
+
+/**
+ * Output size of a convolution along one axis.
+ *
+ * @example
+ * ```ts
+ * import { convOut } from "./frozen_graphs.ts";
+ * console.log(convOut(32, { k: 3, stride: 2, pad: 1 })); // 16
+ * ```
+ */
+export function convOut(size: number, op: { k: number; stride: number; pad: number }): number {
+  return Math.floor((size + 2 * op.pad - op.k) / op.stride) + 1;
+}
+
+/** W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient. */
+function flipTranspose(op: EvalConv): Float32Array {
+  const { co, ci, k } = op;
+  const out = new Float32Array(op.weight.length);
+  for (let o = 0; o < co; o++) {
+    for (let i = 0; i < ci; i++) {
+      for (let kh = 0; kh < k; kh++) {
+        for (let kw = 0; kw < k; kw++) {
+          out[((i * co + o) * k + (k - 1 - kh)) * k + (k - 1 - kw)] =
+            op.weight[((o * ci + i) * k + kh) * k + kw];
+        }
+      }
+    }
+  }
+  return out;
+}

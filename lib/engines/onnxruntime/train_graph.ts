@@ -1,0 +1,302 @@
+/**
+ * Compiles one whole SGD training step of an IR {@link Graph} into a single ONNX model for a
+ * fixed batch size: the train-mode forward pass (BatchNorm on batch statistics), the
+ * (distillation) loss, the backward pass to every parameter, torch.optim.SGD's update (weight
+ * decay on every parameter, momentum, optional Nesterov, dampening) and the BatchNorm running
+ * statistics. Parameters, momentum buffers and running statistics are graph inputs and their
+ * updated values graph outputs, so the host keeps them between steps. This is the portable NCHW
+ * form; the engine prefers the blocked form of train_nchwc.ts where it applies.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { compileTrainStep } from "./train_graph.ts";
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+ * const bytes = compileTrainStep(g, { n: 4, image: [3, 32, 32], withTeacher: true, sgd });
+ * console.log(bytes.length > 0); // true
+ * ```
+ * @module
+ */
+
+import type { BatchNormNode, Graph } from "../../graph.ts";
+import { floatAttr, OnnxBuilder } from "../../onnx/builder.ts";
+import { type ConvGeometry, convInputGrad, convWeightGrad } from "./conv_grad.ts";
+import { convOut } from "./frozen_graphs.ts";
+import { distillationLoss } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
+import {
+  declareTrainInputs,
+  emitRunningStats,
+  emitSgdUpdate,
+  TRAIN_IO,
+  type TrainGraphSpec,
+} from "./train_common.ts";
+
+/**
+ * Serialises the training-step model of `graph` for `spec`.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { compileTrainStep } from "./train_graph.ts";
+ * const g = buildModel("wrn_16_1", { numClasses: 10 });
+ * const sgd = { momentum: 0, weightDecay: 0, nesterov: false, dampening: 0 };
+ * console.log(compileTrainStep(g, { n: 2, image: [3, 32, 32], withTeacher: false, sgd }).length > 0); // true
+ * ```
+ */
+export function compileTrainStep(graph: Graph, spec: TrainGraphSpec): Uint8Array {
+  return new TrainEmitter(graph, spec).emit();
+}
+
+/** What the backward pass needs from one train-mode BatchNorm. */
+interface BnSaved {
+  centered: string;
+  invStd: string;
+  mean: string;
+  variance: string;
+  count: number;
+  channels: number;
+}
+
+class TrainEmitter {
+  readonly b: OnnxBuilder;
+  readonly values = new Map<string, string>();
+  readonly shapes = new Map<string, number[]>();
+  readonly params = new Map<string, string>();
+  readonly bnSaved = new Map<string, BnSaved>();
+  readonly grads = new Map<string, string>();
+  readonly n: number;
+  readonly #filledConsts = new Map<string, string>();
+
+  constructor(readonly graph: Graph, readonly spec: TrainGraphSpec) {
+    this.b = new OnnxBuilder(`${graph.arch}_train_step`);
+    this.n = spec.n;
+  }
+
+  emit(): Uint8Array {
+    const { b, graph, spec } = this;
+    const io = declareTrainInputs(b, graph, spec);
+    for (const [k, v] of io.params) this.params.set(k, v);
+    this.values.set(graph.input, io.x);
+    this.shapes.set(graph.input, [...spec.image]);
+    this.#forward();
+    const logits = this.values.get(graph.output)!;
+    const loss = distillationLoss(b, logits, io.onehot, io.teacher, io.lossWeights, this.n);
+    this.#backward(loss.dLogits);
+    emitSgdUpdate(b, graph, this.params, this.grads, io.sgd, spec.sgd);
+    for (const node of graph.nodes) {
+      if (node.op !== "batchnorm") continue;
+      const s = this.bnSaved.get(node.name)!;
+      emitRunningStats(b, node, this.params, s.mean, s.variance, s.count);
+    }
+    b.output(loss.parts, TRAIN_IO.lossParts);
+    b.output(logits, TRAIN_IO.logits);
+    return b.toModel();
+  }
+
+  #forward(): void {
+    const { b } = this;
+    for (const node of this.graph.nodes) {
+      const input = this.values.get(node.inputs[0])!;
+      const [c, h, w] = this.shapes.get(node.inputs[0])!;
+      let out: string;
+      let shape = [c, h, w];
+      switch (node.op) {
+        case "conv": {
+          const [co, , k] = this.#shapeOf(node.weight);
+          const ins = [input, this.params.get(node.weight)!];
+          if (node.bias) ins.push(this.params.get(node.bias)!);
+          const attrs = {
+            kernel_shape: [k, k],
+            strides: [node.stride, node.stride],
+            pads: Array(4).fill(node.pad),
+          };
+          out = b.op("Conv", ins, attrs);
+          const geo = { k, stride: node.stride, pad: node.pad };
+          shape = [co, convOut(h, geo), convOut(w, geo)];
+          break;
+        }
+        case "batchnorm":
+          out = this.#batchNormForward(node, input, c, this.n * h * w);
+          break;
+        case "relu":
+          out = b.op("Relu", [input]);
+          break;
+        case "add":
+          out = b.op("Add", [input, this.values.get(node.inputs[1])!]);
+          break;
+        case "global_avg_pool":
+          out = b.op("Flatten", [b.op("GlobalAveragePool", [input])], { axis: 1 });
+          shape = [c];
+          break;
+        case "linear": {
+          const ins = [input, this.params.get(node.weight)!];
+          if (node.bias) ins.push(this.params.get(node.bias)!);
+          out = b.op("Gemm", ins, { transB: 1 });
+          shape = [this.#shapeOf(node.weight)[0]];
+          break;
+        }
+      }
+      this.values.set(node.output, out);
+      this.shapes.set(node.output, shape);
+    }
+  }
+
+  /** Train-mode BatchNorm: normalise with the batch mean and biased variance. */
+  #batchNormForward(node: BatchNormNode, x: string, channels: number, count: number): string {
+    const b = this.b;
+    const axes = b.int64s([0, 2, 3]);
+    const mean = b.op("ReduceMean", [x, axes], { keepdims: 1 });
+    const centered = b.op("Sub", [x, mean]);
+    const variance = b.op("Mul", [
+      b.op("ReduceSumSquare", [centered, axes], { keepdims: 1 }),
+      b.scalar(1 / count),
+    ]);
+    const invStd = b.op("Reciprocal", [b.op("Sqrt", [b.op("Add", [variance, b.scalar(node.eps)])])]);
+    const flat = (v: string) => b.op("Reshape", [v, b.int64s([channels])]);
+    this.bnSaved.set(node.name, {
+      centered,
+      invStd,
+      mean: flat(mean),
+      variance: flat(variance),
+      count,
+      channels,
+    });
+    // One fused pass: (x - mean) / sqrt(var + eps) * gamma + beta.
+    return b.op(
+      "BatchNormalization",
+      [x, this.params.get(node.weight)!, this.params.get(node.bias)!, flat(mean), flat(variance)],
+      { epsilon: floatAttr(node.eps) },
+    );
+  }
+
+  #backward(dLogits: string): void {
+    const { b, graph } = this;
+    const pending = new Map<string, string[]>([[graph.output, [dLogits]]]);
+    const push = (value: string, g: string) => {
+      if (value === graph.input) return;
+      const list = pending.get(value);
+      if (list) list.push(g);
+      else pending.set(value, [g]);
+    };
+    const take = (value: string): string | null => {
+      const list = pending.get(value);
+      pending.delete(value);
+      if (!list) return null;
+      return list.length === 1 ? list[0] : b.op("Sum", list);
+    };
+    for (let i = graph.nodes.length - 1; i >= 0; i--) {
+      const node = graph.nodes[i];
+      const dy = take(node.output);
+      if (!dy) continue;
+      const input = node.inputs[0];
+      switch (node.op) {
+        case "conv": {
+          const [co, ci, k] = this.#shapeOf(node.weight);
+          const [, h, w] = this.shapes.get(input)!;
+          const [, oh, ow] = this.shapes.get(node.output)!;
+          const geo: ConvGeometry = {
+            n: this.n,
+            ci,
+            co,
+            k,
+            stride: node.stride,
+            pad: node.pad,
+            h,
+            w,
+            oh,
+            ow,
+          };
+          this.grads.set(
+            node.weight,
+            convWeightGrad(b, this.values.get(input)!, dy, geo, this.spec.weightGrad),
+          );
+          if (node.bias) {
+            this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0, 2, 3])], { keepdims: 0 }));
+          }
+          if (input !== graph.input) push(input, convInputGrad(b, dy, this.params.get(node.weight)!, geo));
+          break;
+        }
+        case "batchnorm":
+          push(input, this.#batchNormBackward(node, dy));
+          break;
+        case "relu":
+          push(input, reluGrad(b, this.values.get(node.output)!, dy));
+          break;
+        case "add":
+          push(node.inputs[0], dy);
+          push(node.inputs[1], dy);
+          break;
+        case "global_avg_pool": {
+          const [c, h, w] = this.shapes.get(input)!;
+          const spread = b.op("Mul", [
+            b.op("Reshape", [dy, b.int64s([this.n, c, 1, 1])]),
+            b.scalar(1 / (h * w)),
+          ]);
+          push(input, b.op("Expand", [spread, b.int64s([this.n, c, h, w])]));
+          break;
+        }
+        case "linear": {
+          this.grads.set(node.weight, b.op("Gemm", [dy, this.values.get(input)!], { transA: 1 }));
+          if (node.bias) this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0])], { keepdims: 0 }));
+          push(input, b.op("MatMul", [dy, this.params.get(node.weight)!]));
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * Train-mode BatchNorm backward (PyTorch's formula): with xc = x - mean,
+   * dx = (dy - mean(dy) - xc * invstd^2 * mean(dy * xc)) * gamma * invstd,
+   * dgamma = sum(dy * xc) * invstd, dbeta = sum(dy).
+   */
+  #batchNormBackward(node: BatchNormNode, dy: string): string {
+    const b = this.b;
+    const s = this.bnSaved.get(node.name)!;
+    const axes = b.int64s([0, 2, 3]);
+    const col = b.int64s([s.channels]);
+    const sumDy = b.op("ReduceSum", [dy, axes], { keepdims: 1 });
+    const dot = b.op("ReduceSum", [b.op("Mul", [dy, s.centered]), axes], { keepdims: 1 });
+    this.grads.set(node.weight, b.op("Reshape", [b.op("Mul", [dot, s.invStd]), col]));
+    this.grads.set(node.bias, b.op("Reshape", [sumDy, col]));
+    const invM = b.scalar(1 / s.count);
+    const gamma = b.op("Reshape", [this.params.get(node.weight)!, b.int64s([1, s.channels, 1, 1])]);
+    const scaleDy = b.op("Mul", [gamma, s.invStd]); // A = gamma * invstd
+    const k = b.op("Mul", [b.op("Mul", [b.op("Mul", [dot, s.invStd]), s.invStd]), invM]);
+    const scaleXc = b.op("Neg", [b.op("Mul", [k, scaleDy])]); // -k * A
+    const shift = b.op("Neg", [b.op("Mul", [b.op("Mul", [sumDy, invM]), scaleDy])]); // -mean(dy) * A
+    // dy * A + shift in one fused per-channel pass, then + xc * (-k * A).
+    const affine = b.op("BatchNormalization", [
+      dy,
+      b.op("Reshape", [scaleDy, col]),
+      b.op("Reshape", [shift, col]),
+      this.#zeros(s.channels),
+      this.#ones(s.channels),
+    ], { epsilon: floatAttr(0) });
+    return b.op("Add", [affine, b.op("Mul", [s.centered, scaleXc])]);
+  }
+
+  #zeros(c: number): string {
+    return this.#filled(c, 0);
+  }
+
+  #ones(c: number): string {
+    return this.#filled(c, 1);
+  }
+
+  #filled(c: number, v: number): string {
+    const key = `${v}:${c}`;
+    let name = this.#filledConsts.get(key);
+    if (!name) {
+      name = this.b.constant(new Float32Array(c).fill(v), [c]);
+      this.#filledConsts.set(key, name);
+    }
+    return name;
+  }
+
+  #shapeOf(param: string): number[] {
+    return this.graph.params.find((p) => p.name === param)!.shape;
+  }
+}

@@ -1,0 +1,644 @@
+/**
+ * The fast training-step compiler: the same graph contract as {@link compileTrainStep}, with the
+ * activations in onnxruntime's blocked NCHWc layout. Kernels are graph inputs reordered inside
+ * the graph (a few kilobytes), so every forward convolution and every input-gradient convolution
+ * runs on MLAS's direct NCHWc kernels. BatchNorm is applied as a 1x1 depthwise NCHWc convolution
+ * that also adds the residual and applies the ReLU (one pass for `relu(bn(x) + shortcut)`), and
+ * its backward is two such passes. Weight gradients use channels-last windows of the input
+ * (free for one block of channels) and one MatMul per kernel offset over the whole batch.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { compileTrainStepNchwc } from "./train_nchwc.ts";
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+ * console.log(compileTrainStepNchwc(g, { n: 4, image: [3, 32, 32], withTeacher: true, sgd }, 16).length > 0); // true
+ * ```
+ * @module
+ */
+
+import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
+import { OnnxBuilder } from "../../onnx/builder.ts";
+import { convOut } from "./frozen_graphs.ts";
+import { distillationLoss } from "./loss_ops.ts";
+import { reluGrad } from "./relu_grad.ts";
+import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
+import {
+  declareTrainInputs,
+  emitRunningStats,
+  emitSgdUpdate,
+  TRAIN_IO,
+  type TrainGraphSpec,
+} from "./train_common.ts";
+
+/**
+ * Whether `graph` fits blocks of `block` channels: convolutions read the image (fewer than
+ * `block` channels) or blocked activations, and all other channel counts are multiples.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { trainNchwcCompatible } from "./train_nchwc.ts";
+ * console.log(trainNchwcCompatible(buildModel("wrn_16_2"), 16), trainNchwcCompatible(buildModel("resnet8"), 0)); // true false
+ * ```
+ */
+export function trainNchwcCompatible(graph: Graph, block: number): boolean {
+  if (block <= 1) return false;
+  const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
+  for (const node of graph.nodes) {
+    if (node.op !== "conv") continue;
+    const [co, ci] = shapes.get(node.weight)!;
+    if (co % block !== 0) return false;
+    if (node.inputs[0] === graph.input ? ci >= block : ci % block !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Serialises the training-step model of `graph` in NCHWc form; requires
+ * {@link trainNchwcCompatible}.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { compileTrainStepNchwc } from "./train_nchwc.ts";
+ * const g = buildModel("wrn_16_1", { numClasses: 10 });
+ * const sgd = { momentum: 0, weightDecay: 0, nesterov: false, dampening: 0 };
+ * console.log(compileTrainStepNchwc(g, { n: 2, image: [3, 32, 32], withTeacher: false, sgd }, 16).length > 0); // true
+ * ```
+ */
+export function compileTrainStepNchwc(graph: Graph, spec: TrainGraphSpec, block: number): Uint8Array {
+  if (!trainNchwcCompatible(graph, block)) {
+    throw new Error(`${graph.arch} does not fit NCHWc blocks of ${block}`);
+  }
+  return new BlockedTrainEmitter(graph, spec, block).emit();
+}
+
+/** Which nodes run fused into others in the forward pass. */
+interface TrainFusion {
+  /** BatchNorm or conv nodes whose ReLU runs inside them. */
+  relu: Map<GraphNode, GraphNode>;
+  /** BatchNorm or conv nodes emitted at a later add, accumulating onto its other input. */
+  deferred: Set<GraphNode>;
+  /** Adds realised by a deferred node. */
+  atAdd: Map<GraphNode, { node: GraphNode; other: string; relu: GraphNode | null }>;
+  /** Nodes not emitted on their own (fused ReLUs, fused adds). */
+  skipped: Set<GraphNode>;
+}
+
+function planTrainFusion(graph: Graph): TrainFusion {
+  const users = new Map<string, GraphNode[]>();
+  for (const n of graph.nodes) for (const i of n.inputs) users.set(i, [...(users.get(i) ?? []), n]);
+  const sole = (v: string): GraphNode | null => {
+    const u = users.get(v) ?? [];
+    return u.length === 1 && v !== graph.output ? u[0] : null;
+  };
+  const producer = new Map(graph.nodes.map((n) => [n.output, n]));
+  const plan: TrainFusion = { relu: new Map(), deferred: new Set(), atAdd: new Map(), skipped: new Set() };
+  for (const add of graph.nodes) {
+    if (add.op !== "add") continue;
+    for (const input of [...add.inputs].reverse()) {
+      const p = producer.get(input);
+      if (!p || (p.op !== "batchnorm" && p.op !== "conv") || sole(input) !== add || plan.deferred.has(p)) {
+        continue;
+      }
+      const other = add.inputs[0] === input ? add.inputs[1] : add.inputs[0];
+      const next = sole(add.output);
+      const relu = next?.op === "relu" ? next : null;
+      plan.deferred.add(p);
+      plan.atAdd.set(add, { node: p, other, relu });
+      if (relu) plan.skipped.add(relu);
+      break;
+    }
+  }
+  for (const n of graph.nodes) {
+    if ((n.op !== "batchnorm" && n.op !== "conv") || plan.deferred.has(n)) continue;
+    const next = sole(n.output);
+    if (next?.op === "relu") {
+      plan.relu.set(n, next);
+      plan.skipped.add(next);
+    }
+  }
+  return plan;
+}
+
+/** What the backward pass needs from one train-mode BatchNorm. */
+interface BnSaved {
+  centered: string;
+  invStd: string;
+  mean: string;
+  variance: string;
+  count: number;
+}
+
+class BlockedTrainEmitter {
+  readonly b: OnnxBuilder;
+  readonly n: number;
+  readonly values = new Map<string, string>();
+  readonly shapes = new Map<string, number[]>();
+  readonly params = new Map<string, string>();
+  readonly grads = new Map<string, string>();
+  readonly bnSaved = new Map<string, BnSaved>();
+  readonly plan: TrainFusion;
+  readonly #paramShapes: Map<string, number[]>;
+  readonly #filledKernels = new Map<string, string>();
+
+  constructor(readonly graph: Graph, readonly spec: TrainGraphSpec, readonly block: number) {
+    this.b = new OnnxBuilder(`${graph.arch}_train_step_nchwc`);
+    this.n = spec.n;
+    this.plan = planTrainFusion(graph);
+    this.#paramShapes = new Map(graph.params.map((p) => [p.name, p.shape]));
+  }
+
+  emit(): Uint8Array {
+    const { b, graph, spec } = this;
+    const io = declareTrainInputs(b, graph, spec);
+    for (const [k, v] of io.params) this.params.set(k, v);
+    this.values.set(graph.input, io.x);
+    this.shapes.set(graph.input, [...spec.image]);
+    this.#forward();
+    const logits = this.values.get(graph.output)!;
+    const loss = distillationLoss(b, logits, io.onehot, io.teacher, io.lossWeights, this.n);
+    this.#backward(loss.dLogits);
+    emitSgdUpdate(b, graph, this.params, this.grads, io.sgd, spec.sgd);
+    for (const node of graph.nodes) {
+      if (node.op !== "batchnorm") continue;
+      const s = this.bnSaved.get(node.name)!;
+      emitRunningStats(b, node, this.params, s.mean, s.variance, s.count);
+    }
+    b.output(loss.parts, TRAIN_IO.lossParts);
+    b.output(logits, TRAIN_IO.logits);
+    return b.toModel();
+  }
+
+  #forward(): void {
+    const { b, plan } = this;
+    for (const node of this.graph.nodes) {
+      if (plan.skipped.has(node) || plan.deferred.has(node)) continue;
+      switch (node.op) {
+        case "conv":
+        case "batchnorm": {
+          const relu = plan.relu.get(node) ?? null;
+          this.#emitFusable(node, null, relu);
+          break;
+        }
+        case "add": {
+          const fused = plan.atAdd.get(node);
+          if (fused) {
+            this.#emitFusable(fused.node, this.values.get(fused.other)!, fused.relu);
+            // The add's own output is only needed when no ReLU follows it inside the fusion.
+            if (!fused.relu) this.#alias(node.output, fused.node.output);
+            break;
+          }
+          this.#set(
+            node.output,
+            b.op("Add", node.inputs.map((i) => this.values.get(i)!)),
+            this.shapes.get(node.inputs[0])!,
+          );
+          break;
+        }
+        case "relu":
+          this.#set(
+            node.output,
+            b.op("Relu", [this.values.get(node.inputs[0])!]),
+            this.shapes.get(node.inputs[0])!,
+          );
+          break;
+        case "global_avg_pool": {
+          const [c] = this.shapes.get(node.inputs[0])!;
+          const pooled = b.op("GlobalAveragePool", [this.values.get(node.inputs[0])!], {}, NCHWC_DOMAIN);
+          this.#set(node.output, b.op("Reshape", [pooled, b.int64s([this.n, c])]), [c]);
+          break;
+        }
+        case "linear": {
+          const ins = [this.values.get(node.inputs[0])!, this.params.get(node.weight)!];
+          if (node.bias) ins.push(this.params.get(node.bias)!);
+          this.#set(node.output, b.op("Gemm", ins, { transB: 1 }), [this.#shapeOf(node.weight)[0]]);
+          break;
+        }
+      }
+    }
+  }
+
+  /** A conv or BatchNorm, optionally accumulating `sum` and applying a fused ReLU. */
+  #emitFusable(node: GraphNode, sum: string | null, relu: GraphNode | null): void {
+    const input = node.inputs[0];
+    const [c, h, w] = this.shapes.get(input)!;
+    let out: string;
+    let shape = [c, h, w];
+    if (node.op === "conv") {
+      const [co, ci, k] = this.#shapeOf(node.weight);
+      const kernel = reorderKernelOp(
+        this.b,
+        this.params.get(node.weight)!,
+        co,
+        ci,
+        k,
+        this.block,
+        input !== this.graph.input,
+      );
+      const ins = [this.values.get(input)!, kernel, node.bias ? this.params.get(node.bias)! : ""];
+      if (sum) ins.push(sum);
+      const attrs: Record<string, number[] | string> = {
+        kernel_shape: [k, k],
+        strides: [node.stride, node.stride],
+        pads: [node.pad, node.pad, node.pad, node.pad],
+      };
+      if (relu) attrs.activation = "Relu";
+      out = this.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
+      const geo = { k, stride: node.stride, pad: node.pad };
+      shape = [co, convOut(h, geo), convOut(w, geo)];
+    } else if (node.op === "batchnorm") {
+      out = this.#batchNormForward(node, this.values.get(input)!, c, h * w, sum, relu !== null);
+    } else {
+      throw new Error(`cannot fuse ${node.op}`);
+    }
+    this.#set(node.output, out, shape);
+    if (relu) this.#alias(relu.output, node.output);
+  }
+
+  /**
+   * Train-mode BatchNorm on a blocked tensor: batch mean, centred values (a depthwise pass),
+   * biased variance, then `xc * gamma / sqrt(var + eps) + beta` (+ `sum`, then ReLU) in one
+   * depthwise pass.
+   */
+  #batchNormForward(
+    node: BatchNormNode,
+    x: string,
+    c: number,
+    spatial: number,
+    sum: string | null,
+    relu: boolean,
+  ): string {
+    const b = this.b;
+    const count = this.n * spatial;
+    const invCount = b.scalar(1 / count);
+    const mean = b.op("Mul", [this.#channelSum(x, c, spatial, "ReduceSum"), invCount]);
+    const centered = this.#depthwise(x, this.#filled(c, 1), b.op("Neg", [mean]), null, false, c);
+    const variance = b.op("Mul", [this.#channelSum(centered, c, spatial, "ReduceSumSquare"), invCount]);
+    const invStd = b.op("Reciprocal", [b.op("Sqrt", [b.op("Add", [variance, b.scalar(node.eps)])])]);
+    this.bnSaved.set(node.name, { centered, invStd, mean, variance, count });
+    const scale = b.op("Mul", [this.params.get(node.weight)!, invStd]);
+    return this.#depthwise(centered, this.#asKernel(scale, c), this.params.get(node.bias)!, sum, relu, c);
+  }
+
+  #backward(dLogits: string): void {
+    const { b, graph } = this;
+    const pending = new Map<string, string[]>([[graph.output, [dLogits]]]);
+    const push = (value: string, g: string) => {
+      if (value !== graph.input) pending.set(value, [...(pending.get(value) ?? []), g]);
+    };
+    const take = (value: string): string | null => {
+      const list = pending.get(value);
+      pending.delete(value);
+      if (!list) return null;
+      return list.length === 1 ? list[0] : b.op("Sum", list);
+    };
+    for (let i = graph.nodes.length - 1; i >= 0; i--) {
+      const node = graph.nodes[i];
+      const dy = take(node.output);
+      if (!dy) continue;
+      const input = node.inputs[0];
+      switch (node.op) {
+        case "conv":
+          this.#convBackward(
+            node,
+            dy,
+            input === graph.input ? null : (acc) => {
+              push(input, acc);
+            },
+            input === graph.input ? null : take(input),
+          );
+          break;
+        case "batchnorm":
+          push(input, this.#batchNormBackward(node, dy));
+          break;
+        case "relu":
+          push(input, reluGrad(b, this.values.get(node.output)!, dy));
+          break;
+        case "add":
+          push(node.inputs[0], dy);
+          push(node.inputs[1], dy);
+          break;
+        case "global_avg_pool": {
+          const [c, h, w] = this.shapes.get(input)!;
+          const cb = c / this.block;
+          const spread = b.op("Mul", [
+            b.op("Reshape", [dy, b.int64s([this.n, cb, 1, this.block])]),
+            b.scalar(1 / (h * w)),
+          ]);
+          const full = b.op("Expand", [spread, b.int64s([this.n, cb, h * w, this.block])]);
+          push(input, b.op("Reshape", [full, b.int64s([this.n, c, h, w])]));
+          break;
+        }
+        case "linear": {
+          this.grads.set(node.weight, b.op("Gemm", [dy, this.values.get(input)!], { transA: 1 }));
+          if (node.bias) this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0])], { keepdims: 0 }));
+          push(input, b.op("MatMul", [dy, this.params.get(node.weight)!]));
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * Weight (and bias) gradients of a convolution, and its input gradient accumulated onto
+   * `acc` (the gradient already pending for the input) when `emit` is given.
+   */
+  #convBackward(node: ConvNode, dy: string, emit: ((g: string) => void) | null, acc: string | null): void {
+    const b = this.b;
+    const [co, ci, k] = this.#shapeOf(node.weight);
+    const input = node.inputs[0];
+    const [, h, w] = this.shapes.get(input)!;
+    const [, oh, ow] = this.shapes.get(node.output)!;
+    this.grads.set(node.weight, this.#weightGrad(node, dy, co, ci, k, h, w, oh, ow));
+    if (node.bias) this.grads.set(node.bias, this.#channelSum(dy, co, oh * ow, "ReduceSum"));
+    if (!emit) return;
+    // Flipped, transposed kernel [ci, co, k, k], reordered for a blocked input.
+    const transposed = b.op("Transpose", [this.params.get(node.weight)!], { perm: [1, 0, 2, 3] });
+    const flipped = k === 1 ? transposed : b.op("Slice", [
+      transposed,
+      b.int64s([-1, -1]),
+      b.int64s([-(k + 1), -(k + 1)]),
+      b.int64s([2, 3]),
+      b.int64s([-1, -1]),
+    ]);
+    const kernel = reorderKernelOp(b, flipped, ci, co, k, this.block, true);
+    const s = node.stride;
+    const src = s > 1 ? this.#zeroInsert(dy, co, oh, ow, s) : dy;
+    const pl = k - 1 - node.pad;
+    const prH = h + k - 1 - s * oh - pl;
+    const prW = w + k - 1 - s * ow - pl;
+    if (prH < 0 || prW < 0) {
+      throw new Error(`${this.graph.arch}: unsupported strided geometry at ${node.name}`);
+    }
+    const ins = [src, kernel, ""];
+    if (acc) ins.push(acc);
+    emit(b.op("Conv", ins, { kernel_shape: [k, k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN));
+  }
+
+  /**
+   * dW [co, ci, k, k]. Stride-1 convolutions use {@link #weightGradRowShifts}; strided ones
+   * {@link #weightGradWindows}.
+   */
+  #weightGrad(
+    node: ConvNode,
+    dy: string,
+    co: number,
+    ci: number,
+    k: number,
+    h: number,
+    w: number,
+    oh: number,
+    ow: number,
+  ): string {
+    if (node.stride === 1 && k > 1) return this.#weightGradRowShifts(node, dy, co, ci, k, h, w);
+    return this.#weightGradWindows(node, dy, co, ci, k, oh, ow);
+  }
+
+  /**
+   * Stride-1 dW with k shifted copies of each operand instead of k*k windows: the input in
+   * channel-major rows (NCHW) on the padded-width grid, one copy per row offset kh, stacked into
+   * [n, k*ci, h*(w+2p)]; dy channels-last on the same grid, one copy per column offset kw. One
+   * batched MatMul per kw, [k*ci, h*(w+2p)] x [h*(w+2p), co] per image (the large operand on the
+   * left: MLAS runs this orientation about twice as fast as dy^T x window), then a sum over the
+   * batch. The shifted copies come from one-hot depthwise NCHWc convolutions (multi-threaded,
+   * zero fill included) rather than Pad/Slice (single-threaded).
+   */
+  #weightGradRowShifts(
+    node: ConvNode,
+    dy: string,
+    co: number,
+    ci: number,
+    k: number,
+    h: number,
+    w: number,
+  ): string {
+    const b = this.b;
+    const p = node.pad;
+    const input = node.inputs[0];
+    const x = this.values.get(input)!;
+    const wp = w + 2 * p;
+    const fromImage = input === this.graph.input;
+    // Row-shifted input copies [n, ci, h * wp], one per kh.
+    let rows: string[];
+    if (fromImage) {
+      const padded = p > 0 ? b.op("Pad", [x, b.int64s([0, 0, p, p, 0, 0, p, p])]) : x;
+      rows = Array.from(
+        { length: k },
+        (_, kh) => b.op("Slice", [padded, b.int64s([kh]), b.int64s([kh + h]), b.int64s([2])]),
+      );
+    } else {
+      // k x 1 one-hot depthwise convolutions: row shift and width padding in one pass.
+      rows = Array.from({ length: k }, (_, kh) => {
+        const shifted = b.op("Conv", [x, this.#shiftKernel(ci, k, 1, kh)], {
+          kernel_shape: [k, 1],
+          pads: [p, p, p, p],
+          group: ci,
+        }, NCHWC_DOMAIN);
+        return b.op("ReorderOutput", [shifted], { channels: ci }, NCHWC_DOMAIN);
+      });
+    }
+    rows = rows.map((r) => b.op("Reshape", [r, b.int64s([this.n, ci, h * wp])]));
+    // Column-shifted dy copies [n, h * wp, co], one per kw.
+    const cb = co / this.block;
+    const dyLast = cb === 1 ? null : this.#channelsLast(dy, co, h, w);
+    const columns = Array.from({ length: k }, (_, kw) => {
+      const shifted = dyLast === null
+        // A 1 x k one-hot depthwise convolution (channels-last already for one block).
+        ? b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
+          kernel_shape: [1, k],
+          pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
+          group: co,
+        }, NCHWC_DOMAIN)
+        : b.op("Pad", [dyLast, b.int64s([0, 0, kw, 0, 0, 0, wp - w - kw, 0])]);
+      return b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])]);
+    });
+    // One MatMul per kw with the kh copies stacked (M = k * ci; nine M = ci products measured
+    // the same).
+    const stacked = b.op("Concat", rows, { axis: 1 });
+    const products = b.op("Concat", columns.map((c) => b.op("MatMul", [stacked, c])), { axis: 1 });
+    // [n, (kw, kh, ci), co] summed over n -> [kw, kh, ci, co] -> [co, ci, kh, kw].
+    const summed = b.op("ReduceSum", [products, b.int64s([0])], { keepdims: 0 });
+    return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
+  }
+
+  /**
+   * A one-hot depthwise kernel [c, 1, kh, kw] selecting tap `tap` (row-major), for shifts; in
+   * NCHWc depthwise order ([c/B, 1, kh, kw, B]).
+   */
+  #shiftKernel(c: number, kh: number, kw: number, tap: number): string {
+    const key = `shift:${c}:${kh}x${kw}:${tap}`;
+    let name = this.#filledKernels.get(key);
+    if (!name) {
+      const taps = kh * kw;
+      const data = new Float32Array(c * taps);
+      for (let i = 0; i < c; i++) {
+        data[(Math.floor(i / this.block) * taps + tap) * this.block + (i % this.block)] = 1;
+      }
+      this.#filledKernels.set(key, name = this.b.constant(data, [c, 1, kh, kw]));
+    }
+    return name;
+  }
+
+  /**
+   * dW of a strided convolution (or one reading the image) from its k*k input windows: each
+   * window [n, ci, oh, ow] is cut by a one-hot depthwise convolution with the convolution's
+   * stride and padding (onnxruntime's strided Slice is far slower), reordered to NCHW, stacked
+   * into [n, k*k*ci, oh*ow] and multiplied by dy channels-last [n, oh*ow, co] per image.
+   */
+  #weightGradWindows(
+    node: ConvNode,
+    dy: string,
+    co: number,
+    ci: number,
+    k: number,
+    oh: number,
+    ow: number,
+  ): string {
+    const b = this.b;
+    const { stride: s, pad: p } = node;
+    const input = node.inputs[0];
+    const x = this.values.get(input)!;
+    const windows: string[] = [];
+    if (input === this.graph.input) {
+      const padded = p > 0 ? b.op("Pad", [x, b.int64s([0, 0, p, p, 0, 0, p, p])]) : x;
+      for (let kh = 0; kh < k; kh++) {
+        for (let kw = 0; kw < k; kw++) {
+          windows.push(b.op("Slice", [
+            padded,
+            b.int64s([kh, kw]),
+            b.int64s([kh + (oh - 1) * s + 1, kw + (ow - 1) * s + 1]),
+            b.int64s([2, 3]),
+            b.int64s([s, s]),
+          ]));
+        }
+      }
+    } else {
+      for (let tap = 0; tap < k * k; tap++) {
+        const win = k === 1 && s === 1 && p === 0 ? x : b.op("Conv", [x, this.#shiftKernel(ci, k, k, tap)], {
+          kernel_shape: [k, k],
+          strides: [s, s],
+          pads: [p, p, p, p],
+          group: ci,
+        }, NCHWC_DOMAIN);
+        windows.push(b.op("ReorderOutput", [win], { channels: ci }, NCHWC_DOMAIN));
+      }
+    }
+    const positions = oh * ow;
+    const stacked = b.op("Reshape", [
+      windows.length === 1 ? windows[0] : b.op("Concat", windows, { axis: 1 }),
+      b.int64s([this.n, k * k * ci, positions]),
+    ]);
+    const dyRows = b.op("Reshape", [this.#channelsLast(dy, co, oh, ow), b.int64s([this.n, positions, co])]);
+    // [n, (kh, kw, ci), co] summed over n -> [co, ci, kh, kw].
+    const summed = b.op("ReduceSum", [b.op("MatMul", [stacked, dyRows]), b.int64s([0])], { keepdims: 0 });
+    return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 0, 1] });
+  }
+
+  /**
+   * Train-mode BatchNorm backward (PyTorch's formula) with xc = x - mean:
+   * dx = dy * A - xc * (k * A) - mean(dy) * A, A = gamma * invstd, k = invstd^2 * mean(dy * xc),
+   * as two depthwise passes; dgamma = sum(dy * xc) * invstd, dbeta = sum(dy).
+   */
+  #batchNormBackward(node: BatchNormNode, dy: string): string {
+    const b = this.b;
+    const s = this.bnSaved.get(node.name)!;
+    const [c, h, w] = this.shapes.get(node.inputs[0])!;
+    const spatial = h * w;
+    const sumDy = this.#channelSum(dy, c, spatial, "ReduceSum");
+    const dot = this.#channelSum(b.op("Mul", [dy, s.centered]), c, spatial, "ReduceSum");
+    this.grads.set(node.weight, b.op("Mul", [dot, s.invStd]));
+    this.grads.set(node.bias, sumDy);
+    const invCount = b.scalar(1 / s.count);
+    const scaleDy = b.op("Mul", [this.params.get(node.weight)!, s.invStd]);
+    const k = b.op("Mul", [b.op("Mul", [b.op("Mul", [dot, s.invStd]), s.invStd]), invCount]);
+    const scaleXc = b.op("Neg", [b.op("Mul", [k, scaleDy])]);
+    const shift = b.op("Neg", [b.op("Mul", [b.op("Mul", [sumDy, invCount]), scaleDy])]);
+    const dyPart = this.#depthwise(dy, this.#asKernel(scaleDy, c), null, null, false, c);
+    return this.#depthwise(s.centered, this.#asKernel(scaleXc, c), shift, dyPart, false, c);
+  }
+
+  /** Per-channel sums [c] of a blocked tensor (sum of squares with ReduceSumSquare). */
+  #channelSum(v: string, c: number, spatial: number, op: "ReduceSum" | "ReduceSumSquare"): string {
+    const b = this.b;
+    const cb = c / this.block;
+    // Spatial first (contiguous runs of one block), then the batch.
+    const perImage = b.op(op, [
+      b.op("Reshape", [v, b.int64s([this.n * cb, spatial, this.block])]),
+      b.int64s([1]),
+    ], {
+      keepdims: 0,
+    });
+    return b.op("ReduceSum", [b.op("Reshape", [perImage, b.int64s([this.n, c])]), b.int64s([0])], {
+      keepdims: 0,
+    });
+  }
+
+  /** Per-channel `x * scale + bias` (+ sum, then ReLU) as a 1x1 depthwise NCHWc convolution. */
+  #depthwise(
+    x: string,
+    kernel: string,
+    bias: string | null,
+    sum: string | null,
+    relu: boolean,
+    c: number,
+  ): string {
+    const attrs: Record<string, number | number[] | string> = { kernel_shape: [1, 1], group: c };
+    if (relu) attrs.activation = "Relu";
+    const ins = [x, kernel, bias ?? ""];
+    if (sum) ins.push(sum);
+    return this.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
+  }
+
+  /** A [c] vector as a depthwise kernel [c, 1, 1, 1]. */
+  #asKernel(v: string, c: number): string {
+    return this.b.op("Reshape", [v, this.b.int64s([c, 1, 1, 1])]);
+  }
+
+  /** A blocked [n, c, h, w] tensor as channels-last [n, h, w, c] (free for one block). */
+  #channelsLast(v: string, c: number, h: number, w: number): string {
+    const b = this.b;
+    const cb = c / this.block;
+    if (cb === 1) return b.op("Reshape", [v, b.int64s([this.n, h, w, c])]);
+    const split = b.op("Reshape", [v, b.int64s([this.n, cb, h, w, this.block])]);
+    return b.op("Reshape", [
+      b.op("Transpose", [split], { perm: [0, 2, 3, 1, 4] }),
+      b.int64s([this.n, h, w, c]),
+    ]);
+  }
+
+  /** Spreads a blocked [n, c, oh, ow] tensor onto a grid `stride` times finer, zeros between. */
+  #zeroInsert(v: string, c: number, oh: number, ow: number, stride: number): string {
+    const b = this.b;
+    const spread = b.op("Reshape", [v, b.int64s([this.n, c / this.block, oh, 1, ow, 1, this.block])]);
+    const s = stride - 1;
+    const padded = b.op("Pad", [spread, b.int64s([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, s, 0, s, 0])]);
+    return b.op("Reshape", [padded, b.int64s([this.n, c, oh * stride, ow * stride])]);
+  }
+
+  /** A constant depthwise kernel [c, 1, 1, 1] filled with `v`. */
+  #filled(c: number, v: number): string {
+    const key = `${c}:${v}`;
+    let name = this.#filledKernels.get(key);
+    if (!name) {
+      this.#filledKernels.set(key, name = this.b.constant(new Float32Array(c).fill(v), [c, 1, 1, 1]));
+    }
+    return name;
+  }
+
+  #set(value: string, onnx: string, shape: number[]): void {
+    this.values.set(value, onnx);
+    this.shapes.set(value, shape);
+  }
+
+  #alias(from: string, to: string): void {
+    this.values.set(from, this.values.get(to)!);
+    this.shapes.set(from, this.shapes.get(to)!);
+  }
+
+  #shapeOf(param: string): number[] {
+    return this.#paramShapes.get(param)!;
+  }
+}
