@@ -46,7 +46,16 @@ type Tensor4D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
 
 /** {@link Engine} backed by tfjs. */
 export class TfjsEngine implements Engine {
-  private constructor(readonly tf: Tf, readonly name: string) {}
+  private constructor(readonly tf: Tf, readonly name: string, readonly backend: TfjsBackendName) {}
+
+  /**
+   * Makes this engine's backend the active one. tfjs has one global backend, so two tfjs
+   * engines on different backends (say wasm and the cpu reference) would otherwise silently run
+   * on whichever was created last; every model call goes through this first.
+   */
+  readonly activate = async (): Promise<void> => {
+    if (this.tf.getBackend() !== this.backend) await this.tf.setBackend(this.backend);
+  };
 
   /**
    * Initialises the backend and returns an engine on it.
@@ -59,17 +68,19 @@ export class TfjsEngine implements Engine {
    */
   static async create(backend: TfjsBackendName = "wasm"): Promise<TfjsEngine> {
     const tf = await initTfjs(backend);
-    return new TfjsEngine(tf, `tfjs-${backend}`);
+    return new TfjsEngine(tf, `tfjs-${backend}`, backend);
   }
 
   /** See {@link Engine.loadFrozen}. */
-  loadFrozen(graph: Graph, weights: StateDict): Promise<FrozenModel> {
-    return Promise.resolve(new TfjsFrozen(new TfjsNetwork(this.tf, graph, weights)));
+  async loadFrozen(graph: Graph, weights: StateDict): Promise<FrozenModel> {
+    await this.activate();
+    return new TfjsFrozen(new TfjsNetwork(this.tf, graph, weights), this.activate);
   }
 
   /** See {@link Engine.loadTrainable}. */
-  loadTrainable(graph: Graph, weights: StateDict, sgd: SgdOptions): Promise<TrainableModel> {
-    return Promise.resolve(new TfjsTrainable(new TfjsNetwork(this.tf, graph, weights), sgd));
+  async loadTrainable(graph: Graph, weights: StateDict, sgd: SgdOptions): Promise<TrainableModel> {
+    await this.activate();
+    return new TfjsTrainable(new TfjsNetwork(this.tf, graph, weights), sgd, this.activate);
   }
 
   /** See {@link Engine.liveTensors}. */
@@ -91,17 +102,21 @@ async function toNchwHost(tf: Tf, t: TfTensor): Promise<Float32Array> {
   return data;
 }
 
+/** Activates the owning engine's backend before a call. */
+type Activate = () => Promise<void>;
+
 class TfjsFrozen implements FrozenModel {
   /** Canonized layers for LRP rules, built on first use. */
   #lrp: LrpAnalyzer | null = null;
 
-  constructor(readonly net: TfjsNetwork) {}
+  constructor(readonly net: TfjsNetwork, readonly activate: Activate) {}
 
   get graph(): Graph {
     return this.net.graph;
   }
 
   async forward(batch: ImageBatch): Promise<Float32Array> {
+    await this.activate();
     const tf = this.net.tf;
     const x = toNhwc(tf, batch);
     const logits = this.net.forward(x, false, true).logits;
@@ -118,6 +133,7 @@ class TfjsFrozen implements FrozenModel {
   }
 
   async inputGradient(batch: LabelledBatch, reduction: GradReduction): Promise<Float32Array> {
+    await this.activate();
     const tf = this.net.tf;
     const g = tf.tidy(() => this.#inputGrad(toNhwc(tf, batch), tf.tensor1d(batch.y, "int32"), reduction));
     const out = await toNchwHost(tf, g);
@@ -126,6 +142,7 @@ class TfjsFrozen implements FrozenModel {
   }
 
   async oracle(batch: LabelledBatch, opts: OracleOptions, keepInput = false): Promise<OracleResult> {
+    await this.activate();
     const tf = this.net.tf;
     const rule = checkRelevanceRule(opts.relevance);
     if (rule !== "grad-input") this.#lrp ??= new LrpAnalyzer(tf, this.graph, (n) => this.net.vars.get(n)!);
@@ -160,7 +177,7 @@ class TfjsTrainable implements TrainableModel {
   #step = 0;
   #momentum = new Map<string, TfTensor>();
 
-  constructor(readonly net: TfjsNetwork, readonly sgd: SgdOptions) {}
+  constructor(readonly net: TfjsNetwork, readonly sgd: SgdOptions, readonly activate: Activate) {}
 
   get graph(): Graph {
     return this.net.graph;
@@ -172,6 +189,7 @@ class TfjsTrainable implements TrainableModel {
     w: LossWeights,
     lr: number,
   ): Promise<StepStats> {
+    await this.activate();
     const tf = this.net.tf;
     const { momentum, weightDecay, nesterov, dampening } = this.sgd;
     const x = toNhwc(tf, batch);
@@ -219,14 +237,16 @@ class TfjsTrainable implements TrainableModel {
   }
 
   forward(batch: ImageBatch): Promise<Float32Array> {
-    return new TfjsFrozen(this.net).forward(batch);
+    return new TfjsFrozen(this.net, this.activate).forward(batch);
   }
 
-  stateDict(): Promise<StateDict> {
-    return this.net.stateDict();
+  async stateDict(): Promise<StateDict> {
+    await this.activate();
+    return await this.net.stateDict();
   }
 
   async optimizerState(): Promise<OptimizerState> {
+    await this.activate();
     const momentum: StateDict = new Map();
     for (const p of this.graph.params) {
       const buf = this.#momentum.get(p.name);
@@ -239,7 +259,8 @@ class TfjsTrainable implements TrainableModel {
     return { step: this.#step, momentum };
   }
 
-  load(weights: StateDict, optimizer?: OptimizerState): Promise<void> {
+  async load(weights: StateDict, optimizer?: OptimizerState): Promise<void> {
+    await this.activate();
     this.net.load(weights);
     if (optimizer) {
       for (const b of this.#momentum.values()) b.dispose();
@@ -250,7 +271,6 @@ class TfjsTrainable implements TrainableModel {
         this.#momentum.set(name, this.net.tf.tensor(arr.data, arr.shape, "float32"));
       }
     }
-    return Promise.resolve();
   }
 
   dispose(): void {
