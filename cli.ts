@@ -270,7 +270,13 @@ program.command("demo")
     if (!Number.isInteger(epochs) || epochs < 1) {
       throw new Error(`--epochs must be a positive integer, got "${opts.epochs}"`);
     }
-    console.log(await runDemo({ stream: out, signal: interruptSignal() }, { epochs, backend: opts.backend }));
+    console.log(
+      await runDemo({ stream: out, signal: interruptSignal() }, {
+        epochs,
+        engine: opts.engine,
+        backend: opts.backend,
+      }),
+    );
   });
 
 try {

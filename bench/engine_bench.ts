@@ -194,6 +194,7 @@ const program = new Command()
   .option("--batch <n>", "batch size of the main cases", "64")
   .option("--threads <n>", "threads for onnxruntime and PyTorch", String(navigator.hardwareConcurrency || 1))
   .option("--case <name>", "run one case in this process and print its JSON row")
+  .option("--cases <list>", "comma-separated subset of the cases (default: all)")
   .option("--quick", "about 1 s per case instead of 3")
   .option("--compare-torch", "also run tools/torch_bench.py per case and print ratios")
   .option("--rounds <n>", "alternations per case with --compare-torch", "2")
@@ -205,6 +206,7 @@ const o = program.opts<{
   batch: string;
   threads: string;
   case?: string;
+  cases?: string;
   quick?: boolean;
   compareTorch?: boolean;
   rounds: string;
@@ -241,7 +243,9 @@ if (o.case) {
   const rounds = o.compareTorch ? Math.max(1, Number(o.rounds)) : 1;
   const loadBefore = loadAverage();
   const results: { name: string; ours: Row | string; torch?: Row | string }[] = [];
-  for (const name of Object.keys(table)) {
+  const selected = o.cases ? o.cases.split(",").map((c) => c.trim()).filter(Boolean) : Object.keys(table);
+  for (const name of selected) {
+    if (!table[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(table).join(", ")}`);
     const ours: Row[] = [], theirs: Row[] = [];
     let oursErr = "", torchErr = "";
     for (let r = 0; r < rounds; r++) {

@@ -45,7 +45,7 @@ export async function runDemo(io: AppIO, o: DemoOptions = {}): Promise<string> {
     batchSize: 32, // ~100 steps: enough for BatchNorm running statistics to settle
     lr: 0.05,
     schedule: String(o.epochs ?? 3), // a last epoch at lr/10 lets weights and BatchNorm statistics settle
-    engine: o.engine ?? "tfjs",
+    engine: o.engine ?? "onnxruntime",
     backend: o.backend ?? "wasm",
   };
   io.stream.write("== 1/3 train a resnet20 teacher on the synthetic dataset (cross-entropy)\n");
@@ -73,7 +73,10 @@ export async function runDemo(io: AppIO, o: DemoOptions = {}): Promise<string> {
       gammas: [0, 0.5],
       recNum: 1,
       reduction: "mean",
-      engine: { engine: "tfjs", backend: (o.backend ?? "wasm") as "wasm" },
+      engine: {
+        engine: (o.engine ?? "onnxruntime") as "onnxruntime",
+        backend: (o.backend ?? "wasm") as "wasm",
+      },
     },
   });
   return formatReport(report);
