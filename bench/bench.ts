@@ -72,6 +72,24 @@ for (const label of o.engines.split(",").map((s) => s.trim()).filter(Boolean)) {
   if (compare) torchRows = Object.fromEntries(parsed.results.map((r) => [r.name, r.torch ?? "not run"]));
 }
 
+// PyTorch's faster layout on this CPU: channels_last (oneDNN). The paper's code runs contiguous
+// NCHW, which the alternating rounds above measure; report both, never only the slower one.
+let torchChannelsLast: Record<string, Row | string> = {};
+if (hasTorch) {
+  console.log("measuring PyTorch with channels_last ...");
+  const args = [
+    new URL("../tools/torch_bench.py", import.meta.url).pathname,
+    "--memory-format",
+    "channels_last",
+  ];
+  if (o.quick) args.push("--quick");
+  const out = await new Deno.Command("/usr/bin/python3", { args, stderr: "inherit" }).output();
+  const rows =
+    (JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "{}") as { cases?: Row[] })
+      .cases ?? [];
+  torchChannelsLast = Object.fromEntries(rows.map((r) => [r.case, r]));
+}
+
 const cell = (v: Row | string | undefined) =>
   v === undefined
     ? "".padEnd(22)
@@ -81,7 +99,10 @@ const cell = (v: Row | string | undefined) =>
 const labels = Object.keys(all);
 console.log(
   `\n${"case".padEnd(14)} ${"batch".padStart(5)}  ${labels.map((l) => l.padEnd(22)).join(" ")} ${
-    hasTorch ? "PyTorch".padEnd(22) + " " + labels.map((l) => `ratio ${l}`).join("  ") : ""
+    hasTorch
+      ? "PyTorch NCHW".padEnd(22) + " " + "PyTorch chan.-last".padEnd(22) + " " +
+        labels.map((l) => `ratio ${l} (NCHW / ch.-last)`).join("  ")
+      : ""
   }`,
 );
 const names = [...new Set(Object.values(all).flatMap((rs) => rs.map((r) => r.name)))];
@@ -89,15 +110,15 @@ for (const name of names) {
   const rows = labels.map((l) => all[l].find((r) => r.name === name)?.ours);
   const t = torchRows[name];
   const batch = rows.find((r) => r && typeof r !== "string") as Row | undefined;
-  const ratios = labels.map((_, i) => {
-    const r = rows[i];
-    return r && typeof r !== "string" && t && typeof t !== "string"
-      ? (t.ms_median / r.ms_median).toFixed(2).padStart(6 + labels[i].length)
-      : "".padStart(6 + labels[i].length);
-  });
+  const cl = torchChannelsLast[name];
+  const ratio = (r: Row | string | undefined, ref: Row | string | undefined) =>
+    r && typeof r !== "string" && ref && typeof ref !== "string"
+      ? (ref.ms_median / r.ms_median).toFixed(2)
+      : "-";
+  const ratios = labels.map((l, i) => `${ratio(rows[i], t)} / ${ratio(rows[i], cl)}`.padStart(l.length + 23));
   console.log(
     `${name.padEnd(14)} ${String(batch?.batch ?? "").padStart(5)}  ${rows.map(cell).join(" ")} ${
-      hasTorch ? cell(t) + " " + ratios.join("  ") : ""
+      hasTorch ? cell(t) + " " + cell(cl) + " " + ratios.join("  ") : ""
     }`,
   );
 }

@@ -224,3 +224,21 @@ Deno.test("onnxruntime engine rejects bad labels and mismatched shapes", async (
   await assert.rejects(() => frozen.oracle(batch, { gamma: 0.5, recNum: 0, reduction: "mean" }), /recNum/);
   frozen.dispose();
 });
+
+Deno.test("an LRP relevance rule on the onnxruntime engine is a clear error, not a silent grad-input", async () => {
+  const graph = buildModel("resnet8", { numClasses: 10 });
+  const model = await new OnnxruntimeEngine().loadFrozen(graph, nontrivialStateDict(graph, 3));
+  try {
+    await assert.rejects(
+      model.oracle(randomBatch(2, 10, [3, 32, 32], 1), {
+        gamma: 0.5,
+        recNum: 1,
+        reduction: "mean",
+        relevance: "lrp-gamma",
+      }),
+      /relevance rule lrp-gamma needs the tfjs engine/,
+    );
+  } finally {
+    model.dispose();
+  }
+});

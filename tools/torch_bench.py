@@ -57,18 +57,18 @@ def oracle(teacher, x, y):
         return teacher(x)
 
 
-def run_case(name, batch, min_seconds, max_iters):
+def run_case(name, batch, min_seconds, max_iters, memory_format=torch.contiguous_format):
     torch.manual_seed(0)
     kind, t_arch, s_arch, n = cases(batch)[name]
-    x = torch.randn(n, 3, 32, 32)
+    x = torch.randn(n, 3, 32, 32).to(memory_format=memory_format)
     y = torch.randint(0, 100, (n,))
     teacher = student = opt = None
     if t_arch:
-        teacher = cifar_models.build(t_arch, 100).eval()
+        teacher = cifar_models.build(t_arch, 100).eval().to(memory_format=memory_format)
         for p in teacher.parameters():
             p.requires_grad_(False)
     if s_arch:
-        student = cifar_models.build(s_arch, 100).train()
+        student = cifar_models.build(s_arch, 100).train().to(memory_format=memory_format)
         opt = torch.optim.SGD(student.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
 
     def step():
@@ -117,19 +117,23 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--case", choices=sorted(cases(64)))
     ap.add_argument("--quick", action="store_true", help="fewer iterations (1 s per case)")
+    ap.add_argument("--memory-format", choices=["contiguous", "channels_last"], default="contiguous",
+                    help="NCHW as the paper's code (default), or channels_last (oneDNN's faster layout here)")
     args = ap.parse_args()
+    fmt = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     torch.set_num_threads(args.threads)
     min_seconds, max_iters = (1.0, 10) if args.quick else (3.0, 30)
     if args.case:
-        print(json.dumps(run_case(args.case, args.batch, min_seconds, max_iters)))
+        print(json.dumps(run_case(args.case, args.batch, min_seconds, max_iters, fmt)))
         return
     rows = []
     for name in cases(args.batch):
         cmd = [sys.executable, os.path.abspath(__file__), "--case", name, "--batch", str(args.batch),
-               "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
+               "--threads", str(args.threads), "--memory-format", args.memory_format] + (["--quick"] if args.quick else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-    print(json.dumps({"engine": f"torch-{torch.__version__}-cpu", "threads": args.threads, "cases": rows}))
+    print(json.dumps({"engine": f"torch-{torch.__version__}-cpu-{args.memory_format}", "threads": args.threads,
+                      "cases": rows}))
 
 
 if __name__ == "__main__":

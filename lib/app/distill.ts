@@ -101,7 +101,16 @@ export async function runDistill(
     checkFits(t.graph, dataset, `teacher ${c.teacher}`);
     teacherName = t.graph.arch === "onnx" ? path.basename(c.teacher).replace(/\.\w+$/, "") : t.graph.arch;
     progress.line(`teacher  ${t.description}`);
-    teacher = await engine.loadFrozen(t.graph, t.weights);
+    // LRP relevance rules run on tfjs; the student can stay on the faster engine.
+    const lrp = c.response === "oracle" && c.relevance !== "grad-input" &&
+      engine.name.startsWith("onnxruntime");
+    const teacherEngine = lrp ? await createEngine({ engine: "tfjs", backend: "wasm" }) : engine;
+    if (lrp) {
+      progress.line(
+        `teacher  relevance ${c.relevance} runs on ${teacherEngine.name} (student on ${engine.name})`,
+      );
+    }
+    teacher = await teacherEngine.loadFrozen(t.graph, t.weights);
   }
 
   const graph = buildModel(c.student, { numClasses: dataset.numClasses, inChannels: cin });

@@ -172,7 +172,14 @@ class OrtFrozen implements FrozenModel {
   }
 
   async oracle(batch: LabelledBatch, opts: OracleOptions, keepInput = false): Promise<OracleResult> {
-    const spec: FrozenGraphKind = { kind: "oracle", ...opts, keepInput };
+    if (opts.relevance && opts.relevance !== "grad-input") {
+      throw new Error(
+        `relevance rule ${opts.relevance} needs the tfjs engine (the onnxruntime engine computes the paper's ` +
+          `grad-input relevance only); use --engine tfjs for the teacher`,
+      );
+    }
+    const { relevance: _r, lrp: _l, ...rest } = opts;
+    const spec: FrozenGraphKind = { kind: "oracle", ...rest, keepInput };
     const out = await this.#run(batch, spec, this.#labelledFeeds(batch));
     const result: OracleResult = { logits: out[FROZEN_IO.logits] };
     if (keepInput) result.xStar = out[FROZEN_IO.xStar];
