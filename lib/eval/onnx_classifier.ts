@@ -94,6 +94,8 @@ export class OnnxClassifier {
         const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cuda"] });
         return new OnnxClassifier(ort, s, "cuda", metadata, io, file);
       } catch (e) {
+        // The native message carries terminal colour codes; strip them.
+        // deno-lint-ignore no-control-regex
         const why = String((e as Error).message ?? e).split("\n")[0].replace(/\x1b\[[0-9;]*m/g, "").slice(
           0,
           200,
