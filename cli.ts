@@ -160,7 +160,10 @@ program.command("test")
     ),
   )
   .addOption(
-    new Option("--engine <engine>", "engine for the teacher's gradients").choices(["tfjs"]).default("tfjs"),
+    new Option("--engine <engine>", "engine for the teacher's gradients").choices(["onnxruntime", "tfjs"])
+      .default(
+        "onnxruntime",
+      ),
   )
   .addOption(
     new Option("--backend <backend>", "tfjs backend").choices(["wasm", "cpu", "tensorflow"]).default("wasm"),
@@ -262,6 +265,9 @@ program.command("analyze")
 program.command("demo")
   .description("the whole pipeline offline in minutes: teacher, oracle distillation, ONNX, evaluation")
   .option("--epochs <n>", "epochs of each stage", "3")
+  .addOption(
+    new Option("--engine <engine>", "compute engine").choices(["onnxruntime", "tfjs"]).default("onnxruntime"),
+  )
   .addOption(
     new Option("--backend <backend>", "tfjs backend").choices(["wasm", "cpu", "tensorflow"]).default("wasm"),
   )
