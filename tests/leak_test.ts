@@ -12,6 +12,8 @@ import { createEngine, type EngineChoice } from "../lib/engines/registry.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { Rng } from "../lib/rng.ts";
+import { exportOnnx } from "../convert/onnx_export.ts";
+import { importOnnx } from "../convert/onnx_import.ts";
 
 const ENGINES: (EngineChoice & { label: string })[] = [
   { engine: "onnxruntime", label: "onnxruntime" },
@@ -55,5 +57,30 @@ for (const choice of ENGINES) {
     assert.ok(grew < 8, `resident memory grew by ${grew.toFixed(1)} MB over the last 80 steps`);
     student.dispose();
     teacher.dispose();
+  });
+}
+
+for (const choice of ENGINES) {
+  Deno.test(`eval forwards of an imported (BatchNorm-folded, conv-with-bias) network do not leak (${choice.label})`, async () => {
+    const engine = await createEngine(choice);
+    const g = buildModel("resnet8", { numClasses: 10 });
+    const imported = importOnnx(exportOnnx(g, initStateDict(g, 0), { imageSize: 16 }), "resnet8.onnx");
+    const model = await engine.loadFrozen(imported.graph, imported.weights);
+    const n = 16, pix = 3 * 16 * 16;
+    const rng = new Rng(1);
+    const batch = {
+      x: Float32Array.from({ length: n * pix }, () => rng.normal()),
+      n,
+      shape: [3, 16, 16] as const,
+    };
+    for (let i = 0; i < 20; i++) await model.forward(batch);
+    const tensors0 = engine.liveTensors();
+    for (let i = 0; i < 100; i++) await model.forward(batch);
+    const rssMid = Deno.memoryUsage().rss;
+    for (let i = 0; i < 100; i++) await model.forward(batch);
+    const grew = (Deno.memoryUsage().rss - rssMid) / 1e6;
+    assert.equal(engine.liveTensors(), tensors0, "live tensors grew");
+    assert.ok(grew < 8, `resident memory grew by ${grew.toFixed(1)} MB over the last 100 forwards`);
+    model.dispose();
   });
 }

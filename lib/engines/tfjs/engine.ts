@@ -119,7 +119,8 @@ class TfjsFrozen implements FrozenModel {
     await this.activate();
     const tf = this.net.tf;
     const x = toNhwc(tf, batch);
-    const logits = this.net.forward(x, false, true).logits;
+    // tidy: ops inside a node (conv then bias add) make intermediates the graph walk never sees.
+    const logits = tf.tidy(() => this.net.forward(x, false, true).logits);
     const out = (await logits.data()) as Float32Array;
     x.dispose();
     logits.dispose();
