@@ -138,7 +138,9 @@ export async function runDistill(
   const testLoader = new BatchLoader(dataset, "test", { batchSize: EVAL_BATCH, worker: false });
   try {
     const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
-    if (teacher && c.testTeacher && !c.resume) await reportTeacher(teacher, testLoader, c, progress, engine);
+    if (teacher && c.testTeacher && !c.resume) {
+      await reportTeacher(teacher, testLoader, dataset, c, progress, engine);
+    }
 
     const exportStudent = async (file: string, weights: StateDict) => {
       await writeFileAtomic(
@@ -226,6 +228,7 @@ export function checkFits(g: Graph, ds: ImageDataset, what: string): void {
 async function reportTeacher(
   teacher: FrozenModel,
   loader: BatchLoader,
+  dataset: ImageDataset,
   c: DistillConfig,
   progress: Progress,
   engine: Engine,
@@ -235,11 +238,13 @@ async function reportTeacher(
   let line = `teacher  test top-1 ${plain.top1.toFixed(2)}%, ECE ${plain.ece.toFixed(2)}%`;
   if (c.response === "oracle" && c.gamma > 0) {
     const opts = oracleOptions(c);
+    // In training batches: with the mean reduction, x* depends on the batch size.
+    const batched = new BatchLoader(dataset, "test", { batchSize: c.batchSize, worker: false });
     const oracle = await evaluate(
       { forward: async (b) => (await teacher.oracle(b, opts)).logits },
-      { count: loader.size, batches: () => loader.epochBatches() },
+      evalSource(batched),
       teacher.graph.numClasses,
-    );
+    ).finally(() => batched.close());
     line += `; oracle (gamma ${c.gamma}) top-1 ${oracle.top1.toFixed(2)}%, ECE ${oracle.ece.toFixed(2)}%`;
   }
   progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
