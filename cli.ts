@@ -136,6 +136,13 @@ function numberList(flag: string, raw: string): number[] {
   return xs;
 }
 
+/** A non-negative number flag, or an error naming the flag. */
+function nonNegative(flag: string, raw: string): number {
+  const x = Number(raw);
+  if (!Number.isFinite(x) || x < 0) throw new Error(`${flag} must be a non-negative number, got "${raw}"`);
+  return x;
+}
+
 program.command("test")
   .description("evaluate an ONNX classifier on a test set: accuracy, NLL, ECE/MCE, per-class accuracy, speed")
   .requiredOption("--model <file.onnx>", "the classifier (students exported here need no other flag)")
@@ -159,6 +166,16 @@ program.command("test")
       "mean",
     ),
   )
+  .addOption(
+    new Option("--relevance <rule>", "relevance behind x* (LRP rules run the teacher on tfjs-wasm)").choices([
+      "grad-input",
+      "lrp-epsilon",
+      "lrp-gamma",
+      "lrp-zplus",
+    ]).default("grad-input"),
+  )
+  .option("--lrp-epsilon <e>", "epsilon of --relevance lrp-epsilon", "0.25")
+  .option("--lrp-gamma <g>", "gamma of --relevance lrp-gamma (not the oracle step)", "0.25")
   .addOption(
     new Option("--engine <engine>", "engine for the teacher's gradients").choices(["onnxruntime", "tfjs"])
       .default(
@@ -194,6 +211,11 @@ program.command("test")
           gammas: numberList("--gamma", opts.gamma),
           recNum: int("--rec-num", opts.recNum)!,
           reduction: opts.reduction,
+          relevance: opts.relevance,
+          lrp: {
+            epsilon: nonNegative("--lrp-epsilon", opts.lrpEpsilon),
+            gamma: nonNegative("--lrp-gamma", opts.lrpGamma),
+          },
           engine: { engine: opts.engine, backend: opts.backend },
         }
         : undefined,

@@ -20,6 +20,7 @@ import type { ImageDataset } from "../data/dataset.ts";
 import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { GradReduction } from "../engines/engine.ts";
+import type { LrpParams, RelevanceRule } from "../explain/options.ts";
 import { createEngine, type EngineChoice } from "../engines/registry.ts";
 import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
@@ -61,6 +62,10 @@ export interface EvaluateOptions {
     recNum: number;
     /** CE reduction. */
     reduction: GradReduction;
+    /** Relevance behind x* (default grad-input, the paper's); LRP rules run the teacher on tfjs-wasm. */
+    relevance?: RelevanceRule;
+    /** LRP rule parameters. */
+    lrp?: LrpParams;
     /** Engine for the teacher's gradients. */
     engine: EngineChoice;
   };
@@ -93,7 +98,16 @@ export interface EvaluationReport {
   /** Wall seconds of the evaluation pass (data included). */
   seconds: number;
   /** Teacher plain vs oracle, when asked for. */
-  oracle?: { teacher: string; rows: OracleRow[] };
+  oracle?: {
+    /** Teacher file and description. */
+    teacher: string;
+    /** Relevance rule behind x*. */
+    relevance: RelevanceRule;
+    /** Engine that computed the teacher's responses. */
+    engine: string;
+    /** One row per gamma. */
+    rows: OracleRow[];
+  };
   /** PNG files written with `plotsDir`. */
   plots?: string[];
 }
@@ -176,7 +190,13 @@ async function oracleComparison(
     arch: spec.teacherArch,
   });
   checkFits(t.graph, dataset, `teacher ${spec.teacher}`);
-  const engine = await createEngine(spec.engine);
+  const relevance = spec.relevance ?? "grad-input";
+  // LRP relevance rules run on tfjs (as in distill); grad-input stays on the chosen engine.
+  const engine = await createEngine(
+    relevance !== "grad-input" && spec.engine.engine !== "tfjs"
+      ? { engine: "tfjs", backend: "wasm" }
+      : spec.engine,
+  );
   const teacher = await engine.loadFrozen(t.graph, t.weights);
   // Batches of 64 as the paper trains: with the mean reduction, x* depends on the batch size.
   const loader = new BatchLoader(dataset, "test", { batchSize: 64, limit: o.limit, worker: false });
@@ -185,9 +205,13 @@ async function oracleComparison(
     for (const gamma of spec.gammas) {
       const acc = new MetricsAccumulator(dataset.numClasses);
       for await (const b of loader.epochBatches()) {
-        const logits = gamma === 0
-          ? await teacher.forward(b)
-          : (await teacher.oracle(b, { gamma, recNum: spec.recNum, reduction: spec.reduction })).logits;
+        const logits = gamma === 0 ? await teacher.forward(b) : (await teacher.oracle(b, {
+          gamma,
+          recNum: spec.recNum,
+          reduction: spec.reduction,
+          relevance,
+          lrp: spec.lrp,
+        })).logits;
         acc.add(logits, b.y);
       }
       rows.push({ gamma, metrics: acc.result() });
@@ -196,7 +220,7 @@ async function oracleComparison(
     await loader.close();
     teacher.dispose();
   }
-  return { teacher: `${spec.teacher} (${t.description})`, rows };
+  return { teacher: `${spec.teacher} (${t.description})`, relevance, engine: engine.name, rows };
 }
 
 /** Reliability diagram and confidence histogram of the model (and of the oracle rows). */
@@ -260,7 +284,12 @@ export function formatReport(r: EvaluationReport): string {
     `best ${pc.slice(-3).reverse().map(([v, i]) => `${cls(i)} ${v.toFixed(1)}%`).join(", ")}`,
   ];
   if (r.oracle) {
-    lines.push("", `teacher  ${r.oracle.teacher}`, "  gamma   input   top-1     ECE      NLL     entropy");
+    lines.push(
+      "",
+      `teacher  ${r.oracle.teacher}`,
+      `oracle   relevance ${r.oracle.relevance} on ${r.oracle.engine}`,
+      "  gamma   input   top-1     ECE      NLL     entropy",
+    );
     for (const row of r.oracle.rows) {
       const mm = row.metrics;
       lines.push(
