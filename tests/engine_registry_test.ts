@@ -1,0 +1,42 @@
+/**
+ * Engine selection: names and backends resolve, unknown ones are refused with the valid set, the
+ * `tensorflow` backend without tfjs-node(-gpu) installed says how to install it, and onnxruntime
+ * is the default engine of the configuration.
+ */
+import assert from "node:assert/strict";
+import { DISTILL_DEFAULTS } from "../lib/config.ts";
+import { createEngine } from "../lib/engines/registry.ts";
+
+Deno.test("engines resolve by name; unknown engines and backends list the valid ones", async () => {
+  const ort = await createEngine({ engine: "onnxruntime", threads: 1 });
+  assert.match(ort.name, /^onnxruntime/);
+  const cpu = await createEngine({ engine: "tfjs", backend: "cpu" });
+  assert.equal(cpu.name, "tfjs-cpu");
+  await assert.rejects(
+    createEngine({ engine: "torch" as "tfjs" }),
+    /unknown engine "torch"; choose one of tfjs, onnxruntime/,
+  );
+  await assert.rejects(
+    createEngine({ engine: "tfjs", backend: "webgpu" as "wasm" }),
+    /unknown tfjs backend "webgpu"; choose one of wasm, cpu, tensorflow/,
+  );
+});
+
+Deno.test("the tensorflow backend without tfjs-node(-gpu) fails with how to install it", async () => {
+  let native = false;
+  try {
+    await createEngine({ engine: "tfjs", backend: "tensorflow" });
+    native = true; // a machine where the user installed tfjs-node(-gpu): nothing to check
+  } catch (e) {
+    const msg = (e as Error).message;
+    assert.match(msg, /@tensorflow\/tfjs-node-gpu/);
+    assert.match(msg, /deno install --allow-scripts=npm:@tensorflow\/tfjs-node-gpu/);
+    assert.match(msg, /--backend wasm/);
+  }
+  if (native) console.log("tfjs-node(-gpu) is installed here; the error path was not exercised");
+});
+
+Deno.test("onnxruntime is the default engine, tfjs-wasm the default tfjs backend", () => {
+  assert.equal(DISTILL_DEFAULTS.engine, "onnxruntime");
+  assert.equal(DISTILL_DEFAULTS.backend, "wasm");
+});
