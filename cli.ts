@@ -58,10 +58,20 @@ async function configFrom(
   }
   let fromFile: Record<string, unknown> = {};
   if (typeof opts.config === "string") {
+    let parsed: unknown;
     try {
-      fromFile = JSON.parse(await Deno.readTextFile(opts.config));
+      parsed = JSON.parse(await Deno.readTextFile(opts.config));
     } catch (e) {
       throw new Error(`${opts.config}: cannot read settings (${(e as Error).message.split("\n")[0]})`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`${opts.config}: settings must be a JSON object like {"epochs": 10}`);
+    }
+    fromFile = parsed as Record<string, unknown>;
+    try {
+      resolveConfig(fromFile); // errors in the file name the file
+    } catch (e) {
+      throw new Error(`${opts.config}: ${(e as Error).message}`);
     }
   }
   return resolveConfig(defaults as Record<string, unknown>, fromFile, fromFlags);
