@@ -58,10 +58,20 @@ async function configFrom(
   }
   let fromFile: Record<string, unknown> = {};
   if (typeof opts.config === "string") {
+    let parsed: unknown;
     try {
-      fromFile = JSON.parse(await Deno.readTextFile(opts.config));
+      parsed = JSON.parse(await Deno.readTextFile(opts.config));
     } catch (e) {
       throw new Error(`${opts.config}: cannot read settings (${(e as Error).message.split("\n")[0]})`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`${opts.config}: settings must be a JSON object like {"epochs": 10}`);
+    }
+    fromFile = parsed as Record<string, unknown>;
+    try {
+      resolveConfig(fromFile); // errors in the file name the file
+    } catch (e) {
+      throw new Error(`${opts.config}: ${(e as Error).message}`);
     }
   }
   return resolveConfig(defaults as Record<string, unknown>, fromFile, fromFlags);
@@ -244,6 +254,8 @@ program.command("analyze")
     ])
       .default("grad-input"),
   )
+  .option("--lrp-epsilon <e>", "epsilon of --relevance lrp-epsilon", "0.25")
+  .option("--lrp-gamma <g>", "gamma of --relevance lrp-gamma (not the oracle step)", "0.25")
   .option("--limit <n>", "test images analysed", "1000")
   .option("--samples <n>", "images shown as heatmaps", "8")
   .option("--out <dir>", "report folder (default reports/analyze_<teacher>_<time>)")
@@ -253,9 +265,10 @@ program.command("analyze")
   .action(async (opts) => {
     const num = (flag: string, v: string, integer: boolean) => {
       const n = Number(v);
-      if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+      // Counts (images, samples, oracle steps) start at 1; step sizes and LRP parameters at 0.
+      if (!Number.isFinite(n) || (integer ? !Number.isInteger(n) || n < 1 : n < 0)) {
         throw new Error(
-          `${flag} must be a ${integer ? "non-negative integer" : "non-negative number"}, got "${v}"`,
+          `${flag} must be a ${integer ? "positive integer" : "non-negative number"}, got "${v}"`,
         );
       }
       return n;
@@ -271,6 +284,10 @@ program.command("analyze")
       recNum: num("--rec-num", opts.recNum, true),
       reduction: opts.reduction,
       relevance: opts.relevance,
+      lrp: {
+        epsilon: num("--lrp-epsilon", opts.lrpEpsilon, false),
+        gamma: num("--lrp-gamma", opts.lrpGamma, false),
+      },
       limit: num("--limit", opts.limit, true),
       samples: num("--samples", opts.samples, true),
       out: opts.out ??

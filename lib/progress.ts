@@ -78,7 +78,11 @@ export function formatDuration(seconds: number): string {
 function formatFields(fields: ProgressFields): string {
   return Object.entries(fields)
     .map(([k, v]) =>
-      `${k} ${typeof v === "number" ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(4)) : v}`
+      `${k} ${
+        typeof v === "number"
+          ? (Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(4))
+          : v
+      }`
     )
     .join(" | ");
 }

@@ -132,7 +132,10 @@ interface LoopState {
   elapsed: number;
 }
 
-/** Thrown when the loss stops being finite; the last good checkpoint stays on disk. */
+/**
+ * Thrown when the loss stops being finite, or the student's weights or test NLL after an epoch
+ * do; the last good checkpoint stays on disk.
+ */
 export class NonFiniteLossError extends Error {
   override name = "NonFiniteLossError";
 }
@@ -225,11 +228,19 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     await writeFileAtomic(file(RUN_FILES.metrics), "");
   }
 
-  const checkpoint = async () => {
+  // Whether a checkpoint of this run is on disk (a resumed run started from one).
+  let checkpointed = Boolean(o.resume);
+  const checkpoint = async (w?: StateDict) => {
     s.loader = o.trainData.state();
-    const [w, opt] = [await o.student.stateDict(), await o.student.optimizerState()];
+    const opt = await o.student.optimizerState();
+    w ??= await o.student.stateDict();
     await saveCheckpoint(file(RUN_FILES.checkpoint), { weights: w, optimizer: opt, loop: s });
+    checkpointed = true;
   };
+  const kept = () =>
+    checkpointed
+      ? `The last good checkpoint is kept in ${file(RUN_FILES.checkpoint)}`
+      : `No checkpoint was written (it diverged in the first epoch)`;
 
   for (; s.epoch <= c.epochs; s.epoch++) {
     const lr = learningRate(c, s.epoch);
@@ -245,7 +256,7 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
       if (!Number.isFinite(st.loss)) {
         throw new NonFiniteLossError(
           `loss became ${st.loss} at epoch ${s.epoch}, batch ${s.batchInEpoch + 1} (lr ${lr}); stopped. ` +
-            `The last good checkpoint is kept in ${file(RUN_FILES.checkpoint)}; try a lower --lr.`,
+            `${kept()}; try a lower --lr.`,
         );
       }
       a.images += batch.n;
@@ -279,6 +290,17 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     }
     o.progress.end();
     const test = await evaluate(o.student, o.testData, o.student.graph.numClasses);
+    // The last step's update is not covered by a loss: a diverged student shows here, before it
+    // can become a checkpoint, a metrics line or the best student.
+    const w = await o.student.stateDict();
+    const badWeight = [...w].find(([, t]) => t.dtype === "float32" && !t.data.every(Number.isFinite))?.[0];
+    if (badWeight !== undefined || !Number.isFinite(test.nll)) {
+      throw new NonFiniteLossError(
+        `the student diverged in epoch ${s.epoch} (lr ${lr}): ` +
+          (badWeight !== undefined ? `${badWeight} is not finite` : `its test NLL is ${test.nll}`) +
+          `; stopped. ${kept()}; try a lower --lr.`,
+      );
+    }
     const now = clock();
     const rec: EpochRecord = {
       epoch: s.epoch,
@@ -308,13 +330,12 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     await Deno.writeTextFile(file(RUN_FILES.metrics), JSON.stringify(rec) + "\n", { append: true });
     if (rec.test_top1 > s.best.top1) {
       s.best = { top1: rec.test_top1, top5: rec.test_top5, epoch: s.epoch };
-      const w = await o.student.stateDict();
       await o.onWeights?.("best", w);
     }
     s.batchInEpoch = 0;
     s.accum = emptyAccum();
     s.epoch++;
-    await checkpoint();
+    await checkpoint(w);
     s.epoch--; // the for-loop increments
   }
   await o.onWeights?.("last", await o.student.stateDict());
