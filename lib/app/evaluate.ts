@@ -136,10 +136,15 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       hint: "Pass --data-dir <folder> holding the files, or --download.",
     });
     clf.checkFits(dataset.shape, dataset.numClasses);
+    const channels = dataset.shape[0];
     const normalised: ImageDataset = {
       ...dataset,
-      mean: o.mean ?? clf.metadata.mean ?? dataset.mean,
-      std: o.std ?? clf.metadata.std ?? dataset.std,
+      mean: checkNormalisation(o.mean, "--mean", channels, dataset.name) ??
+        checkNormalisation(clf.metadata.mean, `${o.model}: metadata mean`, channels, dataset.name) ??
+        dataset.mean,
+      std: checkNormalisation(o.std, "--std", channels, dataset.name, true) ??
+        checkNormalisation(clf.metadata.std, `${o.model}: metadata std`, channels, dataset.name, true) ??
+        dataset.std,
     };
     const loader = new BatchLoader(normalised, "test", {
       batchSize: o.batchSize ?? 256,
@@ -176,6 +181,25 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
   } finally {
     await clf.close();
   }
+}
+
+/** `values` (a --mean/--std flag or the metadata's) when it has one finite value per channel. */
+function checkNormalisation(
+  values: number[] | undefined,
+  what: string,
+  channels: number,
+  dataset: string,
+  positive = false,
+): number[] | undefined {
+  if (values === undefined) return undefined;
+  if (values.length !== channels || values.some((v) => !Number.isFinite(v) || (positive && v <= 0))) {
+    throw new Error(
+      `${what} needs ${channels} ${positive ? "positive" : "finite"} number${
+        channels === 1 ? "" : "s"
+      } (one per channel of ${dataset}'s images), got [${values.join(", ")}]`,
+    );
+  }
+  return values;
 }
 
 async function oracleComparison(
