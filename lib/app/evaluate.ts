@@ -146,6 +146,11 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
         checkNormalisation(clf.metadata.std, `${o.model}: metadata std`, channels, dataset.name, true) ??
         dataset.std,
     };
+    // The metadata's class names name the model's training classes; another --data has its own.
+    const sameData = o.data === undefined || clf.metadata.dataset === undefined ||
+      o.data === clf.metadata.dataset;
+    const metaNames = clf.metadata.classNames;
+    const classNames = sameData && metaNames?.length === dataset.numClasses ? metaNames : dataset.classNames;
     const loader = new BatchLoader(normalised, "test", {
       batchSize: o.batchSize ?? 256,
       limit: o.limit,
@@ -170,7 +175,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       dataset: dataset.name,
       device: clf.device,
       deviceNote: clf.fallbackReason,
-      classNames: clf.metadata.classNames ?? dataset.classNames,
+      classNames,
       metrics,
       imagesPerSec: metrics.count / (inferMs / 1000),
       seconds: (performance.now() - t0) / 1000,
