@@ -302,7 +302,7 @@ export function formatReport(r: EvaluationReport): string {
   const lines = [
     `model    ${r.model}`,
     `data     ${r.dataset} test split, ${m.count} images`,
-    `device   ${r.device}${r.deviceNote ? ` (auto: ${r.deviceNote})` : ""}`,
+    `device   ${r.device}${r.deviceNote ? ` (--device auto fell back to the CPU: ${r.deviceNote})` : ""}`,
     "",
     "  top-1     top-5     NLL      ECE      MCE     img/s",
     `  ${pct(m.top1)}  ${pct(m.top5)}  ${m.nll.toFixed(4).padStart(7)}  ${pct(m.ece, 6)}  ${pct(m.mce, 6)}  ${
