@@ -136,11 +136,21 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       hint: "Pass --data-dir <folder> holding the files, or --download.",
     });
     clf.checkFits(dataset.shape, dataset.numClasses);
+    const channels = dataset.shape[0];
     const normalised: ImageDataset = {
       ...dataset,
-      mean: o.mean ?? clf.metadata.mean ?? dataset.mean,
-      std: o.std ?? clf.metadata.std ?? dataset.std,
+      mean: checkNormalisation(o.mean, "--mean", channels, dataset.name) ??
+        checkNormalisation(clf.metadata.mean, `${o.model}: metadata mean`, channels, dataset.name) ??
+        dataset.mean,
+      std: checkNormalisation(o.std, "--std", channels, dataset.name, true) ??
+        checkNormalisation(clf.metadata.std, `${o.model}: metadata std`, channels, dataset.name, true) ??
+        dataset.std,
     };
+    // The metadata's class names name the model's training classes; another --data has its own.
+    const sameData = o.data === undefined || clf.metadata.dataset === undefined ||
+      o.data === clf.metadata.dataset;
+    const metaNames = clf.metadata.classNames;
+    const classNames = sameData && metaNames?.length === dataset.numClasses ? metaNames : dataset.classNames;
     const loader = new BatchLoader(normalised, "test", {
       batchSize: o.batchSize ?? 256,
       limit: o.limit,
@@ -165,7 +175,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       dataset: dataset.name,
       device: clf.device,
       deviceNote: clf.fallbackReason,
-      classNames: clf.metadata.classNames ?? dataset.classNames,
+      classNames,
       metrics,
       imagesPerSec: metrics.count / (inferMs / 1000),
       seconds: (performance.now() - t0) / 1000,
@@ -176,6 +186,25 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
   } finally {
     await clf.close();
   }
+}
+
+/** `values` (a --mean/--std flag or the metadata's) when it has one finite value per channel. */
+function checkNormalisation(
+  values: number[] | undefined,
+  what: string,
+  channels: number,
+  dataset: string,
+  positive = false,
+): number[] | undefined {
+  if (values === undefined) return undefined;
+  if (values.length !== channels || values.some((v) => !Number.isFinite(v) || (positive && v <= 0))) {
+    throw new Error(
+      `${what} needs ${channels} ${positive ? "positive" : "finite"} number${
+        channels === 1 ? "" : "s"
+      } (one per channel of ${dataset}'s images), got [${values.join(", ")}]`,
+    );
+  }
+  return values;
 }
 
 async function oracleComparison(
@@ -273,7 +302,7 @@ export function formatReport(r: EvaluationReport): string {
   const lines = [
     `model    ${r.model}`,
     `data     ${r.dataset} test split, ${m.count} images`,
-    `device   ${r.device}${r.deviceNote ? ` (auto: ${r.deviceNote})` : ""}`,
+    `device   ${r.device}${r.deviceNote ? ` (--device auto fell back to the CPU: ${r.deviceNote})` : ""}`,
     "",
     "  top-1     top-5     NLL      ECE      MCE     img/s",
     `  ${pct(m.top1)}  ${pct(m.top5)}  ${m.nll.toFixed(4).padStart(7)}  ${pct(m.ece, 6)}  ${pct(m.mce, 6)}  ${

@@ -1,7 +1,9 @@
 /**
  * Any classifier ONNX file on onnxruntime-node: CPU by default with every core, CUDA when its
  * execution provider is installed. Checks that the model takes NCHW images of the data's shape
- * and returns one score per class, with errors that show both shapes.
+ * and returns one score per class, with errors that show both shapes: declared shapes before
+ * the first image is read, undeclared ones on the first batch. A model exported with a fixed
+ * batch size (no dynamic batch axis) is fed batches of exactly that size.
  *
  * @example
  * ```ts
@@ -35,20 +37,23 @@ export const CUDA_INSTALL_HINT =
   "--allow-scripts=npm:onnxruntime-node@1.30.0 npm:onnxruntime-node@1.30.0` with nodeModulesDir), then retry; " +
   "or use --device cpu";
 
-/** Declared input/output shapes (null for symbolic dimensions). */
+/** Declared input/output shapes (null for symbolic dimensions; null lists where the file declares no shape). */
 export interface IoShapes {
   /** Input name. */
   input: string;
   /** Output name. */
   output: string;
-  /** Input dimensions. */
-  inputDims: (number | null)[];
-  /** Output dimensions. */
-  outputDims: (number | null)[];
+  /** Input dimensions, or null when undeclared. */
+  inputDims: (number | null)[] | null;
+  /** Output dimensions, or null when undeclared. */
+  outputDims: (number | null)[] | null;
 }
 
 /** An ONNX classifier session. */
 export class OnnxClassifier {
+  /** Class count the output must have (set by {@link checkFits}). */
+  #numClasses?: number;
+
   private constructor(
     private readonly ort: Ort,
     private readonly session: Awaited<ReturnType<Ort["InferenceSession"]["create"]>>,
@@ -136,31 +141,75 @@ export class OnnxClassifier {
     const d = this.io.inputDims;
     const show = (dims: (number | null)[]) =>
       `[${dims.map((v, i) => v ?? (i === 0 ? "N" : "?")).join(", ")}]`;
-    if (d.length !== 4 || [1, 2, 3].some((i) => d[i] !== null && d[i] !== shape[i - 1])) {
+    if (d && (d.length !== 4 || [1, 2, 3].some((i) => d[i] !== null && d[i] !== shape[i - 1]))) {
       throw new Error(
         `${this.file}: the model's input "${this.io.input}" takes ${show(d)}, but the data has images of ` +
           `[N, ${shape.join(", ")}]`,
       );
     }
     const o = this.io.outputDims;
-    if (o.length !== 2) {
+    if (o && o.length !== 2) {
       throw new Error(
         `${this.file}: the output ${this.io.output} is ${show(o)}, not one score per class [N, classes]`,
       );
     }
-    if (o[1] !== null && o[1] !== numClasses) {
+    if (o && o[1] !== null && o[1] !== numClasses) {
       throw new Error(`${this.file}: the model scores ${o[1]} classes, but the dataset has ${numClasses}`);
     }
+    this.#numClasses = numClasses; // undeclared output shapes are checked on the first batch
   }
 
-  /** Logits [n, K] for `n` NCHW images of `shape`. */
+  /**
+   * Logits [n, K] for `n` NCHW images of `shape`. A model with a fixed batch size gets the
+   * images in chunks of that size (the last one zero-padded). The output must be [n, K], with
+   * K the class count given to {@link checkFits} when it was called.
+   */
   async run(x: Float32Array, n: number, shape: readonly number[]): Promise<Float32Array> {
+    const fixed = this.io.inputDims?.[0] ?? null;
+    if (fixed === null || fixed === n) return await this.#runBatch(x, n, shape);
+    const per = shape.reduce((a, b) => a * b, 1);
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < n; i += fixed) {
+      const m = Math.min(fixed, n - i);
+      let chunk = x.subarray(i * per, (i + m) * per);
+      if (m < fixed) {
+        const padded = new Float32Array(fixed * per);
+        padded.set(chunk);
+        chunk = padded;
+      }
+      const y = await this.#runBatch(chunk, fixed, shape);
+      parts.push(y.subarray(0, (y.length / fixed) * m));
+    }
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
+  async #runBatch(x: Float32Array, n: number, shape: readonly number[]): Promise<Float32Array> {
     const t = new this.ort.Tensor("float32", x, [n, ...shape]);
-    const out = await this.session.run({ [this.io.input]: t });
-    const y = out[this.io.output];
-    if (y.dims.length !== 2 || y.dims[0] !== n) {
+    let out;
+    try {
+      out = await this.session.run({ [this.io.input]: t });
+    } catch (e) {
       throw new Error(
-        `${this.file}: the output ${this.io.output} has shape [${y.dims}], not [${n}, classes]`,
+        `${this.file}: onnxruntime cannot run the model on a batch of [${[n, ...shape].join(", ")}] (${
+          String((e as Error).message).split("\n")[0]
+        })`,
+      );
+    }
+    const y = out[this.io.output];
+    const k = this.#numClasses;
+    if (y.dims.length !== 2 || y.dims[0] !== n || (k !== undefined && y.dims[1] !== k)) {
+      if (y.dims.length === 2 && y.dims[0] === n) {
+        throw new Error(`${this.file}: the model scores ${y.dims[1]} classes, but the dataset has ${k}`);
+      }
+      throw new Error(
+        `${this.file}: the output ${this.io.output} has shape [${y.dims.join(", ")}] for ${n} images, ` +
+          `not one score per class [${n}, ${k ?? "classes"}]`,
       );
     }
     return y.data as Float32Array;
@@ -180,7 +229,7 @@ function ioShapes(model: ReturnType<typeof decodeOnnxModel>, file: string): IoSh
   }
   if (model.outputs.length < 1) throw new Error(`${file}: the model has no output`);
   const dims = (v: { dims: (number | string | null)[] | null }) =>
-    (v.dims ?? []).map((d) => (typeof d === "number" && d > 0 ? d : null));
+    v.dims === null ? null : v.dims.map((d) => (typeof d === "number" && d > 0 ? d : null));
   return {
     input: inputs[0].name,
     output: model.outputs[0].name,
