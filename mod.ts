@@ -49,3 +49,14 @@ export {
   softmaxRows,
 } from "./lib/explain/embedding.ts";
 export * from "./lib/plots/figures.ts";
+// Types the public API's signatures mention.
+export type { OnnxImport } from "./convert/onnx_import.ts";
+export type { OnnxDescription } from "./convert/onnx_describe.ts";
+export type { OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from "./convert/onnx_proto.ts";
+export type { BarSeries, LineSeries, ReliabilityBin } from "./lib/plots/charts.ts";
+export type { RelevanceSettings } from "./lib/explain/relevance.ts";
+export type { Reduction } from "./lib/explain/lrp.ts";
+export type { LrpAffine, LrpConv, LrpLayer, LrpLinear, LrpPlain } from "./lib/explain/canonizers.ts";
+export type { Tf, TfTensor } from "./lib/deps.ts";
+export type { BatchNormStats, ForwardResult, TfjsNetwork } from "./lib/engines/tfjs/network.ts";
+export type { ParamRole } from "./lib/engines/tfjs/layout.ts";

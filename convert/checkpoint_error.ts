@@ -25,6 +25,7 @@
  * ```
  */
 export class CheckpointError extends Error {
+  /** Error name. */
   override name = "CheckpointError";
 
   /** `fileName` is how the user named the file; `problem` is one line without it. */

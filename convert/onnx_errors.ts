@@ -13,6 +13,7 @@
 
 /** A file that is not an ONNX model this package can read, with the reason. */
 export class OnnxFormatError extends Error {
+  /** Error name. */
   override name = "OnnxFormatError";
 
   /**
@@ -31,6 +32,7 @@ export class OnnxFormatError extends Error {
 
 /** A graph, weights or options that cannot be written as ONNX, with the reason. */
 export class OnnxExportError extends Error {
+  /** Error name. */
   override name = "OnnxExportError";
 
   /**

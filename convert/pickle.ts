@@ -76,6 +76,7 @@ export interface UnpickleOptions {
  * ```
  */
 export class ForbiddenGlobalError extends Error {
+  /** Error name. */
   override name = "ForbiddenGlobalError";
 
   /** `globalName` is the `module.name` the pickle tried to call. */

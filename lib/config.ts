@@ -181,6 +181,7 @@ export const DISTILL_FIELDS: Readonly<Record<keyof DistillConfig, FieldSpec>> = 
 
 /** Thrown for invalid settings; the message names the flag and the allowed values. */
 export class ConfigError extends Error {
+  /** Error name. */
   override name = "ConfigError";
 }
 

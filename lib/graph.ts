@@ -38,65 +38,75 @@ export interface ParamSpec {
   init: ParamInit;
 }
 
-/** 2-D convolution, NCHW, OIHW weight, symmetric padding. */
-export interface ConvNode {
-  op: "conv";
+/** What every node has: a name and its input and output values. */
+export interface NodeBase<I extends string[] = [string]> {
+  /** Node name: the PyTorch module path (`layer1.0.conv1`). */
   name: string;
-  inputs: [string];
+  /** Names of the values it reads. */
+  inputs: I;
+  /** Name of the value it writes. */
   output: string;
+}
+
+/** 2-D convolution, NCHW, OIHW weight, symmetric padding. */
+export interface ConvNode extends NodeBase {
+  /** Operator tag. */
+  op: "conv";
+  /** State-dict key of the [out, in, k, k] weight. */
   weight: string;
+  /** State-dict key of the bias, if any (the CIFAR ResNets have none). */
   bias?: string;
+  /** Stride in both directions. */
   stride: number;
+  /** Zero padding on every side. */
   pad: number;
 }
 
 /** BatchNorm2d: batch statistics in training mode, running statistics in eval mode. */
-export interface BatchNormNode {
+export interface BatchNormNode extends NodeBase {
+  /** Operator tag. */
   op: "batchnorm";
-  name: string;
-  inputs: [string];
-  output: string;
+  /** State-dict key of gamma. */
   weight: string;
+  /** State-dict key of beta. */
   bias: string;
+  /** State-dict key of the running mean. */
   runningMean: string;
+  /** State-dict key of the running (unbiased) variance. */
   runningVar: string;
   /** Present for networks trained here (PyTorch's `num_batches_tracked`). */
   numBatchesTracked?: string;
+  /** Added to the variance (PyTorch: 1e-5). */
   eps: number;
+  /** Running-statistics update weight (PyTorch: 0.1). */
   momentum: number;
 }
 
 /** Elementwise max(x, 0). */
-export interface ReluNode {
+export interface ReluNode extends NodeBase {
+  /** Operator tag. */
   op: "relu";
-  name: string;
-  inputs: [string];
-  output: string;
 }
 
 /** Elementwise sum of two tensors of equal shape (residual connections). */
-export interface AddNode {
+export interface AddNode extends NodeBase<[string, string]> {
+  /** Operator tag. */
   op: "add";
-  name: string;
-  inputs: [string, string];
-  output: string;
 }
 
 /** Mean over H and W: [N, C, H, W] -> [N, C] (pooling plus flatten). */
-export interface GlobalAvgPoolNode {
+export interface GlobalAvgPoolNode extends NodeBase {
+  /** Operator tag. */
   op: "global_avg_pool";
-  name: string;
-  inputs: [string];
-  output: string;
 }
 
 /** Fully connected layer, weight [out, in]. */
-export interface LinearNode {
+export interface LinearNode extends NodeBase {
+  /** Operator tag. */
   op: "linear";
-  name: string;
-  inputs: [string];
-  output: string;
+  /** State-dict key of the [out, in] weight. */
   weight: string;
+  /** State-dict key of the bias, if any. */
   bias?: string;
 }
 
@@ -139,6 +149,7 @@ export interface Graph {
  * ```
  */
 export class GraphBuilder {
+  /** Name of the image input value. */
   readonly input = "input";
   readonly #nodes: GraphNode[] = [];
   readonly #params: ParamSpec[] = [];

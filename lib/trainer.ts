@@ -137,6 +137,7 @@ interface LoopState {
  * do; the last good checkpoint stays on disk.
  */
 export class NonFiniteLossError extends Error {
+  /** Error name. */
   override name = "NonFiniteLossError";
 }
 

@@ -26,6 +26,7 @@ export type Device = "cpu" | "cuda" | "auto";
 
 /** Thrown when the CUDA execution provider cannot be used. */
 export class CudaUnavailableError extends Error {
+  /** Error name. */
   override name = "CudaUnavailableError";
 }
 

@@ -29,6 +29,7 @@ export type TfjsBackendName = typeof TFJS_BACKENDS[number];
 
 /** Thrown when the `tensorflow` backend is asked for but no native tfjs package is installed. */
 export class BackendUnavailableError extends Error {
+  /** Error name. */
   override name = "BackendUnavailableError";
 }
 
