@@ -14,15 +14,15 @@ import { loadModelFile } from "../lib/app/model_file.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { loadDataset } from "../lib/data/load.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
-import { decodePng } from "../lib/deps.ts";
 import { createEngine } from "../lib/engines/registry.ts";
 import { OnnxClassifier } from "../lib/eval/onnx_classifier.ts";
 import { silhouetteScore } from "../lib/explain/embedding.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../lib/metrics.ts";
-import { categoricalColor, hexRgb } from "../lib/plots/colors.ts";
+import { categoricalColor } from "../lib/plots/colors.ts";
+import { assertOneLineError, runCli } from "./cli_utils.ts";
+import { hasColour, type Picture, picture, pixelStats } from "./png_utils.ts";
 import { decodeBase64 } from "./test_utils.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const LIMIT = 96;
 const quiet = { stream: { write: () => {} } };
 
@@ -53,58 +53,14 @@ const dir = await Deno.makeTempDir({ prefix: "okd_analyze_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 const teacherFile = await trainTeacher(dir);
 
-interface Picture {
-  width: number;
-  height: number;
-  rgb: (x: number, y: number) => [number, number, number];
-}
-
-function picture(png: Uint8Array): Picture {
-  const img = decodePng(png);
-  const ch = img.channels;
-  assert.ok(ch === 3 || ch === 4, `unexpected ${ch} channels`);
-  const d = img.data as Uint8Array;
-  return {
-    width: img.width,
-    height: img.height,
-    rgb: (x, y) => {
-      const o = (y * img.width + x) * ch;
-      return [d[o], d[o + 1], d[o + 2]];
-    },
-  };
-}
-
 /** Decodes, has a sensible size, and is not blank (luminance variance, many colours). */
 function assertNotBlank(png: Uint8Array, what: string): Picture {
   const p = picture(png);
   assert.ok(p.width >= 200 && p.height >= 150, `${what}: ${p.width}x${p.height}`);
-  let sum = 0, sum2 = 0;
-  const colours = new Set<number>();
-  for (let y = 0; y < p.height; y++) {
-    for (let x = 0; x < p.width; x++) {
-      const [r, g, b] = p.rgb(x, y);
-      const l = 0.299 * r + 0.587 * g + 0.114 * b;
-      sum += l;
-      sum2 += l * l;
-      colours.add((r << 16) | (g << 8) | b);
-    }
-  }
-  const n = p.width * p.height;
-  const variance = sum2 / n - (sum / n) ** 2;
+  const { variance, colours } = pixelStats(p);
   assert.ok(variance > 100, `${what}: nearly blank (luminance variance ${variance.toFixed(1)})`);
   assert.ok(colours.size >= 16, `${what}: only ${colours.size} colours`);
   return p;
-}
-
-function hasColour(p: Picture, hex: string): boolean {
-  const [r, g, b] = hexRgb(hex);
-  for (let y = 0; y < p.height; y++) {
-    for (let x = 0; x < p.width; x++) {
-      const c = p.rgb(x, y);
-      if (c[0] === r && c[1] === g && c[2] === b) return true;
-    }
-  }
-  return false;
 }
 
 /** The first `limit` test images' logits on x (onnxruntime on the ONNX file) and on x* (the engine). */
@@ -282,23 +238,6 @@ Deno.test({
   },
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
-}
-
 Deno.test({
   name:
     "analyze (CLI) with --relevance lrp-epsilon: the rule and its --lrp-epsilon reach x*; bad counts are one line",
@@ -323,7 +262,7 @@ Deno.test({
         "100",
       ]]] as const
     ) {
-      const r = await cli([...common, "--gamma", "5", "--out", out, ...extra]);
+      const r = await runCli([...common, "--gamma", "5", "--out", out, ...extra], dir);
       assert.equal(r.code, 0, r.stderr);
       // Not a terminal: progress went to stdout as plain lines, then the two result rows.
       assert.ok(!r.stdout.includes("\x1b["), "terminal control sequences on a pipe");
@@ -359,11 +298,8 @@ Deno.test({
         ["--lrp-epsilon", "x", /^error: --lrp-epsilon must be a non-negative number, got "x"$/],
       ] as const
     ) {
-      const r = await cli([...common.slice(0, 5), flag, value, "--out", "bad"]);
-      assert.notEqual(r.code, 0);
-      const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
-      assert.equal(lines.length, 1, r.stderr);
-      assert.match(lines[0], why);
+      const r = await runCli([...common.slice(0, 5), flag, value, "--out", "bad"], dir);
+      assertOneLineError(r, why, { onlyLine: true });
     }
     await assert.rejects(Deno.stat(path.join(dir, "bad")), Deno.errors.NotFound);
   },

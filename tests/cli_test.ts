@@ -10,36 +10,8 @@ import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
+import { assertOneLineError, CLI, runCli } from "./cli_utils.ts";
 import { SHARED_DIR, sharedTest } from "./test_utils.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], cwd: string): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertOneLineError(r: Run, pattern: RegExp) {
-  assert.notEqual(r.code, 0, "should fail");
-  const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
-  const last = lines.at(-1) ?? "";
-  assert.match(last, /^error: /, r.stderr);
-  assert.match(last, pattern);
-  assert.ok(!/^\s+at /m.test(r.stderr), `stack trace printed:\n${r.stderr}`);
-}
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "okd_cli_" });
@@ -49,7 +21,7 @@ sharedTest("convert: a .pth teacher to ONNX with a summary; failures leave nothi
   const dir = await tempDir();
   try {
     const src = new URL("teachers/cifar100/resnet20.pth", SHARED_DIR).pathname;
-    const ok = await cli(["convert", "--from", src, "--out", "t.onnx", "--dataset", "cifar100"], dir);
+    const ok = await runCli(["convert", "--from", src, "--out", "t.onnx", "--dataset", "cifar100"], dir);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /resnet20: 3 stages x 3 BasicBlocks/);
     assert.match(ok.stdout, /278,324 trainable/);
@@ -66,10 +38,10 @@ sharedTest("convert: a .pth teacher to ONNX with a summary; failures leave nothi
         /notes\.pth: /,
       ]] as const
     ) {
-      const r = await cli(["convert", "--from", file, "--out", "x.onnx"], dir);
+      const r = await runCli(["convert", "--from", file, "--out", "x.onnx"], dir);
       assertOneLineError(r, why);
     }
-    const mismatch = await cli(["convert", "--from", src, "--arch", "resnet32", "--out", "x.onnx"], dir);
+    const mismatch = await runCli(["convert", "--from", src, "--arch", "resnet32", "--out", "x.onnx"], dir);
     assertOneLineError(mismatch, /layer1\.3\.conv1\.weight/);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("x.onnx")), []);
   } finally {
@@ -82,18 +54,18 @@ Deno.test("test and distill: bad input is one clear error line", async () => {
   try {
     await Deno.writeTextFile(path.join(dir, "m.onnx"), "hello");
     assertOneLineError(
-      await cli(["test", "--model", "m.onnx", "--data", "synthetic"], dir),
+      await runCli(["test", "--model", "m.onnx", "--data", "synthetic"], dir),
       /m\.onnx: not an ONNX model/,
     );
     assertOneLineError(
-      await cli(["distill", "--reduction", "max"], dir),
+      await runCli(["distill", "--reduction", "max"], dir),
       /--reduction must be one of mean, sum; got "max"/,
     );
-    assertOneLineError(await cli(["distill", "--epochs", "0"], dir), /--epochs must be >= 1, got 0/);
+    assertOneLineError(await runCli(["distill", "--epochs", "0"], dir), /--epochs must be >= 1, got 0/);
     const g = buildModel("resnet8", { numClasses: 10, inChannels: 1 });
     await Deno.writeFile(path.join(dir, "grey.onnx"), exportOnnx(g, initStateDict(g, 0), { imageSize: 28 }));
     assertOneLineError(
-      await cli(["test", "--model", "grey.onnx", "--data", "synthetic"], dir),
+      await runCli(["test", "--model", "grey.onnx", "--data", "synthetic"], dir),
       /grey\.onnx: the model's input "input" takes \[N, 1, 28, 28\], but the data has images of \[N, 3, 32, 32\]/,
     );
   } finally {
@@ -106,7 +78,7 @@ Deno.test("distill refuses a teacher whose class count differs from the data's, 
   try {
     const g = buildModel("resnet8", { numClasses: 100 });
     await Deno.writeFile(path.join(dir, "t100.onnx"), exportOnnx(g, initStateDict(g, 0)));
-    const r = await cli(["distill", "--data", "synthetic", "--teacher", "t100.onnx", "--out", "run"], dir);
+    const r = await runCli(["distill", "--data", "synthetic", "--teacher", "t100.onnx", "--out", "run"], dir);
     assertOneLineError(r, /teacher t100\.onnx has 100 classes but synthetic has 10/);
     await assert.rejects(Deno.stat(path.join(dir, "run")), Deno.errors.NotFound);
   } finally {
@@ -160,7 +132,7 @@ Deno.test("a run killed after its first epoch, or stopped with Ctrl-C, resumes t
   try {
     const g = buildModel("resnet8", { numClasses: 10 });
     await Deno.writeFile(path.join(dir, "teacher.onnx"), exportOnnx(g, initStateDict(g, 5)));
-    const straight = await cli(distillArgs("a"), dir);
+    const straight = await runCli(distillArgs("a"), dir);
     assert.equal(straight.code, 0, straight.stderr);
     const want = await Deno.readFile(path.join(dir, "a", "student.onnx"));
 
@@ -177,7 +149,7 @@ Deno.test("a run killed after its first epoch, or stopped with Ctrl-C, resumes t
       const status = await child.status;
       assert.ok(!status.success, `${label}: the run should not have completed (exit ${status.code})`);
       await assert.rejects(Deno.stat(path.join(dir, out, "student.onnx")), Deno.errors.NotFound);
-      const resumed = await cli(distillArgs(out, ["--resume"]), dir);
+      const resumed = await runCli(distillArgs(out, ["--resume"]), dir);
       assert.equal(resumed.code, 0, resumed.stderr);
       assert.match(resumed.stderr + resumed.stdout, /resuming at epoch/);
       const got = await Deno.readFile(path.join(dir, out, "student.onnx"));

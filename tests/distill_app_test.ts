@@ -20,8 +20,7 @@ import { buildModel } from "../lib/models/zoo.ts";
 import { decodeSafetensors } from "../lib/safetensors.ts";
 import type { StateDict } from "../lib/tensor.ts";
 import { type EpochRecord, NonFiniteLossError, RUN_FILES, type RunSummary } from "../lib/trainer.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
+import { assertOneLineError, runCli } from "./cli_utils.ts";
 
 /** The synthetic test split: 200 images, so one image is 0.5 percentage points. */
 const TEST_IMAGES = 200;
@@ -110,31 +109,6 @@ function assertFiniteWeights(w: StateDict, what: string): void {
 
 function assertPercent(v: number, what: string): void {
   assert.ok(Number.isFinite(v) && v >= 0 && v <= 100, `${what} = ${v} is not a percentage`);
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], cwd: string): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertOneLineError(r: Run, pattern: RegExp): void {
-  assert.notEqual(r.code, 0, `should fail:\n${r.stdout}\n${r.stderr}`);
-  const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
-  assert.equal(lines.length, 1, `expected one error line:\n${r.stderr}`);
-  assert.match(lines[0], /^error: /);
-  assert.match(lines[0], pattern);
 }
 
 Deno.test("distill writes config, per-epoch metrics and the paper-style summary; its ONNX students agree on onnxruntime", async () => {
@@ -246,7 +220,7 @@ Deno.test("distill writes config, per-epoch metrics and the paper-style summary;
 Deno.test("a loss that overflows in the first epoch stops distill with one clear line and no checkpoint", async () => {
   await withTempDir(async (dir) => {
     await writeTeacher(dir);
-    const r = await cli([
+    const r = await runCli([
       "distill",
       "--data",
       "synthetic",
@@ -272,6 +246,7 @@ Deno.test("a loss that overflows in the first epoch stops distill with one clear
     assertOneLineError(
       r,
       /loss became (NaN|Infinity|-Infinity) at epoch 1, batch [2-4] \(lr 1e\+30\); stopped\. No checkpoint was written .*try a lower --lr/,
+      { onlyLine: true },
     );
     assert.ok(!/^\s+at /m.test(r.stderr), "stack trace printed");
     assert.equal(await exists(path.join(dir, "run", RUN_FILES.checkpoint)), false);
@@ -343,7 +318,7 @@ Deno.test("divergence in a later epoch (NaN loss, or a last step that breaks the
 
 Deno.test("train (CLI) trains from scratch with CE and writes a teacher ONNX; plain-progress lines on a pipe", async () => {
   await withTempDir(async (dir) => {
-    const r = await cli([
+    const r = await runCli([
       "train",
       "--data",
       "synthetic",
@@ -467,7 +442,7 @@ Deno.test("--config file.json supplies settings and flags win; a bad file is one
         studentOut: "from_file.onnx",
       }),
     );
-    const r = await cli(
+    const r = await runCli(
       ["distill", "--config", "settings.json", "--epochs", "1", "--gamma", "0.75", "--out", "run"],
       dir,
     );
@@ -492,11 +467,14 @@ Deno.test("--config file.json supplies settings and flags win; a bad file is one
       ] as const
     ) {
       await Deno.writeTextFile(path.join(dir, name), body);
-      assertOneLineError(await cli(["distill", "--config", name, "--out", "bad"], dir), why);
+      assertOneLineError(await runCli(["distill", "--config", name, "--out", "bad"], dir), why, {
+        onlyLine: true,
+      });
     }
     assertOneLineError(
-      await cli(["distill", "--config", "missing.json"], dir),
+      await runCli(["distill", "--config", "missing.json"], dir),
       /^error: missing\.json: cannot read settings \(No such file/,
+      { onlyLine: true },
     );
     assert.equal(await exists(path.join(dir, "bad")), false);
   });

@@ -16,14 +16,15 @@ import { runDistill } from "../lib/app/distill.ts";
 import { resolveConfig } from "../lib/config.ts";
 import type { ImageDataset } from "../lib/data/dataset.ts";
 import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
-import { decodePng, loadOnnxruntime } from "../lib/deps.ts";
+import { loadOnnxruntime } from "../lib/deps.ts";
 import type { ClassificationMetrics } from "../lib/metrics.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { OnnxBuilder } from "../lib/onnx/builder.ts";
 import { encodeRgbPng } from "../lib/plots/raster.ts";
+import { assertOneLineError, runCli } from "./cli_utils.ts";
+import { picture, pixelStats } from "./png_utils.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const ort = await loadOnnxruntime();
 
 // Everything this file writes goes into one folder, removed when the test module ends.
@@ -171,37 +172,6 @@ function assertMatches(m: ClassificationMetrics, ref: Reference, what: string): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// The command line as a user runs it.
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    cwd: DIR,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertOneLineError(r: Run, pattern: RegExp): void {
-  assert.notEqual(r.code, 0, "should fail");
-  const lines = r.stderr.trim().split("\n").filter((l) => l.trim());
-  const errors = lines.filter((l) => /^error: /.test(l));
-  assert.equal(errors.length, 1, r.stderr);
-  assert.equal(lines.at(-1), errors[0], r.stderr);
-  assert.match(errors[0], pattern);
-  assert.ok(!/^\s+at /m.test(r.stderr), `stack trace printed:\n${r.stderr}`);
-  assert.ok(!/\[E:onnxruntime/.test(r.stderr), `native log printed:\n${r.stderr}`);
-}
-
-// ---------------------------------------------------------------------------------------------
 
 Deno.test("devices: CPU by default; auto falls back to the CPU with a note; cuda without its provider is one error line saying how to install it", async () => {
   const model = await trained();
@@ -211,7 +181,7 @@ Deno.test("devices: CPU by default; auto falls back to the CPU with a note; cuda
   assert.match(formatReport(cpu), /^device {3}cpu$/m);
 
   const auto = await evaluateModel({ model, limit: 64, device: "auto" });
-  const r = await cli(["test", "--model", model, "--device", "cuda", "--limit", "16"]);
+  const r = await runCli(["test", "--model", model, "--device", "cuda", "--limit", "16"], DIR);
   if (auto.device === "cuda") {
     // A machine with onnxruntime's CUDA provider: both use it.
     assert.equal(auto.deviceNote, undefined);
@@ -322,22 +292,10 @@ Deno.test("metrics (top-1, top-5, NLL, ECE, MCE, per-class, img/s) match an inde
 
 /** A decoded PNG of a sane size that is not blank. */
 function assertPicture(bytes: Uint8Array, what: string): void {
-  const img = decodePng(bytes);
+  const img = picture(bytes);
   assert.ok(img.width >= 300 && img.width <= 4000, `${what}: width ${img.width}`);
   assert.ok(img.height >= 200 && img.height <= 4000, `${what}: height ${img.height}`);
-  const d = img.data as Uint8Array, ch = img.channels;
-  let sum = 0, sum2 = 0, dark = 0;
-  const colours = new Set<number>();
-  const n = img.width * img.height;
-  for (let p = 0; p < n; p++) {
-    const [r, g, b] = [d[p * ch], d[p * ch + 1], d[p * ch + 2]];
-    const l = 0.299 * r + 0.587 * g + 0.114 * b;
-    sum += l;
-    sum2 += l * l;
-    if (l < 100) dark++;
-    colours.add((r << 16) | (g << 8) | b);
-  }
-  const variance = sum2 / n - (sum / n) ** 2;
+  const { variance, colours, dark } = pixelStats(img);
   assert.ok(variance > 100, `${what}: nearly blank (luminance variance ${variance})`);
   assert.ok(colours.size >= 8, `${what}: only ${colours.size} colours`);
   assert.ok(dark > 500, `${what}: no text or axes (${dark} dark pixels)`);
@@ -345,7 +303,7 @@ function assertPicture(bytes: Uint8Array, what: string): void {
 
 Deno.test("CLI: --json prints the report as parseable JSON; --plots writes a reliability diagram and a confidence histogram that decode and are not blank", async () => {
   const model = await trained();
-  const r = await cli(["test", "--model", model, "--limit", "100", "--json", "--plots", "plots"]);
+  const r = await runCli(["test", "--model", model, "--limit", "100", "--json", "--plots", "plots"], DIR);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as EvaluationReport;
   assert.equal(report.dataset, "synthetic");
@@ -368,7 +326,7 @@ Deno.test("CLI: --json prints the report as parseable JSON; --plots writes a rel
   assertPicture(histogram, want[1]);
   assert.notDeepEqual(reliability, histogram);
   // The readable report lists the files instead.
-  const text = await cli(["test", "--model", model, "--limit", "16", "--plots", "plots2"]);
+  const text = await runCli(["test", "--model", model, "--limit", "16", "--plots", "plots2"], DIR);
   assert.equal(text.code, 0, text.stderr);
   assert.match(
     text.stdout,
@@ -547,7 +505,7 @@ Deno.test("bad input is one clear error each: output not one score per class, cl
     /--std needs 3 positive numbers .*got \[0\.5, 0, 0\.5\]/,
   );
   assertOneLineError(
-    await cli(["test", "--model", model, "--mean", "0.5,0.5"]),
+    await runCli(["test", "--model", model, "--mean", "0.5,0.5"], DIR),
     /--mean needs 3 finite numbers/,
   );
 });

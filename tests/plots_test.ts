@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { decodePng } from "../lib/deps.ts";
 import { histogramCounts, lineChart, scatterPlot } from "../lib/plots/charts.ts";
-import { categoricalColor, divergingColor, hexRgb } from "../lib/plots/colors.ts";
+import { categoricalColor, divergingColor } from "../lib/plots/colors.ts";
 import {
   barFigure,
   embeddingFigure,
@@ -27,83 +27,33 @@ import { renderSvg } from "../lib/plots/render.ts";
 import { escapeXml, formatNumber, niceTicks, svgDocument } from "../lib/plots/svg.ts";
 import { MetricsAccumulator } from "../lib/metrics.ts";
 import { Rng } from "../lib/rng.ts";
-
-interface Picture {
-  width: number;
-  height: number;
-  /** RGB of pixel (x, y). */
-  at(x: number, y: number): [number, number, number];
-}
-
-function picture(png: Uint8Array): Picture {
-  const img = decodePng(png);
-  const ch = img.channels;
-  assert.ok(ch === 3 || ch === 4, `unexpected ${ch} channels`);
-  const d = img.data as Uint8Array;
-  return {
-    width: img.width,
-    height: img.height,
-    at: (x, y) => {
-      const o = (y * img.width + x) * ch;
-      return [d[o], d[o + 1], d[o + 2]];
-    },
-  };
-}
-
-/** Luminance variance, distinct colours, and whether `color` (exact RGB) occurs. */
-function stats(p: Picture, rows: [number, number] = [0, p.height]) {
-  let sum = 0, sum2 = 0, n = 0, dark = 0;
-  const colours = new Set<number>();
-  for (let y = rows[0]; y < rows[1]; y++) {
-    for (let x = 0; x < p.width; x++) {
-      const [r, g, b] = p.at(x, y);
-      const l = 0.299 * r + 0.587 * g + 0.114 * b;
-      sum += l;
-      sum2 += l * l;
-      n++;
-      if (l < 100) dark++;
-      colours.add((r << 16) | (g << 8) | b);
-    }
-  }
-  return { variance: sum2 / n - (sum / n) ** 2, colours, dark };
-}
+import { hasColour, type Picture, picture, pixelStats } from "./png_utils.ts";
 
 /** A rendered figure of `w x h` SVG units at `scale`: right size, not blank, title drawn. */
 function assertFigure(png: Uint8Array, w: number, h: number, scale: number, titleBand = 40): Picture {
   const p = picture(png);
   assert.equal(p.width, w * scale);
   assert.equal(p.height, h * scale);
-  const all = stats(p);
+  const all = pixelStats(p);
   assert.ok(all.variance > 100, `nearly blank: luminance variance ${all.variance}`);
   assert.ok(all.colours.size >= 8, `only ${all.colours.size} colours`);
-  const title = stats(p, [0, titleBand * scale]);
+  const title = pixelStats(p, [0, titleBand * scale]);
   assert.ok(title.dark >= 30 * scale, `no title text: ${title.dark} dark pixels in the title band`);
   return p;
-}
-
-function hasColour(p: Picture, hex: string): boolean {
-  const [r, g, b] = hexRgb(hex);
-  for (let y = 0; y < p.height; y++) {
-    for (let x = 0; x < p.width; x++) {
-      const c = p.at(x, y);
-      if (c[0] === r && c[1] === g && c[2] === b) return true;
-    }
-  }
-  return false;
 }
 
 Deno.test("text renders with the bundled font (resvg-wasm sees no system fonts)", async () => {
   const withText = svgDocument(200, 40, '<text x="8" y="28" font-size="20">Hello ECE 1.23%</text>');
   const p = picture(await renderSvg(withText));
   assert.equal(p.width, 200);
-  const s = stats(p);
+  const s = pixelStats(p);
   assert.ok(s.dark > 100, `text drew ${s.dark} dark pixels`);
-  const blank = stats(picture(await renderSvg(svgDocument(200, 40, ""))));
+  const blank = pixelStats(picture(await renderSvg(svgDocument(200, 40, ""))));
   assert.equal(blank.dark, 0);
   // Markup in labels is escaped, not interpreted.
   const tricky = lineChart({ title: 'a < b & "c"', series: [{ label: "<x>", x: [0, 1], y: [0, 1] }] });
   assert.ok(tricky.includes("a &lt; b &amp; &quot;c&quot;"));
-  assert.ok(stats(picture(await renderSvg(tricky)), [0, 40]).dark > 30);
+  assert.ok(pixelStats(picture(await renderSvg(tricky)), [0, 40]).dark > 30);
 });
 
 Deno.test("reliability figure: ECE in the title, accuracy bars drawn", async () => {
@@ -133,7 +83,7 @@ Deno.test("entropy histogram figure over [0, ln K] with two series", async () =>
     440,
     1,
   );
-  assert.ok(stats(p).colours.size > 20);
+  assert.ok(pixelStats(p).colours.size > 20);
 });
 
 Deno.test("embedding figure: one colour per class and a legend", async () => {
@@ -205,8 +155,8 @@ Deno.test("relevance heatmap figure: image, diverging heatmap and x* tiles", asy
   }, { scale: 1 });
   const p = picture(png);
   assert.ok(p.width >= 360 && p.height > 2 * 96);
-  assert.ok(stats(p).variance > 100);
-  assert.ok(stats(p, [0, 40]).dark > 30, "no title");
+  assert.ok(pixelStats(p).variance > 100);
+  assert.ok(pixelStats(p, [0, 40]).dark > 30, "no title");
   // Full red and blue of the diverging map (heatmap extremes).
   assert.ok(hasColour(p, "#b2182b") && hasColour(p, "#2166ac"), "heatmap lacks red and blue");
   // The first tile shows image 0 de-normalised: tiles start at (120, 70), 12x12 blocks.

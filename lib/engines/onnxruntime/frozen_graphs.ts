@@ -21,6 +21,7 @@
 import { OnnxBuilder } from "../../onnx/builder.ts";
 import type { GradReduction } from "../engine.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
+import { gradAccumulator } from "./grad_accumulator.ts";
 import { crossEntropyGrad } from "./loss_ops.ts";
 import { reluGrad } from "./relu_grad.ts";
 
@@ -61,7 +62,34 @@ export function compileFrozen(
   spec: FrozenGraphKind,
 ): Uint8Array {
   const b = new OnnxBuilder(`${net.arch}_${spec.kind}`);
-  const em = new EvalEmitter(b, net, n, image);
+  return emitFrozenGraph(b, new EvalEmitter(b, net, n, image), net, n, image, spec);
+}
+
+/** The layout-specific half of a frozen-graph compiler: the forward and backward passes. */
+export interface FrozenEmitter {
+  /** Emits the eval forward pass on `x`. */
+  forward(x: string): ForwardValues;
+  /** Emits the backward pass of `fwd` from `dLogits` down to the input only; returns dx. */
+  backward(fwd: ForwardValues, dLogits: string): string;
+}
+
+/**
+ * Emits the inputs, body and outputs of `spec` into `b` with the passes of `em` and serialises
+ * the model: what {@link compileFrozen} and the NCHWc compiler share.
+ */
+export function emitFrozenGraph(
+  b: OnnxBuilder,
+  em: FrozenEmitter,
+  net: EvalNet,
+  n: number,
+  image: readonly [number, number, number],
+  spec: FrozenGraphKind,
+): Uint8Array {
+  // dCE(net(x), labels)/dx; weights get no gradient.
+  const inputGradient = (x: string, onehot: string, reduction: GradReduction) => {
+    const fwd = em.forward(x);
+    return em.backward(fwd, crossEntropyGrad(b, fwd.logits, onehot, reduction === "mean" ? 1 / n : 1));
+  };
   const x = b.input(FROZEN_IO.x, "float32", [n, ...image]);
   if (spec.kind === "forward") {
     b.output(em.forward(x).logits, FROZEN_IO.logits);
@@ -69,7 +97,7 @@ export function compileFrozen(
   }
   const onehot = b.input(FROZEN_IO.onehot, "float32", [n, net.numClasses]);
   if (spec.kind === "input_gradient") {
-    b.output(em.inputGradient(x, onehot, spec.reduction), FROZEN_IO.grad);
+    b.output(inputGradient(x, onehot, spec.reduction), FROZEN_IO.grad);
     return b.toModel();
   }
   if (!(Number.isInteger(spec.recNum) && spec.recNum >= 1)) {
@@ -78,7 +106,7 @@ export function compileFrozen(
   let xs = x;
   const gamma = b.scalar(spec.gamma);
   for (let r = 0; r < spec.recNum; r++) {
-    const g = em.inputGradient(xs, onehot, spec.reduction);
+    const g = inputGradient(xs, onehot, spec.reduction);
     // Same association as the reference: x - (gamma * |x|) * g.
     xs = b.op("Sub", [xs, b.op("Mul", [b.op("Mul", [b.op("Abs", [xs]), gamma]), g])]);
   }
@@ -87,16 +115,33 @@ export function compileFrozen(
   return b.toModel();
 }
 
+/**
+ * Per-op constants (kernels, biases, scales) created on first use and shared by every pass of
+ * one graph (forward-only graphs hold no flipped kernels).
+ */
+export class ConstCache {
+  readonly #consts = new Map<EvalOp, Map<string, string>>();
+
+  /** The constant `key` of `op`, made by `make` the first time. */
+  get(op: EvalOp, key: string, make: () => string): string {
+    let c = this.#consts.get(op);
+    if (!c) this.#consts.set(op, c = new Map());
+    let name = c.get(key);
+    if (!name) c.set(key, name = make());
+    return name;
+  }
+}
+
 /** A forward pass's ONNX values and per-sample shapes, for the backward pass. */
-interface ForwardValues {
+export interface ForwardValues {
   logits: string;
   values: Map<string, string>;
   shapes: Map<string, number[]>;
 }
 
 /** Emits eval forward and input-gradient subgraphs, sharing one set of weight constants. */
-class EvalEmitter {
-  readonly #consts = new Map<EvalOp, Map<string, string>>();
+class EvalEmitter implements FrozenEmitter {
+  readonly #consts = new ConstCache();
 
   constructor(
     readonly b: OnnxBuilder,
@@ -153,27 +198,9 @@ class EvalEmitter {
     return { logits: values.get(this.net.output)!, values, shapes };
   }
 
-  /** dCE(net(x), labels)/dx; weights get no gradient. */
-  inputGradient(x: string, onehot: string, reduction: GradReduction): string {
-    const fwd = this.forward(x);
-    const dLogits = crossEntropyGrad(this.b, fwd.logits, onehot, reduction === "mean" ? 1 / this.n : 1);
-    return this.#backward(fwd, dLogits);
-  }
-
-  #backward(fwd: ForwardValues, dLogits: string): string {
+  backward(fwd: ForwardValues, dLogits: string): string {
     const b = this.b;
-    const pending = new Map<string, string[]>([[this.net.output, [dLogits]]]);
-    const push = (value: string, g: string) => {
-      const list = pending.get(value);
-      if (list) list.push(g);
-      else pending.set(value, [g]);
-    };
-    const take = (value: string): string | null => {
-      const list = pending.get(value);
-      pending.delete(value);
-      if (!list) return null;
-      return list.length === 1 ? list[0] : b.op("Sum", list);
-    };
+    const { push, take } = gradAccumulator(b, this.net.output, dLogits);
     for (let i = this.net.ops.length - 1; i >= 0; i--) {
       const op = this.net.ops[i];
       const dy = take(op.output);
@@ -231,31 +258,26 @@ class EvalEmitter {
     });
   }
 
-  /** Constant `key` of `op`, created on first use (forward-only graphs hold no flipped kernels). */
-  #const(op: EvalOp, key: string, make: () => string): string {
-    let c = this.#consts.get(op);
-    if (!c) this.#consts.set(op, c = new Map());
-    let name = c.get(key);
-    if (!name) c.set(key, name = make());
-    return name;
-  }
-
   #weight(op: EvalConv | EvalLinear): string {
     const dims = op.op === "conv" ? [op.co, op.ci, op.k, op.k] : [op.fout, op.fin];
-    return this.#const(op, "weight", () => this.b.constant(op.weight, dims));
+    return this.#consts.get(op, "weight", () => this.b.constant(op.weight, dims));
   }
 
   #bias(op: EvalConv | EvalLinear): string | null {
     const bias = op.bias;
-    return bias ? this.#const(op, "bias", () => this.b.constant(bias, [bias.length])) : null;
+    return bias ? this.#consts.get(op, "bias", () => this.b.constant(bias, [bias.length])) : null;
   }
 
   #flipped(op: EvalConv): string {
-    return this.#const(op, "flipped", () => this.b.constant(flipTranspose(op), [op.ci, op.co, op.k, op.k]));
+    return this.#consts.get(
+      op,
+      "flipped",
+      () => this.b.constant(flipTranspose(op), [op.ci, op.co, op.k, op.k]),
+    );
   }
 
   #affine(op: EvalAffine, key: "scale" | "shift"): string {
-    return this.#const(op, key, () => this.b.constant(op[key], [1, op[key].length, 1, 1]));
+    return this.#consts.get(op, key, () => this.b.constant(op[key], [1, op[key].length, 1, 1]));
   }
 }
 
@@ -282,7 +304,7 @@ export function convOut(size: number, op: { k: number; stride: number; pad: numb
 }
 
 /** W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient. */
-function flipTranspose(op: EvalConv): Float32Array {
+export function flipTranspose(op: EvalConv): Float32Array {
   const { co, ci, k } = op;
   const out = new Float32Array(op.weight.length);
   for (let o = 0; o < co; o++) {

@@ -21,10 +21,17 @@
  */
 
 import { OnnxBuilder } from "../../onnx/builder.ts";
-import type { GradReduction } from "../engine.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
-import { convOut, FROZEN_IO, type FrozenGraphKind } from "./frozen_graphs.ts";
-import { crossEntropyGrad } from "./loss_ops.ts";
+import {
+  ConstCache,
+  convOut,
+  emitFrozenGraph,
+  flipTranspose,
+  type ForwardValues,
+  type FrozenEmitter,
+  type FrozenGraphKind,
+} from "./frozen_graphs.ts";
+import { gradAccumulator } from "./grad_accumulator.ts";
 import { reluGrad } from "./relu_grad.ts";
 import { NCHWC_DOMAIN, reorderKernel } from "./nchwc.ts";
 
@@ -78,29 +85,7 @@ export function compileFrozenNchwc(
 ): Uint8Array {
   if (!nchwcCompatible(net, block)) throw new Error(`${net.arch} does not fit NCHWc blocks of ${block}`);
   const b = new OnnxBuilder(`${net.arch}_${spec.kind}_nchwc`);
-  const em = new BlockedEvalEmitter(b, net, n, image, block);
-  const x = b.input(FROZEN_IO.x, "float32", [n, ...image]);
-  if (spec.kind === "forward") {
-    b.output(em.forward(x).logits, FROZEN_IO.logits);
-    return b.toModel();
-  }
-  const onehot = b.input(FROZEN_IO.onehot, "float32", [n, net.numClasses]);
-  if (spec.kind === "input_gradient") {
-    b.output(em.inputGradient(x, onehot, spec.reduction), FROZEN_IO.grad);
-    return b.toModel();
-  }
-  if (!(Number.isInteger(spec.recNum) && spec.recNum >= 1)) {
-    throw new Error(`oracle recNum must be an integer >= 1, got ${spec.recNum}`);
-  }
-  let xs = x;
-  const gamma = b.scalar(spec.gamma);
-  for (let r = 0; r < spec.recNum; r++) {
-    const g = em.inputGradient(xs, onehot, spec.reduction);
-    xs = b.op("Sub", [xs, b.op("Mul", [b.op("Mul", [b.op("Abs", [xs]), gamma]), g])]);
-  }
-  b.output(em.forward(xs).logits, FROZEN_IO.logits);
-  if (spec.keepInput) b.output(xs, FROZEN_IO.xStar);
-  return b.toModel();
+  return emitFrozenGraph(b, new BlockedEvalEmitter(b, net, n, image, block), net, n, image, spec);
 }
 
 /** How the forward pass fuses operators into NCHWc convolutions. */
@@ -155,15 +140,9 @@ function planFusion(net: EvalNet): FusionPlan {
   return plan;
 }
 
-interface ForwardValues {
-  logits: string;
-  values: Map<string, string>;
-  shapes: Map<string, number[]>;
-}
-
 /** Emits blocked eval forward and input-gradient subgraphs sharing one set of constants. */
-class BlockedEvalEmitter {
-  readonly #consts = new Map<EvalOp, Map<string, string>>();
+class BlockedEvalEmitter implements FrozenEmitter {
+  readonly #consts = new ConstCache();
   readonly #plan: FusionPlan;
 
   constructor(
@@ -235,7 +214,7 @@ class BlockedEvalEmitter {
         }
         case "linear": {
           const ins = [values.get(op.input)!, this.#linearWeight(op)];
-          if (op.bias) ins.push(this.#const(op, "bias", () => b.constant(op.bias!, [op.fout])));
+          if (op.bias) ins.push(this.#consts.get(op, "bias", () => b.constant(op.bias!, [op.fout])));
           values.set(op.output, b.op("Gemm", ins, { transB: 1 }));
           shapes.set(op.output, [op.fout]);
           break;
@@ -245,22 +224,9 @@ class BlockedEvalEmitter {
     return { logits: values.get(this.net.output)!, values, shapes };
   }
 
-  inputGradient(x: string, onehot: string, reduction: GradReduction): string {
-    const fwd = this.forward(x);
-    const dLogits = crossEntropyGrad(this.b, fwd.logits, onehot, reduction === "mean" ? 1 / this.n : 1);
-    return this.#backward(fwd, dLogits);
-  }
-
-  #backward(fwd: ForwardValues, dLogits: string): string {
+  backward(fwd: ForwardValues, dLogits: string): string {
     const b = this.b;
-    const pending = new Map<string, string[]>([[this.net.output, [dLogits]]]);
-    const push = (value: string, g: string) => pending.set(value, [...(pending.get(value) ?? []), g]);
-    const take = (value: string): string | null => {
-      const list = pending.get(value);
-      pending.delete(value);
-      if (!list) return null;
-      return list.length === 1 ? list[0] : b.op("Sum", list);
-    };
+    const { push, take } = gradAccumulator(b, this.net.output, dLogits);
     for (let i = this.net.ops.length - 1; i >= 0; i--) {
       const op = this.net.ops[i];
       const dy = take(op.output);
@@ -306,7 +272,7 @@ class BlockedEvalEmitter {
   /** Blocked convolution with optional fused accumulation (`sum`) and ReLU. */
   #conv(op: EvalConv, x: string, sum: string | null, relu: boolean): string {
     const ins = [x, this.#kernel(op)];
-    const bias = op.bias ? this.#const(op, "bias", () => this.b.constant(op.bias!, [op.co])) : "";
+    const bias = op.bias ? this.#consts.get(op, "bias", () => this.b.constant(op.bias!, [op.co])) : "";
     ins.push(bias);
     if (sum) ins.push(sum);
     const attrs: Record<string, number[] | string> = {
@@ -336,7 +302,7 @@ class BlockedEvalEmitter {
       throw new Error(`${this.net.arch}: unsupported strided geometry for ${op.output}`);
     }
     const toImage = op.input === this.net.input;
-    const flipped = this.#const(op, "flipped", () => {
+    const flipped = this.#consts.get(op, "flipped", () => {
       const r = reorderKernel(flipTranspose(op), op.ci, op.co, op.k, blk, true);
       return b.constant(r.data, r.dims);
     });
@@ -362,22 +328,22 @@ class BlockedEvalEmitter {
    */
   #affineConv(op: EvalAffine, x: string, withShift: boolean, relu: boolean): string {
     const c = op.scale.length;
-    const ins = [x, this.#const(op, "scale", () => this.b.constant(op.scale, [c, 1, 1, 1]))];
-    if (withShift) ins.push(this.#const(op, "shift", () => this.b.constant(op.shift, [c])));
+    const ins = [x, this.#consts.get(op, "scale", () => this.b.constant(op.scale, [c, 1, 1, 1]))];
+    if (withShift) ins.push(this.#consts.get(op, "shift", () => this.b.constant(op.shift, [c])));
     const attrs: Record<string, number | number[] | string> = { kernel_shape: [1, 1], group: c };
     if (relu) attrs.activation = "Relu";
     return this.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
   }
 
   #kernel(op: EvalConv): string {
-    return this.#const(op, "kernel", () => {
+    return this.#consts.get(op, "kernel", () => {
       const r = reorderKernel(op.weight, op.co, op.ci, op.k, this.block, op.input !== this.net.input);
       return this.b.constant(r.data, r.dims);
     });
   }
 
   #linearWeight(op: EvalLinear): string {
-    return this.#const(op, "weight", () => this.b.constant(op.weight, [op.fout, op.fin]));
+    return this.#consts.get(op, "weight", () => this.b.constant(op.weight, [op.fout, op.fin]));
   }
 
   #soleReluOutput(value: string): string {
@@ -390,29 +356,4 @@ class BlockedEvalEmitter {
     values.set(from, values.get(to)!);
     shapes.set(from, shapes.get(to)!);
   }
-
-  #const(op: EvalOp, key: string, make: () => string): string {
-    let c = this.#consts.get(op);
-    if (!c) this.#consts.set(op, c = new Map());
-    let name = c.get(key);
-    if (!name) c.set(key, name = make());
-    return name;
-  }
-}
-
-/** W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]. */
-function flipTranspose(op: EvalConv): Float32Array {
-  const { co, ci, k } = op;
-  const out = new Float32Array(op.weight.length);
-  for (let o = 0; o < co; o++) {
-    for (let i = 0; i < ci; i++) {
-      for (let kh = 0; kh < k; kh++) {
-        for (let kw = 0; kw < k; kw++) {
-          out[((i * co + o) * k + (k - 1 - kh)) * k + (k - 1 - kw)] =
-            op.weight[((o * ci + i) * k + kh) * k + kw];
-        }
-      }
-    }
-  }
-  return out;
 }

@@ -14,6 +14,7 @@ import type { BatchNormNode, Graph } from "../../graph.ts";
 import type { OnnxBuilder } from "../../onnx/builder.ts";
 import type { SgdOptions } from "../engine.ts";
 import type { WeightGradMethod } from "./conv_grad.ts";
+import { distillationLoss } from "./loss_ops.ts";
 
 /** What a training graph is specialised for. */
 export interface TrainGraphSpec {
@@ -195,4 +196,50 @@ export function emitRunningStats(
   b.output(blend(node.runningMean, mean, 1), updatedName(node.runningMean));
   const unbiased = count > 1 ? count / (count - 1) : 1;
   b.output(blend(node.runningVar, variance, unbiased), updatedName(node.runningVar));
+}
+
+/** What a layout-specific training-step emitter records while its passes run. */
+export interface TrainStepState {
+  /** Graph value -> ONNX value of the forward pass (the image is set by {@link emitTrainStep}). */
+  values: Map<string, string>;
+  /** Graph value -> per-sample shape [c, h, w] or [features]. */
+  shapes: Map<string, number[]>;
+  /** Parameter or buffer -> its graph input (filled by {@link emitTrainStep}). */
+  params: Map<string, string>;
+  /** Parameter -> its gradient (filled by the backward pass). */
+  grads: Map<string, string>;
+  /** BatchNorm node -> its batch statistics [c] and element count (filled by the forward pass). */
+  bnSaved: Map<string, { mean: string; variance: string; count: number }>;
+}
+
+/**
+ * Emits a whole training step into `b` and serialises it: the inputs, `forward` (filling
+ * `state.values`), the distillation loss, `backward` from dLogits (filling `state.grads`), the
+ * SGD update, the BatchNorm running statistics and the outputs. What every layout shares.
+ */
+export function emitTrainStep(
+  b: OnnxBuilder,
+  graph: Graph,
+  spec: TrainGraphSpec,
+  state: TrainStepState,
+  forward: () => void,
+  backward: (dLogits: string) => void,
+): Uint8Array {
+  const io = declareTrainInputs(b, graph, spec);
+  for (const [k, v] of io.params) state.params.set(k, v);
+  state.values.set(graph.input, io.x);
+  state.shapes.set(graph.input, [...spec.image]);
+  forward();
+  const logits = state.values.get(graph.output)!;
+  const loss = distillationLoss(b, logits, io.onehot, io.teacher, io.lossWeights, spec.n);
+  backward(loss.dLogits);
+  emitSgdUpdate(b, graph, state.params, state.grads, io.sgd, spec.sgd);
+  for (const node of graph.nodes) {
+    if (node.op !== "batchnorm") continue;
+    const s = state.bnSaved.get(node.name)!;
+    emitRunningStats(b, node, state.params, s.mean, s.variance, s.count);
+  }
+  b.output(loss.parts, TRAIN_IO.lossParts);
+  b.output(logits, TRAIN_IO.logits);
+  return b.toModel();
 }

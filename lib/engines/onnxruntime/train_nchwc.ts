@@ -21,16 +21,10 @@
 import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
 import { OnnxBuilder } from "../../onnx/builder.ts";
 import { convOut } from "./frozen_graphs.ts";
-import { distillationLoss } from "./loss_ops.ts";
+import { gradAccumulator } from "./grad_accumulator.ts";
 import { reluGrad } from "./relu_grad.ts";
 import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
-import {
-  declareTrainInputs,
-  emitRunningStats,
-  emitSgdUpdate,
-  TRAIN_IO,
-  type TrainGraphSpec,
-} from "./train_common.ts";
+import { emitTrainStep, type TrainGraphSpec, type TrainStepState } from "./train_common.ts";
 
 /**
  * Whether `graph` fits blocks of `block` channels: convolutions read the image (fewer than
@@ -132,7 +126,7 @@ interface BnSaved {
   count: number;
 }
 
-class BlockedTrainEmitter {
+class BlockedTrainEmitter implements TrainStepState {
   readonly b: OnnxBuilder;
   readonly n: number;
   readonly values = new Map<string, string>();
@@ -152,24 +146,14 @@ class BlockedTrainEmitter {
   }
 
   emit(): Uint8Array {
-    const { b, graph, spec } = this;
-    const io = declareTrainInputs(b, graph, spec);
-    for (const [k, v] of io.params) this.params.set(k, v);
-    this.values.set(graph.input, io.x);
-    this.shapes.set(graph.input, [...spec.image]);
-    this.#forward();
-    const logits = this.values.get(graph.output)!;
-    const loss = distillationLoss(b, logits, io.onehot, io.teacher, io.lossWeights, this.n);
-    this.#backward(loss.dLogits);
-    emitSgdUpdate(b, graph, this.params, this.grads, io.sgd, spec.sgd);
-    for (const node of graph.nodes) {
-      if (node.op !== "batchnorm") continue;
-      const s = this.bnSaved.get(node.name)!;
-      emitRunningStats(b, node, this.params, s.mean, s.variance, s.count);
-    }
-    b.output(loss.parts, TRAIN_IO.lossParts);
-    b.output(logits, TRAIN_IO.logits);
-    return b.toModel();
+    return emitTrainStep(
+      this.b,
+      this.graph,
+      this.spec,
+      this,
+      () => this.#forward(),
+      (d) => this.#backward(d),
+    );
   }
 
   #forward(): void {
@@ -285,16 +269,7 @@ class BlockedTrainEmitter {
 
   #backward(dLogits: string): void {
     const { b, graph } = this;
-    const pending = new Map<string, string[]>([[graph.output, [dLogits]]]);
-    const push = (value: string, g: string) => {
-      if (value !== graph.input) pending.set(value, [...(pending.get(value) ?? []), g]);
-    };
-    const take = (value: string): string | null => {
-      const list = pending.get(value);
-      pending.delete(value);
-      if (!list) return null;
-      return list.length === 1 ? list[0] : b.op("Sum", list);
-    };
+    const { push, take } = gradAccumulator(b, graph.output, dLogits, graph.input);
     for (let i = graph.nodes.length - 1; i >= 0; i--) {
       const node = graph.nodes[i];
       const dy = take(node.output);
