@@ -243,7 +243,15 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
       ? `The last good checkpoint is kept in ${file(RUN_FILES.checkpoint)}`
       : `No checkpoint was written (it diverged in the first epoch)`;
 
+  const interrupted = async () => {
+    o.progress.line(`interrupted: checkpoint saved to ${file(RUN_FILES.checkpoint)}; continue with --resume`);
+    return await finish(o, s, "interrupted");
+  };
   for (; s.epoch <= c.epochs; s.epoch++) {
+    // An interrupt during an epoch's last step lets that epoch finish: its end-of-epoch
+    // checkpoint is the resume point (a mid-epoch checkpoint after the last batch would resume
+    // into a loader that has already wrapped around).
+    if (o.signal?.aborted && s.batchInEpoch === 0 && checkpointed) return await interrupted();
     const lr = learningRate(c, s.epoch);
     if (s.batchInEpoch === 0) o.trainData.startEpoch(s.epoch);
     const a = s.accum;
@@ -278,15 +286,12 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         loss: a.loss / a.images,
         top1: (100 * a.hit1) / a.images,
       });
-      if (o.signal?.aborted) {
+      if (o.signal?.aborted && s.batchInEpoch < total) {
         o.progress.end();
         s.elapsed += (now - segmentStart) / 1000;
         segmentStart = now;
         await checkpoint();
-        o.progress.line(
-          `interrupted: checkpoint saved to ${file(RUN_FILES.checkpoint)}; continue with --resume`,
-        );
-        return await finish(o, s, "interrupted");
+        return await interrupted();
       }
     }
     o.progress.end();

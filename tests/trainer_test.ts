@@ -5,7 +5,10 @@
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
+import { trainSource } from "../lib/app/data_sources.ts";
 import { resolveConfig } from "../lib/config.ts";
+import { BatchLoader } from "../lib/data/loader.ts";
+import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
 import type { LabelledBatch, TrainableModel } from "../lib/engines/engine.ts";
 import { createEngine } from "../lib/engines/registry.ts";
 import { GraphBuilder } from "../lib/graph.ts";
@@ -156,72 +159,93 @@ Deno.test("a run writes config, per-epoch metrics and the paper-style summary", 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("an interrupted run resumes exactly: same final weights as an uninterrupted one", async () => {
-  const dirA = await Deno.makeTempDir({ prefix: "okd_train_a_" });
-  const dirB = await Deno.makeTempDir({ prefix: "okd_train_b_" });
-  const a = await setup({});
-  await train({
-    config: a.config,
-    student: a.student,
-    provider: a.provider,
-    trainData: new MemorySource(trainData, 8, 3),
-    testData: evalSource(testData),
-    runDir: dirA,
-    progress: quiet,
-    engineName: engine.name,
-  });
-  const want = await weightsOf(a.student);
+/** The package's real loader (it runs on across epochs: its state after an epoch's last batch is the next epoch). */
+function loaderSource(): TrainBatchSource {
+  const ds = makeSyntheticDataset({ numClasses: 4, trainCount: 40, testCount: 8, shape: [3, 8, 8], seed: 5 });
+  return trainSource(new BatchLoader(ds, "train", { batchSize: 8, seed: 3, worker: false }));
+}
 
-  // Interrupt in the middle of epoch 2 (after 7 of 15 steps), then resume with fresh objects.
-  const b = await setup({});
-  const ac = new AbortController();
-  let steps = 0;
-  const counting = new MemorySource(trainData, 8, 3);
-  const origNext = counting.next.bind(counting);
-  counting.next = async () => {
-    if (++steps === 8) ac.abort();
-    return await origNext();
-  };
-  const first = await train({
-    config: b.config,
-    student: b.student,
-    provider: b.provider,
-    trainData: counting,
-    testData: evalSource(testData),
-    runDir: dirB,
-    progress: quiet,
-    engineName: engine.name,
-    signal: ac.signal,
+for (
+  const [where, abortAtCall, source] of [
+    // 5 batches per epoch; call 6 ends epoch 1, call 12 epoch 2.
+    ["in the middle of epoch 1", 3, "memory"],
+    // An interrupt during an epoch's last step lets the epoch finish.
+    ["during the last step of epoch 1", 5, "memory"],
+    ["in the middle of epoch 2", 8, "memory"],
+    ["during the last step of epoch 2", 11, "memory"],
+    ["in the middle of epoch 2", 8, "loader"],
+    ["during the last step of epoch 1", 5, "loader"],
+  ] as const
+) {
+  const makeSource = () => source === "memory" ? new MemorySource(trainData, 8, 3) : loaderSource();
+  Deno.test(`a run interrupted ${where} resumes exactly: same final weights as an uninterrupted one (${source} source)`, async () => {
+    const dirA = await Deno.makeTempDir({ prefix: "okd_train_a_" });
+    const dirB = await Deno.makeTempDir({ prefix: "okd_train_b_" });
+    const a = await setup({});
+    await train({
+      config: a.config,
+      student: a.student,
+      provider: a.provider,
+      trainData: makeSource(),
+      testData: evalSource(testData),
+      runDir: dirA,
+      progress: quiet,
+      engineName: engine.name,
+    });
+    const want = await weightsOf(a.student);
+
+    // Interrupt, then resume with fresh objects.
+    const b = await setup({});
+    const ac = new AbortController();
+    let calls = 0;
+    const counting = makeSource();
+    assert.equal(counting.batchesPerEpoch, 5);
+    const origNext = counting.next.bind(counting);
+    counting.next = async () => {
+      if (++calls === abortAtCall) ac.abort();
+      return await origNext();
+    };
+    const first = await train({
+      config: b.config,
+      student: b.student,
+      provider: b.provider,
+      trainData: counting,
+      testData: evalSource(testData),
+      runDir: dirB,
+      progress: quiet,
+      engineName: engine.name,
+      signal: ac.signal,
+    });
+    assert.equal(first.status, "interrupted");
+    b.student.dispose();
+    const c = await setup({});
+    const resumed = await train({
+      config: c.config,
+      student: c.student,
+      provider: c.provider,
+      trainData: makeSource(),
+      testData: evalSource(testData),
+      runDir: dirB,
+      progress: quiet,
+      engineName: engine.name,
+      resume: true,
+    });
+    assert.equal(resumed.status, "completed");
+    const got = await weightsOf(c.student);
+    for (const [k, t] of want) {
+      assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
+    }
+    const lines = (await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n");
+    assert.equal(lines.length, 3);
+    for (const o of [a, c]) {
+      o.student.dispose();
+      o.teacher.dispose();
+    }
+    b.teacher.dispose();
+    await Deno.remove(dirA, { recursive: true });
+    await Deno.remove(dirB, { recursive: true });
   });
-  assert.equal(first.status, "interrupted");
-  b.student.dispose();
-  const c = await setup({});
-  const resumed = await train({
-    config: c.config,
-    student: c.student,
-    provider: c.provider,
-    trainData: new MemorySource(trainData, 8, 3),
-    testData: evalSource(testData),
-    runDir: dirB,
-    progress: quiet,
-    engineName: engine.name,
-    resume: true,
-  });
-  assert.equal(resumed.status, "completed");
-  const got = await weightsOf(c.student);
-  for (const [k, t] of want) {
-    assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
-  }
-  const lines = (await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n");
-  assert.equal(lines.length, 3);
-  for (const o of [a, c]) {
-    o.student.dispose();
-    o.teacher.dispose();
-  }
-  b.teacher.dispose();
-  await Deno.remove(dirA, { recursive: true });
-  await Deno.remove(dirB, { recursive: true });
-});
+}
 
 Deno.test("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
   const dir = await Deno.makeTempDir({ prefix: "okd_train_nan_" });
