@@ -29,7 +29,7 @@ import {
   validateGraph,
 } from "../lib/graph.ts";
 import { buildModel } from "../lib/models/zoo.ts";
-import { numel, type StateDict } from "../lib/tensor.ts";
+import { int64Scalar, numel, type StateDict } from "../lib/tensor.ts";
 import { OnnxFormatError } from "./onnx_errors.ts";
 import { parseModelMetadata } from "./onnx_metadata.ts";
 import {
@@ -240,7 +240,7 @@ class OnnxGraphReader {
       graph = zoo;
       for (const p of zoo.params) {
         if (p.dtype === "int64") {
-          this.weights.set(p.name, { dtype: "int64", shape: [], data: new Float64Array(1) });
+          this.weights.set(p.name, int64Scalar(0));
         }
       }
     }

@@ -60,6 +60,19 @@ export function float32Tensor(shape: number[], data?: Float32Array): HostTensor 
 }
 
 /**
+ * A scalar int64 tensor (PyTorch's `num_batches_tracked`), held as a float64 value.
+ *
+ * @example
+ * ```ts
+ * import { int64Scalar } from "./tensor.ts";
+ * console.log(int64Scalar(3)); // { dtype: "int64", shape: [], data: Float64Array [3] }
+ * ```
+ */
+export function int64Scalar(value: number): HostTensor {
+  return { dtype: "int64", shape: [], data: new Float64Array([value]) };
+}
+
+/**
  * A deep copy of a state dict (new arrays), so callers can mutate freely.
  *
  * @example

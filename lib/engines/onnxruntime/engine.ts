@@ -25,7 +25,7 @@
  */
 
 import type { Graph } from "../../graph.ts";
-import type { HostTensor, StateDict } from "../../tensor.ts";
+import { type HostTensor, int64Scalar, type StateDict } from "../../tensor.ts";
 import type {
   Engine,
   FrozenModel,
@@ -362,11 +362,7 @@ class OrtTrainable implements TrainableModel {
     const sd: StateDict = new Map();
     for (const p of this.graph.params) {
       if (p.dtype === "int64") {
-        sd.set(p.name, {
-          dtype: "int64",
-          shape: [],
-          data: new Float64Array([this.#tracked.get(p.name) ?? 0]),
-        });
+        sd.set(p.name, int64Scalar(this.#tracked.get(p.name) ?? 0));
       } else {
         sd.set(p.name, { dtype: "float32", shape: [...p.shape], data: this.#tensors.get(p.name)!.slice() });
       }

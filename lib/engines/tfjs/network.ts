@@ -21,7 +21,7 @@
 
 import type { Tf, TfTensor } from "../../deps.ts";
 import { type BatchNormNode, type Graph, type GraphNode, valueUseCounts } from "../../graph.ts";
-import type { HostTensor, StateDict } from "../../tensor.ts";
+import { type HostTensor, int64Scalar, type StateDict } from "../../tensor.ts";
 import { fromTfjsLayout, type ParamRole, toTfjsLayout } from "./layout.ts";
 import { BATCH_NORM_TRAIN } from "./wasm_batch_norm.ts";
 
@@ -193,11 +193,7 @@ export class TfjsNetwork {
     const sd: StateDict = new Map();
     for (const p of this.graph.params) {
       if (p.dtype === "int64") {
-        sd.set(p.name, {
-          dtype: "int64",
-          shape: [],
-          data: new Float64Array([this.#tracked.get(p.name) ?? 0]),
-        });
+        sd.set(p.name, int64Scalar(this.#tracked.get(p.name) ?? 0));
         continue;
       }
       const data = (await this.vars.get(p.name)!.data()) as Float32Array;
