@@ -83,8 +83,24 @@ export function convWeightGrad(
   return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([co, k, k, ci])])], { perm: [0, 3, 1, 2] });
 }
 
-/** The k*k input windows [n, ci, oh, ow] each kernel offset (kh, kw) multiplies, row-major. */
-function shiftedWindows(b: OnnxBuilder, x: string, g: ConvGeometry): string[] {
+/**
+ * The k*k input windows [n, ci, oh, ow] each kernel offset (kh, kw) multiplies, row-major
+ * (Pad, then one strided Slice per offset).
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { shiftedWindows } from "./conv_grad.ts";
+ * const b = new OnnxBuilder("win");
+ * const x = b.input("x", "float32", [1, 3, 8, 8]);
+ * console.log(shiftedWindows(b, x, { k: 3, stride: 2, pad: 1, oh: 4, ow: 4 }).length); // 9
+ * ```
+ */
+export function shiftedWindows(
+  b: OnnxBuilder,
+  x: string,
+  g: Pick<ConvGeometry, "k" | "stride" | "pad" | "oh" | "ow">,
+): string[] {
   const { k, stride: s, pad: p, oh, ow } = g;
   const padded = p > 0 ? b.op("Pad", [x, b.int64s([0, 0, p, p, 0, 0, p, p])]) : x;
   // A 1x1 stride-1 convolution reads the input as it is.

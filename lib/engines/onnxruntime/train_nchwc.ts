@@ -20,6 +20,7 @@
 
 import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
 import { OnnxBuilder } from "../../onnx/builder.ts";
+import { shiftedWindows } from "./conv_grad.ts";
 import { convOut } from "./frozen_graphs.ts";
 import { gradAccumulator } from "./grad_accumulator.ts";
 import { reluGrad } from "./relu_grad.ts";
@@ -476,31 +477,19 @@ class BlockedTrainEmitter implements TrainStepState {
     const { stride: s, pad: p } = node;
     const input = node.inputs[0];
     const x = this.values.get(input)!;
-    const windows: string[] = [];
-    if (input === this.graph.input) {
-      const padded = p > 0 ? b.op("Pad", [x, b.int64s([0, 0, p, p, 0, 0, p, p])]) : x;
-      for (let kh = 0; kh < k; kh++) {
-        for (let kw = 0; kw < k; kw++) {
-          windows.push(b.op("Slice", [
-            padded,
-            b.int64s([kh, kw]),
-            b.int64s([kh + (oh - 1) * s + 1, kw + (ow - 1) * s + 1]),
-            b.int64s([2, 3]),
-            b.int64s([s, s]),
-          ]));
-        }
-      }
-    } else {
-      for (let tap = 0; tap < k * k; tap++) {
+    // The image is plain NCHW (Pad and strided Slices, as in the NCHW compiler); blocked
+    // activations are cut by one-hot depthwise convolutions.
+    const windows = input === this.graph.input
+      ? shiftedWindows(b, x, { k, stride: s, pad: p, oh, ow })
+      : Array.from({ length: k * k }, (_, tap) => {
         const win = k === 1 && s === 1 && p === 0 ? x : b.op("Conv", [x, this.#shiftKernel(ci, k, k, tap)], {
           kernel_shape: [k, k],
           strides: [s, s],
           pads: [p, p, p, p],
           group: ci,
         }, NCHWC_DOMAIN);
-        windows.push(b.op("ReorderOutput", [win], { channels: ci }, NCHWC_DOMAIN));
-      }
-    }
+        return b.op("ReorderOutput", [win], { channels: ci }, NCHWC_DOMAIN);
+      });
     const positions = oh * ow;
     const stacked = b.op("Reshape", [
       windows.length === 1 ? windows[0] : b.op("Concat", windows, { axis: 1 }),
