@@ -4,6 +4,7 @@ import { gzip, writeTar } from "../lib/data/archive.ts";
 import { CIFAR_SPECS, parseCifarRecords, readCifarArchive, readCifarFolder } from "../lib/data/cifar.ts";
 import { DataError } from "../lib/data/dataset.ts";
 import { SHARED_DIR, sharedTest } from "./test_utils.ts";
+import { CIFAR10_CLASSES } from "../lib/app/dataset_metadata.ts";
 
 const CIFAR10_DIR = new URL("data/cifar-10-batches-bin/", SHARED_DIR);
 const CIFAR100_DIR = new URL("data/cifar-100-binary/", SHARED_DIR);
@@ -17,19 +18,6 @@ function shared(dir: URL, name: string): Uint8Array {
     throw new Error(`shared test material missing: ${fileURLToPath(url)} (expected beside the repository)`);
   }
 }
-
-const CIFAR10_NAMES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
 
 sharedTest(
   "CIFAR-10 records: labels are the first 100 of the official test labels, pixels are the record bytes",
@@ -96,7 +84,7 @@ sharedTest(
       assert.equal(ds.test.count, 20);
       assert.deepEqual(Array.from(ds.train.labels), Array.from(official.subarray(0, 80)));
       assert.deepEqual(Array.from(ds.test.labels), Array.from(official.subarray(80, 100)));
-      assert.deepEqual(ds.classNames, CIFAR10_NAMES);
+      assert.deepEqual(ds.classNames, CIFAR10_CLASSES);
       assert.deepEqual(ds.shape, [3, 32, 32]);
       assert.deepEqual(ds.mean, [0.4914, 0.4822, 0.4465]);
       assert.deepEqual(ds.std, [0.2470, 0.2435, 0.2616]);
