@@ -479,3 +479,21 @@ Deno.test("--config file.json supplies settings and flags win; a bad file is one
     assert.equal(await exists(path.join(dir, "bad")), false);
   });
 });
+
+Deno.test("an LRP oracle runs its teacher on tfjs-wasm, the student on onnxruntime, and says which", async () => {
+  await withTempDir(async (dir) => {
+    const config = smallConfig(dir, await writeTeacher(dir), {
+      epochs: 1,
+      subset: 32,
+      relevance: "lrp-epsilon",
+      engine: "onnxruntime",
+    });
+    const { io, text } = capture();
+    const summary = await runDistill(config, io);
+    assert.equal(summary.engine, "onnxruntime-cpu");
+    const out = text();
+    assert.match(out, /teacher +relevance lrp-epsilon runs on tfjs-wasm \(student on onnxruntime-cpu\)/);
+    // The teacher's test check is timed on the engine that ran it.
+    assert.match(out, /oracle \(gamma 0\.5\).*\[[\d.]+ s on tfjs-wasm\]/);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { DISTILL_DEFAULTS } from "../lib/config.ts";
-import { createEngine } from "../lib/engines/registry.ts";
+import { createEngine, teacherEngineChoice } from "../lib/engines/registry.ts";
 
 Deno.test("engines resolve by name; unknown engines and backends list the valid ones", async () => {
   const ort = await createEngine({ engine: "onnxruntime", threads: 1 });
@@ -39,4 +39,13 @@ Deno.test("the tensorflow backend without tfjs-node(-gpu) fails with how to inst
 Deno.test("onnxruntime is the default engine, tfjs-wasm the default tfjs backend", () => {
   assert.equal(DISTILL_DEFAULTS.engine, "onnxruntime");
   assert.equal(DISTILL_DEFAULTS.backend, "wasm");
+});
+
+Deno.test("an LRP teacher runs on tfjs-wasm unless tfjs was chosen; grad-input keeps the choice", () => {
+  const ort = { engine: "onnxruntime" } as const;
+  assert.equal(teacherEngineChoice(ort, "grad-input"), ort);
+  assert.equal(teacherEngineChoice(ort), ort);
+  assert.deepEqual(teacherEngineChoice(ort, "lrp-gamma"), { engine: "tfjs", backend: "wasm" });
+  const cpu = { engine: "tfjs", backend: "cpu" } as const;
+  assert.equal(teacherEngineChoice(cpu, "lrp-epsilon"), cpu);
 });

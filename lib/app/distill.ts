@@ -22,7 +22,7 @@ import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { Engine, FrozenModel, GradReduction, OracleOptions } from "../engines/engine.ts";
 import type { RelevanceRule } from "../explain/options.ts";
-import { createEngine, type EngineName } from "../engines/registry.ts";
+import { createEngine, type EngineName, teacherEngineChoice } from "../engines/registry.ts";
 import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
 import { countParameters, type Graph } from "../graph.ts";
 import { initStateDict } from "../models/init.ts";
@@ -80,13 +80,12 @@ export async function runDistill(
       `${cin}x${h}x${w}, ${dataset.numClasses} classes`,
   );
 
-  const engine = await createEngine({
-    engine: c.engine as EngineName,
-    backend: c.backend as TfjsBackendName,
-  });
+  const choice = { engine: c.engine as EngineName, backend: c.backend as TfjsBackendName };
+  const engine = await createEngine(choice);
   progress.line(`engine   ${engine.name}`);
 
   let teacher: FrozenModel | null = null;
+  let teacherEngine = engine;
   let teacherName = "scratch";
   if (mode === "distill") {
     const t = await resolveTeacher(c.teacher, {
@@ -101,11 +100,13 @@ export async function runDistill(
     checkFits(t.graph, dataset, `teacher ${c.teacher}`);
     teacherName = t.graph.arch === "onnx" ? path.basename(c.teacher).replace(/\.\w+$/, "") : t.graph.arch;
     progress.line(`teacher  ${t.description}`);
-    // LRP relevance rules run on tfjs; the student can stay on the faster engine.
-    const lrp = c.response === "oracle" && c.relevance !== "grad-input" &&
-      engine.name.startsWith("onnxruntime");
-    const teacherEngine = lrp ? await createEngine({ engine: "tfjs", backend: "wasm" }) : engine;
-    if (lrp) {
+    // LRP relevance rules run on tfjs; the student stays on its (faster) engine.
+    const teacherChoice = teacherEngineChoice(
+      choice,
+      c.response === "oracle" ? c.relevance as RelevanceRule : "grad-input",
+    );
+    if (teacherChoice !== choice) {
+      teacherEngine = await createEngine(teacherChoice);
       progress.line(
         `teacher  relevance ${c.relevance} runs on ${teacherEngine.name} (student on ${engine.name})`,
       );
@@ -139,7 +140,7 @@ export async function runDistill(
   try {
     const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
     if (teacher && c.testTeacher && !c.resume) {
-      await reportTeacher(teacher, testLoader, dataset, c, progress, engine);
+      await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine);
     }
 
     const exportStudent = async (file: string, weights: StateDict) => {

@@ -21,7 +21,7 @@ import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { GradReduction } from "../engines/engine.ts";
 import type { LrpParams, RelevanceRule } from "../explain/options.ts";
-import { createEngine, type EngineChoice } from "../engines/registry.ts";
+import { createEngine, type EngineChoice, teacherEngineChoice } from "../engines/registry.ts";
 import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
 import { barFigure, reliabilityFigure } from "../plots/figures.ts";
@@ -220,12 +220,7 @@ async function oracleComparison(
   });
   checkFits(t.graph, dataset, `teacher ${spec.teacher}`);
   const relevance = spec.relevance ?? "grad-input";
-  // LRP relevance rules run on tfjs (as in distill); grad-input stays on the chosen engine.
-  const engine = await createEngine(
-    relevance !== "grad-input" && spec.engine.engine !== "tfjs"
-      ? { engine: "tfjs", backend: "wasm" }
-      : spec.engine,
-  );
+  const engine = await createEngine(teacherEngineChoice(spec.engine, relevance));
   const teacher = await engine.loadFrozen(t.graph, t.weights);
   // Batches of 64 as the paper trains: with the mean reduction, x* depends on the batch size.
   const loader = new BatchLoader(dataset, "test", { batchSize: 64, limit: o.limit, worker: false });
