@@ -85,6 +85,7 @@ export {
   resolveConfig,
   resolveFields,
   RESPONSES,
+  type Settings,
   TEST_FIELDS,
   type TestConfig,
   TRAIN_FIELDS,

@@ -207,6 +207,8 @@ export type FieldTable = Readonly<Record<string, FieldSpec<unknown>>>;
 export type ValueOf<S> = S extends FieldSpec<infer T> ? T : never;
 /** The typed configuration of a field table. */
 export type ConfigOf<F> = { -readonly [K in keyof F]: ValueOf<F[K]> };
+/** Any subset of a configuration, as a library caller writes it (lists may be readonly). */
+export type Settings<C> = { [K in keyof C]?: C[K] extends (infer E)[] ? readonly E[] : C[K] };
 
 /**
  * Why `name` is not a zoo architecture (with the valid names), or undefined when it is one.

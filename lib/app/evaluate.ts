@@ -35,6 +35,8 @@ export interface EvaluateOptions {
   model: string;
   /** Dataset (default: the model's metadata). */
   data?: string;
+  /** An in-memory dataset to evaluate on instead of loading `data`. */
+  dataset?: ImageDataset;
   /** Where datasets are looked for. */
   dataDir?: string;
   /** Download a missing dataset. */
@@ -148,13 +150,13 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
   await refusePytorchCheckpoint(o.model);
   const clf = await OnnxClassifier.open(o.model, o.device ?? "cpu");
   try {
-    const name = o.data ?? clf.metadata.dataset;
+    const name = o.dataset?.name ?? o.data ?? clf.metadata.dataset;
     if (!name) {
       throw new Error(
         `${o.model}: the model does not say which dataset it was trained on; pass --data <name>`,
       );
     }
-    const dataset = await loadDataset(name, {
+    const dataset = o.dataset ?? await loadDataset(name, {
       dataDir: o.dataDir ?? "./data",
       download: o.download ?? false,
       testOnly: true,

@@ -27,6 +27,7 @@ import {
   type DistillConfig,
   resolveConfig,
   resolveFields,
+  type Settings,
   TRAIN_FIELDS,
   trainAsDistill,
   type TrainConfig,
@@ -91,7 +92,7 @@ const SILENT: ProgressStream = { write: () => true };
  *   { onEpoch: (r) => console.log(r.epoch, r.test_top1) });
  * ```
  */
-export async function distill(config: Partial<DistillConfig>, o: RunOptions = {}): Promise<RunResult> {
+export async function distill(config: Settings<DistillConfig>, o: RunOptions = {}): Promise<RunResult> {
   return await run(resolveConfig(config as Record<string, unknown>), "distill", o);
 }
 
@@ -104,7 +105,7 @@ export async function distill(config: Partial<DistillConfig>, o: RunOptions = {}
  * const { summary } = await train({ data: "synthetic", student: "resnet8", epochs: 2, studentOut: "t.onnx" });
  * ```
  */
-export async function train(config: Partial<TrainConfig>, o: RunOptions = {}): Promise<RunResult> {
+export async function train(config: Settings<TrainConfig>, o: RunOptions = {}): Promise<RunResult> {
   return await run(
     trainAsDistill(resolveFields(TRAIN_FIELDS, config as Record<string, unknown>)),
     "train",
