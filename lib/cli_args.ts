@@ -217,3 +217,36 @@ export function renderOverview(commands: Readonly<Record<string, CommandSpec>>, 
     "",
   ].join("\n");
 }
+
+/**
+ * A command's settings as a Markdown table (flag, default, meaning), grouped like its help; the
+ * README's settings tables are these (`deno run -A tools/readme_settings.ts` rewrites them).
+ *
+ * @example
+ * ```ts
+ * import { markdownSettings } from "./cli_args.ts";
+ * import { COMMANDS } from "./config.ts";
+ * console.log(markdownSettings(COMMANDS.demo).split("\n")[2]); // | optimiser | `--epochs <n>` | `3` | epochs of each stage |
+ * ```
+ */
+export function markdownSettings(spec: CommandSpec): string {
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const rows = ["| group | flag | default | meaning |", "| --- | --- | --- | --- |"];
+  for (const g of GROUPS) {
+    let first = true;
+    for (const [k, s] of Object.entries(spec.fields)) {
+      if (s.group !== g) continue;
+      const def = shownDefault(s);
+      const shown = s.required
+        ? "required"
+        : def === undefined
+        ? ""
+        : s.defaultText
+        ? esc(def)
+        : `\`${esc(def)}\``;
+      rows.push(`| ${first ? g : ""} | \`${esc(usage(k, s))}\` | ${shown} | ${esc(s.doc)} |`);
+      first = false;
+    }
+  }
+  return rows.join("\n");
+}

@@ -244,7 +244,7 @@ const positiveList = (what: string) => (v: number[]) =>
 const F = {
   data: text(
     "data",
-    `dataset: ${DATASET_NAMES.join(", ")}, or a PNG folder (one sub-folder per class)`,
+    `dataset: ${DATASET_NAMES.join(", ")}, or a PNG folder (<root>/{train,test}/<class>/*.png)`,
     "cifar100",
     {
       placeholder: "name|dir",
@@ -284,7 +284,7 @@ const F = {
   recNum: int("oracle", "oracle steps applied (rec_num)", 1, { min: 1 }),
   reduction: choice(
     "oracle",
-    "CE reduction behind the input gradient (mean: the paper's)",
+    "CE reduction behind the input gradient (mean: the paper's, depends on the batch size)",
     REDUCTIONS,
     "mean",
   ),

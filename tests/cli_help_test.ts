@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import denoConfig from "../deno.json" with { type: "json" };
-import { shownDefault } from "../lib/cli_args.ts";
+import { markdownSettings, shownDefault } from "../lib/cli_args.ts";
 import { COMMANDS, flagName, GROUPS } from "../lib/config.ts";
 import { assertOneLineError, runCli } from "./cli_utils.ts";
 
@@ -135,4 +135,30 @@ Deno.test("--config works on every command (JSON or YAML; errors in the file nam
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Table cells with the padding deno fmt adds removed (separator rows become "---"). */
+function cells(table: string): string[][] {
+  return table.trim().split("\n").map((row) =>
+    row.trim().replace(/^\||\|$/g, "").split(/(?<!\\)\|/).map((c) => c.trim().replace(/^-+$/, "---"))
+  );
+}
+
+Deno.test("README: the settings tables are the field specs' and the library example is examples/library.ts", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const block = (name: string) => {
+    const open = `<!-- ${name} -->`, close = `<!-- /${name} -->`;
+    const a = readme.indexOf(open), b = readme.indexOf(close);
+    assert.ok(a >= 0 && b > a, `README.md lacks the ${name} block`);
+    return readme.slice(a + open.length, b);
+  };
+  for (const [name, spec] of Object.entries(COMMANDS)) {
+    assert.deepEqual(
+      cells(block(`settings:${name}`)),
+      cells(markdownSettings(spec)),
+      `README's ${name} table is stale: run deno run -A tools/readme_settings.ts`,
+    );
+  }
+  const example = await Deno.readTextFile(new URL("../examples/library.ts", import.meta.url));
+  assert.equal(block("example:library").trim(), "```ts\n" + example.trim() + "\n```");
 });
