@@ -73,7 +73,6 @@ export {
   type ConvertConfig,
   DEMO_FIELDS,
   type DemoConfig,
-  DEVICES,
   DISTILL_DEFAULTS,
   DISTILL_FIELDS,
   type DistillConfig,
@@ -121,6 +120,7 @@ export {
   type EvaluationReport,
   formatReport,
 } from "./lib/app/evaluate.ts";
+export { type Device, DEVICES, OnnxClassifier } from "./lib/eval/onnx_classifier.ts";
 export { convertModel, type ConvertOptions } from "./lib/app/convert.ts";
 export { type AnalysisReport, type AnalyzeOptions, runAnalyze } from "./lib/app/analyze.ts";
 export { belowChanceWarning, chooseNormalisation, type Normalisation } from "./lib/app/normalisation.ts";

@@ -21,6 +21,7 @@
 import { DATASET_NAMES } from "./data/load.ts";
 import { ENGINE_NAMES } from "./engines/registry.ts";
 import { TFJS_BACKENDS } from "./engines/tfjs/backend.ts";
+import { DEVICES } from "./eval/onnx_classifier.ts";
 import { RELEVANCE_RULES } from "./explain/options.ts";
 import { buildModel, MODEL_NAMES } from "./models/zoo.ts";
 
@@ -43,10 +44,6 @@ export type Reduction = typeof REDUCTIONS[number];
 export const LR_SCHEDULES = ["multistep", "cosine"] as const;
 /** A learning-rate schedule. */
 export type LrSchedule = typeof LR_SCHEDULES[number];
-/** Where `test` runs the classifier. */
-export const DEVICES = ["cpu", "cuda", "auto"] as const;
-/** A `test` device. */
-export type DeviceName = typeof DEVICES[number];
 /** Datasets whose metadata `convert --dataset` can embed without reading their files. */
 export const METADATA_DATASETS = ["cifar10", "cifar100", "fashion-mnist"] as const;
 /** A dataset with built-in metadata. */
