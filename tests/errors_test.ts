@@ -10,7 +10,7 @@ import { exportOnnx } from "../convert/onnx_export.ts";
 import { importOnnx } from "../convert/onnx_import.ts";
 import { parseModelMetadata } from "../convert/onnx_metadata.ts";
 import { datasetFromArrays } from "../lib/app/data_sources.ts";
-import { distill } from "../lib/app/library.ts";
+import { distill, train } from "../lib/app/library.ts";
 import { chooseNormalisation } from "../lib/app/normalisation.ts";
 import type { StateDict } from "../lib/tensor.ts";
 import { initStateDict } from "../lib/models/init.ts";
@@ -204,5 +204,26 @@ Deno.test("library distill: a below-chance teacher is warned about; its declared
     assert.match(text, /using --mean \[0\.5, 0\.5, 0\.5\] --std \[0\.25, 0\.25, 0\.25\] as given/);
     const m2 = parseModelMetadata(importOnnx(Deno.readFileSync(f), f).metadata, f);
     assert.deepEqual([m2.mean, m2.std], [[0.5, 0.5, 0.5], [0.25, 0.25, 0.25]]);
+  });
+});
+
+Deno.test("library train: --mean/--std are used and exported; without them the data's statistics", async () => {
+  await withTempDir(async (dir) => {
+    const f = path.join(dir, "t.onnx");
+    const meta = () => parseModelMetadata(importOnnx(Deno.readFileSync(f), f).metadata, f);
+    const common = { student: "resnet8", epochs: 1, batchSize: 8, studentOut: f } as const;
+    const { history } = await train({
+      ...common,
+      mean: [0.2, 0.3, 0.4],
+      std: [0.5, 0.5, 0.5],
+      out: path.join(dir, "a"),
+    }, {
+      dataset: toyData(),
+    });
+    assert.equal(history.length, 1);
+    assert.deepEqual([meta().mean, meta().std, meta().imageSize], [[0.2, 0.3, 0.4], [0.5, 0.5, 0.5], 8]);
+    const data = toyData();
+    await train({ ...common, out: path.join(dir, "b") }, { dataset: data });
+    assert.deepEqual([meta().mean, meta().std], [data.mean, data.std]);
   });
 });
