@@ -46,7 +46,10 @@ function interruptSignal(): AbortSignal {
 
 const out = process.stderr.isTTY ? process.stderr : process.stdout;
 
-/** What each command does with its resolved settings: a call into the library. */
+/**
+ * What each command does with its resolved settings: a call into the library. A new command is
+ * its field table in `COMMANDS` (lib/config.ts) plus one entry here.
+ */
 const ACTIONS: { [K in CommandName]: (c: ConfigOf<typeof COMMANDS[K]["fields"]>) => Promise<void> } = {
   distill: async (c) => {
     const { summary } = await distill(c, { stream: out, signal: interruptSignal() });

@@ -447,7 +447,7 @@ export const CONVERT_FIELDS = {
 
 /** Fields of `analyze`. */
 export const ANALYZE_FIELDS = {
-  teacher: { ...F.teacher, required: true },
+  teacher: { ...F.teacher, required: true, default: "" },
   teacherArch: F.teacherArch,
   data: { ...F.data, required: true, default: "" },
   dataDir: F.dataDir,
