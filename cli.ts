@@ -26,6 +26,8 @@ import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
 import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
 import { runAnalyze } from "./lib/app/analyze.ts";
 import { runDemo } from "./lib/app/demo.ts";
+import { createCtrlC } from "./lib/interrupt.ts";
+import { readRunConfig } from "./lib/run_folder.ts";
 
 /** Adds every config field as a kebab-case flag (help text and default from the field spec). */
 function addConfigOptions(cmd: Command, defaults: Partial<DistillConfig> = {}): Command {
@@ -74,19 +76,22 @@ async function configFrom(
       throw new Error(`${opts.config}: ${(e as Error).message}`);
     }
   }
-  return resolveConfig(defaults as Record<string, unknown>, fromFile, fromFlags);
+  // --resume --out DIR continues from DIR/config.json; what is given now is compared against it.
+  const resuming = fromFlags.resume === "true" ||
+    (fromFlags.resume === undefined && fromFile.resume === true);
+  const out = fromFlags.out ?? fromFile.out;
+  let fromRun: Record<string, unknown> = {};
+  if (resuming && typeof out === "string" && out !== "") {
+    const { out: _o, resume: _r, overwrite: _w, ...saved } = await readRunConfig(out);
+    fromRun = saved;
+  }
+  return resolveConfig(defaults as Record<string, unknown>, fromRun, fromFile, fromFlags);
 }
 
-/** Ctrl-C: the first one stops after the current step with a checkpoint, a second one exits. */
-function interruptSignal(): AbortSignal {
-  const ac = new AbortController();
-  const onInt = () => {
-    if (ac.signal.aborted) Deno.exit(130);
-    console.error("\nstopping after this step (Ctrl-C again to quit without saving)...");
-    ac.abort();
-  };
-  Deno.addSignalListener("SIGINT", onInt);
-  return ac.signal;
+/** Ctrl-C: quits at once while setting up; stops after the current step with a checkpoint while training. */
+function interruptSignal(): { signal: AbortSignal; onPhase: (p: "setup" | "training") => void } {
+  const ctrlC = createCtrlC();
+  return { signal: ctrlC.signal, onPhase: ctrlC.phase };
 }
 
 const out = process.stderr.isTTY ? process.stderr : process.stdout;
@@ -101,7 +106,7 @@ addConfigOptions(
   ),
 ).action(async (opts) => {
   const c = await configFrom(opts);
-  const s = await runDistill(c, { stream: out, signal: interruptSignal() }, "distill");
+  const s = await runDistill(c, { stream: out, ...interruptSignal() }, "distill");
   if (s.status === "interrupted") Deno.exit(130);
 });
 
@@ -110,7 +115,7 @@ addConfigOptions(
   { response: "plain", ceWeight: 1, alpha: 0 },
 ).action(async (opts) => {
   const c = await configFrom(opts, { response: "plain", ceWeight: 1, alpha: 0 });
-  const s = await runDistill(c, { stream: out, signal: interruptSignal() }, "train");
+  const s = await runDistill(c, { stream: out, ...interruptSignal() }, "train");
   if (s.status === "interrupted") Deno.exit(130);
 });
 
@@ -316,7 +321,7 @@ program.command("demo")
       throw new Error(`--epochs must be a positive integer, got "${opts.epochs}"`);
     }
     console.log(
-      await runDemo({ stream: out, signal: interruptSignal() }, {
+      await runDemo({ stream: out, ...interruptSignal() }, {
         epochs,
         engine: opts.engine,
         backend: opts.backend,
@@ -329,6 +334,10 @@ try {
 } catch (e) {
   const err = e as Error;
   if (Deno.env.get("OKD_DEBUG")) console.error(err.stack);
+  if (err.name === "InterruptedError") {
+    console.error(err.message.split("\n")[0]);
+    Deno.exit(130);
+  }
   console.error(`error: ${err.message.split("\n")[0]}`);
   Deno.exit(1);
 }

@@ -79,6 +79,10 @@ export interface DistillConfig {
   studentOut: string;
   /** Resume from the checkpoint in the run folder given by --out. */
   resume: boolean;
+  /** Replace the run in a non-empty --out folder (without it such a folder is refused). */
+  overwrite: boolean;
+  /** Also write the checkpoint every N training steps (0: only at epoch ends and on Ctrl-C). */
+  checkpointEvery: number;
   /** Evaluate the teacher (plain and oracle) on the test set before training. */
   testTeacher: boolean;
 }
@@ -131,6 +135,8 @@ export const DISTILL_DEFAULTS: Readonly<DistillConfig> = Object.freeze({
   out: "",
   studentOut: "weights/student.onnx",
   resume: false,
+  overwrite: false,
+  checkpointEvery: 0,
   testTeacher: true,
 });
 
@@ -176,6 +182,12 @@ export const DISTILL_FIELDS: Readonly<Record<keyof DistillConfig, FieldSpec>> = 
   out: { type: "string", doc: "run folder (default runs/<teacher>_to_<student>_<time>)" },
   studentOut: { type: "string", doc: "final student ONNX path" },
   resume: { type: "boolean", doc: "resume the run in --out from its checkpoint" },
+  overwrite: { type: "boolean", doc: "replace the run in a non-empty --out folder" },
+  checkpointEvery: {
+    type: "integer",
+    doc: "also checkpoint every N training steps (0: at epoch ends and on Ctrl-C)",
+    min: 0,
+  },
   testTeacher: { type: "boolean", doc: "evaluate the teacher (plain and oracle) before training" },
 });
 

@@ -249,11 +249,16 @@ for (
 
 Deno.test("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
   const dir = await Deno.makeTempDir({ prefix: "okd_train_nan_" });
-  const { config, student, provider, teacher } = await setup({ epochs: 3, lr: 1e30, schedule: "99" });
-  // Epoch 1 at a sane rate writes a checkpoint; the poisoned rate then takes over.
-  const sane = { ...config, lr: 0.05 };
+  // Epoch 1 at a sane rate writes a checkpoint; from epoch 2 the schedule poisons the rate (a
+  // resume may not change --lr, so the same settings must do both).
+  const { config, student, provider, teacher } = await setup({
+    epochs: 3,
+    lr: 0.05,
+    lrDecay: 1e31,
+    schedule: "2",
+  });
   await train({
-    config: { ...sane, epochs: 1 },
+    config: { ...config, epochs: 1 },
     student,
     provider,
     trainData: new MemorySource(trainData, 8, 3),
