@@ -2,9 +2,10 @@
  * What Ctrl-C does to a training command. While it sets up (loading data, downloading,
  * building graphs) nothing needs saving, so the first Ctrl-C quits at once. Once it trains, the
  * first Ctrl-C asks it to stop after the current step (or at once inside an evaluation pass)
- * with a checkpoint; a second one quits as soon as the file write in progress (the checkpoint)
- * is complete, so it cannot cut a save short; a third quits at once (files are written
- * atomically, so the previous checkpoint is still whole).
+ * with a checkpoint. A second one does not cut that short: a step runs synchronously in native
+ * code, so both presses are seen only once the step is done, and the save that follows takes a
+ * fraction of a second; it only says so. A third quits as soon as no file write is in flight
+ * (files are written atomically, so the previous checkpoint is whole in any case).
  *
  * @example
  * ```ts
@@ -69,15 +70,14 @@ export function createCtrlC(opts: CtrlCOptions = {}): CtrlC {
       write("\ninterrupted (nothing was trained yet)");
       exit(130);
     } else if (presses === 1) {
-      write(
-        "\nstopping after this step and saving a checkpoint (Ctrl-C again quits once the save is done)...",
-      );
+      write("\nstopping after this step and saving a checkpoint...");
       ac.abort();
     } else if (presses === 2) {
-      write("quitting as soon as the file being written is complete (Ctrl-C again quits at once)...");
-      void atomicWritesSettled().then(() => exit(130));
+      write(
+        "already stopping: the checkpoint is saved right after this step (Ctrl-C again quits without it)",
+      );
     } else {
-      exit(130);
+      void atomicWritesSettled().then(() => exit(130));
     }
   };
   const listen = opts.listen ?? true;
