@@ -201,7 +201,7 @@ Deno.test("a non-empty --out is refused without --overwrite; a lock refuses a li
   });
 });
 
-Deno.test("an unwritable --student-out fails before the first step, leaving no run folder", async () => {
+Deno.test("an unwritable --student-out or --out fails before the first step, leaving no run folder", async () => {
   await withDir(async (dir) => {
     await Deno.writeTextFile(path.join(dir, "blocker"), "a file, not a folder");
     const t0 = performance.now();
@@ -210,6 +210,10 @@ Deno.test("an unwritable --student-out fails before the first step, leaving no r
     assert.doesNotMatch(r.stdout + r.stderr, /epoch 1/);
     await assert.rejects(Deno.stat(path.join(dir, "run")), Deno.errors.NotFound);
     console.log(`refused after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    assertOneLineError(
+      await runCli([...args("blocker/run", 1), "--student-out", "s.onnx"], dir),
+      /blocker\/run: cannot (read|create) the run folder/,
+    );
   });
 });
 
