@@ -260,7 +260,20 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
   const checkpoint = async (w?: StateDict) => {
     s.loader = o.trainData.state();
     const opt = await o.student.optimizerState();
-    w ??= await o.student.stateDict();
+    if (!w) {
+      // A mid-epoch checkpoint (Ctrl-C, --checkpoint-every) must not save a diverged student
+      // over the last good one: the last step's update is not covered by a loss.
+      w = await o.student.stateDict();
+      const bad = [...w].find(([, t]) => t.dtype === "float32" && !t.data.every(Number.isFinite))?.[0];
+      if (bad !== undefined) {
+        throw new NonFiniteLossError(
+          `the student diverged in epoch ${s.epoch}, batch ${s.batchInEpoch} (lr ${
+            learningRate(c, s.epoch)
+          }): ` +
+            `${bad} is not finite; stopped. ${kept()}; try a lower --lr.`,
+        );
+      }
+    }
     await saveCheckpoint(file(RUN_FILES.checkpoint), { weights: w, optimizer: opt, loop: s, run });
     checkpointed = true;
   };
