@@ -85,7 +85,15 @@ export function runSettings(c: DistillConfig): Record<string, unknown> {
 
 const show = (v: unknown) => Array.isArray(v) ? v.join(",") : typeof v === "string" ? (v || '""') : String(v);
 
-/** One-line list of changes: `--lr 0.05 -> 0.1, --student resnet20 -> resnet8`. */
+/**
+ * One-line list of changes: `--lr 0.05 -> 0.1, --student resnet20 -> resnet8`.
+ *
+ * @example
+ * ```ts
+ * import { describeChanges } from "./run_folder.ts";
+ * console.log(describeChanges([{ field: "lr", flag: "--lr", from: 0.05, to: 0.1 }])); // --lr 0.05 -> 0.1
+ * ```
+ */
 export function describeChanges(changes: readonly SettingChange[]): string {
   return changes.map((d) => `${d.flag} ${show(d.from)} -> ${show(d.to)}`).join(", ");
 }

@@ -283,7 +283,11 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
       : `No checkpoint was written (it diverged in the first epoch)`;
 
   const interrupted = async () => {
-    o.progress.line(`interrupted: checkpoint saved to ${file(RUN_FILES.checkpoint)}; continue with --resume`);
+    o.progress.line(
+      `interrupted: checkpoint saved to ${
+        file(RUN_FILES.checkpoint)
+      }; continue with --resume --out ${o.runDir}`,
+    );
     return await finish(o, s, "interrupted");
   };
   const every = c.checkpointEvery ?? 0;
