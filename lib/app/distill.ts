@@ -155,6 +155,13 @@ export async function runDistill(
   let lock: RunLock | null = null;
   const releaseOnExit = () => lock?.releaseSync();
   globalThis.addEventListener("unload", releaseOnExit);
+  const leave = async () => {
+    globalThis.removeEventListener("unload", releaseOnExit);
+    await lock?.release();
+    io.onPhase?.("setup");
+    student.dispose();
+    teacher?.dispose();
+  };
   try {
     // Outputs are checked writable before any work, then the folder is locked and re-checked.
     await checkWritable(studentOut, "--student-out");
@@ -167,96 +174,91 @@ export async function runDistill(
     // Temporary files of writers killed mid-write (kill -9, power loss).
     await removeDeadTemps(runDir);
     await removeDeadTemps(path.dirname(studentOut), [path.basename(studentOut), path.basename(bestOut)]);
-    if (plan && !plan.hasCheckpoint) {
-      progress.line(`resume   ${runDir} has no checkpoint yet: starting its run from its config.json`);
-    }
-    return await trainInFolder();
-  } finally {
-    globalThis.removeEventListener("unload", releaseOnExit);
-    await lock?.release();
-    io.onPhase?.("setup");
-    student.dispose();
-    teacher?.dispose();
+  } catch (e) {
+    await leave();
+    throw e;
+  }
+  if (plan && !plan.hasCheckpoint) {
+    progress.line(`resume   ${runDir} has no checkpoint yet: starting its run from its config.json`);
   }
 
-  async function trainInFolder(): Promise<RunSummary> {
-    const trainLoader = new BatchLoader(dataset, "train", {
-      batchSize: c.batchSize,
-      seed: c.seed,
-      subset: c.subset > 0 ? c.subset : undefined,
-    });
-    const testLoader = new BatchLoader(dataset, "test", { batchSize: EVAL_BATCH, worker: false });
-    try {
-      const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
-      io.onPhase?.("training");
-      if (teacher && c.testTeacher && !plan?.hasCheckpoint) {
-        await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine, io.signal).catch(
-          (e) => {
-            if (e instanceof InterruptedError) {
-              throw new InterruptedError("interrupted during the teacher's test check; nothing was trained");
-            }
-            throw e;
-          },
-        );
-      }
-
-      const exportStudent = async (file: string, weights: StateDict) => {
-        await writeFileAtomic(
-          file,
-          exportOnnx(graph, weights, {
-            imageSize: h === w ? h : null,
-            dataset: dataset.name,
-            mean: dataset.mean,
-            std: dataset.std,
-            classNames: dataset.classNames,
-          }),
-        );
-      };
-      const config = { ...c, out: runDir, overwrite: false };
-      const summary = await train({
-        config,
-        student,
-        provider,
-        trainData: trainSource(trainLoader),
-        testData: evalSource(testLoader),
-        runDir,
-        progress,
-        engineName: engine.name,
-        clock: io.clock,
-        signal: io.signal,
-        resume: Boolean(plan?.hasCheckpoint),
-        onResumed: async (at) => {
-          if (plan!.changes.length > 0) {
-            progress.line(
-              `resume   changed on resume (recorded in ${path.join(runDir, "resume_log.jsonl")}): ` +
-                describeChanges(plan!.changes),
-            );
+  const trainLoader = new BatchLoader(dataset, "train", {
+    batchSize: c.batchSize,
+    seed: c.seed,
+    subset: c.subset > 0 ? c.subset : undefined,
+  });
+  const testLoader = new BatchLoader(dataset, "test", { batchSize: EVAL_BATCH, worker: false });
+  try {
+    const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
+    io.onPhase?.("training");
+    if (teacher && c.testTeacher && !plan?.hasCheckpoint) {
+      await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine, io.signal).catch(
+        (e) => {
+          if (e instanceof InterruptedError) {
+            throw new InterruptedError("interrupted during the teacher's test check; nothing was trained");
           }
-          await recordResume(runDir, config, plan!.changes, at);
+          throw e;
         },
-        onWeights: async (kind, weights) => {
-          if (kind === "best") {
-            await writeFileAtomic(path.join(runDir, RUN_FILES.best), encodeSafetensors(weights));
-            await exportStudent(bestOut, weights);
-          } else {
-            await exportStudent(studentOut, weights);
-          }
-        },
-      });
-      if (summary.status === "completed") {
-        progress.line(
-          `done     best test top-1 ${
-            summary.best_test_acc.top1.toFixed(2)
-          }% (epoch ${summary.best_test_acc.epoch}), ` +
-            `last ${summary.last_test_acc.top1.toFixed(2)}%; student -> ${studentOut} (best: ${bestOut}); ` +
-            `metrics in ${runDir}`,
-        );
-      }
-      return summary;
-    } finally {
-      await trainLoader.close();
-      await testLoader.close();
+      );
     }
+
+    const exportStudent = async (file: string, weights: StateDict) => {
+      await writeFileAtomic(
+        file,
+        exportOnnx(graph, weights, {
+          imageSize: h === w ? h : null,
+          dataset: dataset.name,
+          mean: dataset.mean,
+          std: dataset.std,
+          classNames: dataset.classNames,
+        }),
+      );
+    };
+    const config = { ...c, out: runDir, overwrite: false };
+    const summary = await train({
+      config,
+      student,
+      provider,
+      trainData: trainSource(trainLoader),
+      testData: evalSource(testLoader),
+      runDir,
+      progress,
+      engineName: engine.name,
+      clock: io.clock,
+      signal: io.signal,
+      resume: Boolean(plan?.hasCheckpoint),
+      onResumed: async (at) => {
+        if (plan!.changes.length > 0) {
+          progress.line(
+            `resume   changed on resume (recorded in ${path.join(runDir, "resume_log.jsonl")}): ` +
+              describeChanges(plan!.changes),
+          );
+        }
+        await recordResume(runDir, config, plan!.changes, at);
+      },
+      onWeights: async (kind, weights) => {
+        if (kind === "best") {
+          await writeFileAtomic(path.join(runDir, RUN_FILES.best), encodeSafetensors(weights));
+          await exportStudent(bestOut, weights);
+        } else {
+          await exportStudent(studentOut, weights);
+        }
+      },
+    });
+    if (summary.status === "completed") {
+      progress.line(
+        `done     best test top-1 ${
+          summary.best_test_acc.top1.toFixed(2)
+        }% (epoch ${summary.best_test_acc.epoch}), ` +
+          `last ${summary.last_test_acc.top1.toFixed(2)}%; student -> ${studentOut} (best: ${bestOut}); ` +
+          `metrics in ${runDir}`,
+      );
+    }
+    return summary;
+  } finally {
+    await trainLoader.close();
+    await testLoader.close();
+    await leave();
   }
 }
 
