@@ -31,17 +31,13 @@ import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
 import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
 import { runAnalyze } from "./lib/app/analyze.ts";
 import { runDemo } from "./lib/app/demo.ts";
+import { createCtrlC } from "./lib/interrupt.ts";
+import { readRunConfig } from "./lib/run_folder.ts";
 
-/** Ctrl-C: the first one stops after the current step with a checkpoint, a second one exits. */
-function interruptSignal(): AbortSignal {
-  const ac = new AbortController();
-  const onInt = () => {
-    if (ac.signal.aborted) Deno.exit(130);
-    console.error("\nstopping after this step (Ctrl-C again to quit without saving)...");
-    ac.abort();
-  };
-  Deno.addSignalListener("SIGINT", onInt);
-  return ac.signal;
+/** Ctrl-C: quits at once while setting up; stops after the current step with a checkpoint while training. */
+function interruptSignal(): { signal: AbortSignal; onPhase: (p: "setup" | "training") => void } {
+  const ctrlC = createCtrlC();
+  return { signal: ctrlC.signal, onPhase: ctrlC.phase };
 }
 
 const out = process.stderr.isTTY ? process.stderr : process.stdout;
@@ -52,11 +48,11 @@ const out = process.stderr.isTTY ? process.stderr : process.stdout;
  */
 const ACTIONS: { [K in CommandName]: (c: ConfigOf<typeof COMMANDS[K]["fields"]>) => Promise<void> } = {
   distill: async (c) => {
-    const { summary } = await distill(c, { stream: out, signal: interruptSignal() });
+    const { summary } = await distill(c, { stream: out, ...interruptSignal() });
     if (summary.status === "interrupted") Deno.exit(130);
   },
   train: async (c) => {
-    const { summary } = await train(c, { stream: out, signal: interruptSignal() });
+    const { summary } = await train(c, { stream: out, ...interruptSignal() });
     if (summary.status === "interrupted") Deno.exit(130);
   },
   test: async (c) => {
@@ -117,7 +113,7 @@ const ACTIONS: { [K in CommandName]: (c: ConfigOf<typeof COMMANDS[K]["fields"]>)
     console.log(`teacher on x : ${row(report.plain)}\noracle on x*: ${row(report.oracle)}`);
   },
   demo: async (c) => {
-    console.log(await runDemo({ stream: out, signal: interruptSignal() }, c));
+    console.log(await runDemo({ stream: out, ...interruptSignal() }, c));
   },
 };
 
@@ -156,7 +152,19 @@ async function main(args: string[]): Promise<void> {
       throw new Error(`${flags.config}: ${(e as Error).message}`);
     }
   }
-  const c = resolveFields(spec.fields, fromFile, flags.values);
+  // --resume --out DIR continues from DIR/config.json; what is given now is compared against it.
+  let fromRun: Record<string, unknown> = {};
+  if (name === "distill" || name === "train") {
+    const resuming = flags.values.resume === true || flags.values.resume === "true" ||
+      (flags.values.resume === undefined && fromFile.resume === true);
+    const runOut = flags.values.out ?? fromFile.out;
+    if (resuming && typeof runOut === "string" && runOut !== "") {
+      const { out: _o, resume: _r, overwrite: _w, ...saved } = await readRunConfig(runOut);
+      // A train run's config.json holds the full distillation settings; keep this command's own.
+      fromRun = Object.fromEntries(Object.entries(saved).filter(([k]) => Object.hasOwn(spec.fields, k)));
+    }
+  }
+  const c = resolveFields(spec.fields, fromRun, fromFile, flags.values);
   checkRequired(spec.fields, c);
   // deno-lint-ignore no-explicit-any
   await (ACTIONS[name] as (c: any) => Promise<void>)(c);
@@ -167,6 +175,10 @@ try {
 } catch (e) {
   const err = e as Error;
   if (Deno.env.get("OKD_DEBUG")) console.error(err.stack);
+  if (err.name === "InterruptedError") {
+    console.error(err.message.split("\n")[0]);
+    Deno.exit(130);
+  }
   console.error(`error: ${err.message.split("\n")[0]}`);
   Deno.exit(1);
 }

@@ -159,6 +159,10 @@ const F = {
   engine: choice("engine", "compute engine", ENGINE_NAMES, "onnxruntime"),
   backend: choice("engine", "tfjs backend", TFJS_BACKENDS, "wasm"),
   resume: bool("run", "resume the run in --out from its checkpoint", false),
+  overwrite: bool("run", "replace the run in a non-empty --out folder (refused without it)", false),
+  checkpointEvery: int("run", "also checkpoint every N training steps (0: at epoch ends and on Ctrl-C)", 0, {
+    min: 0,
+  }),
   limit: int("data", "use only the first N test images (0: all)", 0, { min: 0 }),
 } as const;
 
@@ -207,6 +211,8 @@ export const DISTILL_FIELDS = {
     },
   ),
   resume: F.resume,
+  overwrite: F.overwrite,
+  checkpointEvery: F.checkpointEvery,
   engine: F.engine,
   backend: F.backend,
 } as const;
@@ -238,6 +244,8 @@ export const TRAIN_FIELDS = {
     defaultText: "weights/<data>_<student>.onnx",
   },
   resume: F.resume,
+  overwrite: F.overwrite,
+  checkpointEvery: F.checkpointEvery,
   engine: F.engine,
   backend: F.backend,
 } as const;

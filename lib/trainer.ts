@@ -15,12 +15,13 @@
 
 import * as path from "node:path";
 import { writeFileAtomic } from "./atomic_file.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { type CheckpointRun, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { type DistillConfig, learningRate } from "./config.ts";
 import type { LabelledBatch, LossWeights, TrainableModel } from "./engines/engine.ts";
 import { argmaxRows, MetricsAccumulator } from "./metrics.ts";
 import type { ResponseProvider } from "./oracle.ts";
 import type { Progress } from "./progress.ts";
+import { checkpointMismatch, runSettings } from "./run_folder.ts";
 import type { StateDict } from "./tensor.ts";
 
 /** Shuffled, augmented training batches whose position can be saved and restored exactly. */
@@ -141,6 +142,15 @@ export class NonFiniteLossError extends Error {
   override name = "NonFiniteLossError";
 }
 
+/**
+ * Thrown when an evaluation pass (or anything else that cannot stop with a checkpoint) is
+ * interrupted (Ctrl-C).
+ */
+export class InterruptedError extends Error {
+  /** Error name. */
+  override name = "InterruptedError";
+}
+
 /** Everything the loop needs. */
 export interface TrainerOptions {
   /** Resolved configuration (epochs, schedule, loss weights). */
@@ -161,10 +171,18 @@ export interface TrainerOptions {
   engineName: string;
   /** Milliseconds clock (default performance.now). */
   clock?: () => number;
-  /** Aborting stops after the current step with a checkpoint (Ctrl-C). */
+  /**
+   * Aborting stops after the current step (or at once during an evaluation pass) with a
+   * checkpoint (Ctrl-C).
+   */
   signal?: AbortSignal;
   /** Continue from `<runDir>/checkpoint.safetensors`. */
   resume?: boolean;
+  /**
+   * Called on resume once the checkpoint is checked and loaded, before the loop writes
+   * anything (e.g. to record the resume in the run folder).
+   */
+  onResumed?: (at: { epoch: number; batch: number }) => Promise<void>;
   /** Called with the student weights when the test top-1 improves, and at the end. */
   onWeights?: (kind: "best" | "last", weights: StateDict) => Promise<void>;
 }
@@ -214,11 +232,19 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     best: { top1: -1, top5: 0, epoch: 0 },
     elapsed: 0,
   };
+  const run: CheckpointRun = { student: c.student, settings: runSettings(c) };
   if (o.resume) {
-    const ck = await loadCheckpoint<LoopState>(file(RUN_FILES.checkpoint));
+    // Everything is checked before the first write: a refused resume leaves the folder as it was.
+    const ckFile = file(RUN_FILES.checkpoint);
+    const ck = await loadCheckpoint<LoopState>(ckFile);
+    checkCheckpointFits(ckFile, ck.run, run, ck.weights, await o.student.stateDict());
+    if (!ck.loop || typeof ck.loop.epoch !== "number" || typeof ck.loop.batchInEpoch !== "number") {
+      throw new Error(`${ckFile}: damaged checkpoint metadata (no training position)`);
+    }
     await o.student.load(ck.weights, ck.optimizer);
     s = ck.loop;
     o.trainData.restore(s.loader);
+    await o.onResumed?.({ epoch: s.epoch, batch: s.batchInEpoch });
     // The checkpoint is the truth: drop metric lines written after it (a kill between the two).
     await writeFileAtomic(file(RUN_FILES.metrics), s.history.map((r) => JSON.stringify(r) + "\n").join(""));
     o.progress.line(
@@ -234,8 +260,21 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
   const checkpoint = async (w?: StateDict) => {
     s.loader = o.trainData.state();
     const opt = await o.student.optimizerState();
-    w ??= await o.student.stateDict();
-    await saveCheckpoint(file(RUN_FILES.checkpoint), { weights: w, optimizer: opt, loop: s });
+    if (!w) {
+      // A mid-epoch checkpoint (Ctrl-C, --checkpoint-every) must not save a diverged student
+      // over the last good one: the last step's update is not covered by a loss.
+      w = await o.student.stateDict();
+      const bad = [...w].find(([, t]) => t.dtype === "float32" && !t.data.every(Number.isFinite))?.[0];
+      if (bad !== undefined) {
+        throw new NonFiniteLossError(
+          `the student diverged in epoch ${s.epoch}, batch ${s.batchInEpoch} (lr ${
+            learningRate(c, s.epoch)
+          }): ` +
+            `${bad} is not finite; stopped. ${kept()}; try a lower --lr.`,
+        );
+      }
+    }
+    await saveCheckpoint(file(RUN_FILES.checkpoint), { weights: w, optimizer: opt, loop: s, run });
     checkpointed = true;
   };
   const kept = () =>
@@ -244,21 +283,30 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
       : `No checkpoint was written (it diverged in the first epoch)`;
 
   const interrupted = async () => {
-    o.progress.line(`interrupted: checkpoint saved to ${file(RUN_FILES.checkpoint)}; continue with --resume`);
+    o.progress.line(
+      `interrupted: checkpoint saved to ${
+        file(RUN_FILES.checkpoint)
+      }; continue with --resume --out ${o.runDir}`,
+    );
     return await finish(o, s, "interrupted");
   };
+  const every = c.checkpointEvery ?? 0;
   for (; s.epoch <= c.epochs; s.epoch++) {
-    // An interrupt during an epoch's last step lets that epoch finish: its end-of-epoch
-    // checkpoint is the resume point (a mid-epoch checkpoint after the last batch would resume
-    // into a loader that has already wrapped around).
     if (o.signal?.aborted && s.batchInEpoch === 0 && checkpointed) return await interrupted();
     const lr = learningRate(c, s.epoch);
     if (s.batchInEpoch === 0) o.trainData.startEpoch(s.epoch);
     const a = s.accum;
     const total = o.trainData.batchesPerEpoch;
-    o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total);
     let segmentStart = clock();
-    for (let batch = await o.trainData.next(); batch; batch = await o.trainData.next()) {
+    // A checkpoint written after an epoch's last step (Ctrl-C, --checkpoint-every, or during
+    // its evaluation) resumes at the evaluation: the loader has already moved on to the next epoch.
+    const training = s.batchInEpoch < total;
+    if (training) o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total);
+    for (
+      let batch = s.batchInEpoch < total ? await o.trainData.next() : null;
+      batch;
+      batch = await o.trainData.next()
+    ) {
       const t0 = clock();
       const teacher = o.provider ? await o.provider.respond(batch) : null;
       const st = await o.student.trainStep(batch, teacher, weights, lr);
@@ -286,16 +334,32 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         loss: a.loss / a.images,
         top1: (100 * a.hit1) / a.images,
       });
-      if (o.signal?.aborted && s.batchInEpoch < total) {
+      // Lets a Ctrl-C through: onnxruntime-node runs each step synchronously behind
+      // setImmediate, which alone starves Deno's signal delivery for many steps.
+      await yieldToEventLoop();
+      if (o.signal?.aborted) {
         o.progress.end();
         s.elapsed += (now - segmentStart) / 1000;
         segmentStart = now;
         await checkpoint();
         return await interrupted();
       }
+      if (every > 0 && ((s.epoch - 1) * total + s.batchInEpoch) % every === 0) {
+        s.elapsed += (now - segmentStart) / 1000;
+        segmentStart = now;
+        await checkpoint();
+      }
     }
-    o.progress.end();
-    const test = await evaluate(o.student, o.testData, o.student.graph.numClasses);
+    if (training) o.progress.end();
+    let test;
+    try {
+      test = await evaluate(o.student, o.testData, o.student.graph.numClasses, o.signal);
+    } catch (e) {
+      if (!(e instanceof InterruptedError)) throw e;
+      s.elapsed += (clock() - segmentStart) / 1000;
+      await checkpoint();
+      return await interrupted();
+    }
     // The last step's update is not covered by a loss: a diverged student shows here, before it
     // can become a checkpoint, a metrics line or the best student.
     const w = await o.student.stateDict();
@@ -360,10 +424,53 @@ export async function evaluate(
   model: { forward(b: LabelledBatch): Promise<Float32Array> },
   data: EvalBatchSource,
   numClasses: number,
+  signal?: AbortSignal,
 ): Promise<ReturnType<MetricsAccumulator["result"]>> {
   const acc = new MetricsAccumulator(numClasses);
-  for await (const b of data.batches()) acc.add(await model.forward(b), b.y);
+  for await (const b of data.batches()) {
+    if (signal) {
+      await yieldToEventLoop();
+      if (signal.aborted) throw new InterruptedError("interrupted during an evaluation pass");
+    }
+    acc.add(await model.forward(b), b.y);
+  }
   return acc.result();
+}
+
+/** One macrotask turn, so that signal handlers (Ctrl-C) run between synchronous native calls. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Refuses a checkpoint written for another architecture or other settings, or whose tensors do
+ * not match the student's names and shapes, naming the file and the differences.
+ */
+function checkCheckpointFits(
+  file: string,
+  saved: CheckpointRun | undefined,
+  now: CheckpointRun,
+  weights: StateDict,
+  student: StateDict,
+): void {
+  const why = checkpointMismatch(file, saved, now);
+  if (why) throw new Error(why);
+  const bad: string[] = [];
+  for (const [k, t] of student) {
+    const got = weights.get(k);
+    if (!got) bad.push(`${k} missing`);
+    else if (got.shape.join("x") !== t.shape.join("x")) {
+      bad.push(`${k} is [${got.shape}] in the checkpoint, [${t.shape}] in the student`);
+    }
+  }
+  for (const k of weights.keys()) if (!student.has(k)) bad.push(`${k} is not a ${now.student} tensor`);
+  if (bad.length > 0) {
+    throw new Error(
+      `${file} does not fit the ${now.student} student (${bad.length} tensors differ: ${
+        bad.slice(0, 3).join("; ")
+      })`,
+    );
+  }
 }
 
 async function finish(o: TrainerOptions, s: LoopState, status: RunSummary["status"]): Promise<RunSummary> {

@@ -167,3 +167,102 @@ Deno.test("HTTP errors, broken transfers and unreachable hosts name the URL and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A raw TCP server that accepts and then says nothing (`headers: false`), or sends headers and 1000 bytes and stalls. */
+function stallingServer(headers: boolean): { url: string; close: () => Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const served = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      await conn.read(new Uint8Array(4096));
+      if (!headers) continue;
+      const head = `HTTP/1.1 200 OK\r\ncontent-length: ${PAYLOAD.length}\r\n\r\n`;
+      await conn.write(new TextEncoder().encode(head));
+      await conn.write(PAYLOAD.subarray(0, 1000));
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    close: async () => {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await served.catch(() => {});
+    },
+  };
+}
+
+Deno.test("a server that never answers, or stalls mid-transfer, is given up after the connect / idle timeout; an abort stops it at once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [label, headers, opts, want] of [
+        [
+          "connect timeout",
+          false,
+          { connectTimeoutMs: 400 },
+          /no response within 0\.4 s \(connect timeout\)/,
+        ],
+        [
+          "idle timeout",
+          true,
+          { idleTimeoutMs: 400 },
+          /no data for 0\.4 s \(idle timeout\) after 1000 bytes/,
+        ],
+      ] as const
+    ) {
+      const server = stallingServer(headers);
+      const t0 = performance.now();
+      try {
+        await assert.rejects(
+          ensureFile(`${server.url}/s.bin`, `${dir}/s.bin`, { md5: MD5 }, opts),
+          (e) => e instanceof DataError && want.test(e.message) && e.message.includes(`${server.url}/s.bin`),
+        );
+      } finally {
+        await server.close();
+      }
+      const took = performance.now() - t0;
+      console.log(`${label}: refused after ${took.toFixed(0)} ms`);
+      assert.ok(took < 10_000, `${label} took ${took} ms`);
+    }
+    // Ctrl-C (an aborted signal) stops a silent connection at once, well before any timeout.
+    const server = stallingServer(false);
+    const ac = new AbortController();
+    const t0 = performance.now();
+    setTimeout(() => ac.abort(), 200);
+    try {
+      await assert.rejects(
+        ensureFile(`${server.url}/s.bin`, `${dir}/s.bin`, { md5: MD5 }, { signal: ac.signal }),
+        (e) => e instanceof DataError && /: interrupted\./.test(e.message),
+      );
+    } finally {
+      await server.close();
+    }
+    const took = performance.now() - t0;
+    console.log(`abort: stopped ${(took - 200).toFixed(0)} ms after the signal`);
+    assert.ok(took < 5_000, `abort took ${took} ms`);
+    assert.deepEqual(await listDir(dir), [], "no partial file left behind");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("temporary files of a killed download (dead pid) are removed; a live writer's are kept", async () => {
+  await withServer(async (base) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const dead = `f.bin.999999999.0123abcd.download.tmp`; // no such pid
+      const live = `f.bin.${Deno.pid}.89abcdef.download.tmp`;
+      await Deno.writeTextFile(`${dir}/${dead}`, "half");
+      await Deno.writeTextFile(`${dir}/${live}`, "in flight");
+      await ensureFile(`${base}/file.bin`, `${dir}/f.bin`, { md5: MD5 });
+      assert.deepEqual(await listDir(dir), ["f.bin", live]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { trainSource } from "../lib/app/data_sources.ts";
+import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
 import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
@@ -249,11 +250,16 @@ for (
 
 Deno.test("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
   const dir = await Deno.makeTempDir({ prefix: "okd_train_nan_" });
-  const { config, student, provider, teacher } = await setup({ epochs: 3, lr: 1e30, schedule: "99" });
-  // Epoch 1 at a sane rate writes a checkpoint; the poisoned rate then takes over.
-  const sane = { ...config, lr: 0.05 };
+  // Epoch 1 at a sane rate writes a checkpoint; from epoch 2 the schedule poisons the rate (a
+  // resume may not change --lr, so the same settings must do both).
+  const { config, student, provider, teacher } = await setup({
+    epochs: 3,
+    lr: 0.05,
+    lrDecay: 1e31,
+    schedule: "2",
+  });
   await train({
-    config: { ...sane, epochs: 1 },
+    config: { ...config, epochs: 1 },
     student,
     provider,
     trainData: new MemorySource(trainData, 8, 3),
@@ -287,5 +293,227 @@ Deno.test("a non-finite loss stops the run with a clear message and keeps the la
   assert.deepEqual(await Deno.readFile(path.join(dir, RUN_FILES.checkpoint)), before);
   student.dispose();
   teacher.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** An evaluation source that calls `onBatch` (1-based count over all passes) before each batch. */
+function hookedEval(onBatch: (n: number) => void): EvalBatchSource {
+  const base = evalSource(testData);
+  let n = 0;
+  return {
+    count: base.count,
+    async *batches() {
+      for await (const b of base.batches()) {
+        onBatch(++n);
+        yield b;
+      }
+    },
+  };
+}
+
+for (
+  const [what, source, every, crashAtCall, evalCrash, want] of [
+    // 5 steps per epoch; checkpoints every 2 steps: steps 2, 4, (5: epoch end), 6, ...
+    ["killed mid-epoch 2", "memory", 2, 9, 0, { epoch: 2, batchInEpoch: 1 }],
+    ["killed mid-epoch 2", "loader", 2, 9, 0, { epoch: 2, batchInEpoch: 1 }],
+    ["killed mid-epoch 1", "loader", 3, 5, 0, { epoch: 1, batchInEpoch: 3 }],
+    // Every 5 steps: the checkpoint after epoch 1's last step comes before its evaluation.
+    ["killed in epoch 1's evaluation", "loader", 5, 0, 1, { epoch: 1, batchInEpoch: 5 }],
+  ] as const
+) {
+  Deno.test(`--checkpoint-every ${every}: a run ${what} loses at most ${every} steps and resumes exactly (${source} source)`, async () => {
+    const makeSource = () => source === "memory" ? new MemorySource(trainData, 8, 3) : loaderSource();
+    const dirA = await Deno.makeTempDir({ prefix: "okd_every_a_" });
+    const dirB = await Deno.makeTempDir({ prefix: "okd_every_b_" });
+    const a = await setup({});
+    await train({
+      config: a.config,
+      student: a.student,
+      provider: a.provider,
+      trainData: makeSource(),
+      testData: evalSource(testData),
+      runDir: dirA,
+      progress: quiet,
+      engineName: engine.name,
+    });
+    const wantWeights = await weightsOf(a.student);
+
+    // A crash (what kill -9 leaves: the last checkpoint and nothing after it).
+    const b = await setup({ checkpointEvery: every });
+    let calls = 0;
+    const crashing = makeSource();
+    const origNext = crashing.next.bind(crashing);
+    crashing.next = async () => {
+      if (++calls === crashAtCall) throw new Error("killed");
+      return await origNext();
+    };
+    await assert.rejects(
+      train({
+        config: b.config,
+        student: b.student,
+        provider: b.provider,
+        trainData: crashing,
+        testData: hookedEval((n) => {
+          if (n === evalCrash) throw new Error("killed");
+        }),
+        runDir: dirB,
+        progress: quiet,
+        engineName: engine.name,
+      }),
+      /killed/,
+    );
+    const ck = await loadCheckpoint<{ epoch: number; batchInEpoch: number }>(
+      path.join(dirB, RUN_FILES.checkpoint),
+    );
+    assert.deepEqual({ epoch: ck.loop.epoch, batchInEpoch: ck.loop.batchInEpoch }, want);
+    assert.equal(ck.run?.student, b.config.student);
+    b.student.dispose();
+
+    const c = await setup({ checkpointEvery: every });
+    const resumed = await train({
+      config: c.config,
+      student: c.student,
+      provider: c.provider,
+      trainData: makeSource(),
+      testData: evalSource(testData),
+      runDir: dirB,
+      progress: quiet,
+      engineName: engine.name,
+      resume: true,
+    });
+    assert.equal(resumed.status, "completed");
+    const got = await weightsOf(c.student);
+    for (const [k, t] of wantWeights) {
+      assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
+    }
+    const lines = (await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n");
+    assert.equal(lines.length, 3);
+    for (const o of [a, c]) {
+      o.student.dispose();
+      o.teacher.dispose();
+    }
+    b.teacher.dispose();
+    await Deno.remove(dirA, { recursive: true });
+    await Deno.remove(dirB, { recursive: true });
+  });
+}
+
+Deno.test("Ctrl-C during an evaluation pass stops it at once with a checkpoint; the resumed run is exact", async () => {
+  const dirA = await Deno.makeTempDir({ prefix: "okd_evalint_a_" });
+  const dirB = await Deno.makeTempDir({ prefix: "okd_evalint_b_" });
+  const a = await setup({});
+  await train({
+    config: a.config,
+    student: a.student,
+    provider: a.provider,
+    trainData: loaderSource(),
+    testData: evalSource(testData),
+    runDir: dirA,
+    progress: quiet,
+    engineName: engine.name,
+  });
+  const want = await weightsOf(a.student);
+  const b = await setup({});
+  const ac = new AbortController();
+  let evalBatches = 0;
+  // Epoch 2's evaluation (test batches 3 and 4): Ctrl-C before its second batch.
+  const first = await train({
+    config: b.config,
+    student: b.student,
+    provider: b.provider,
+    trainData: loaderSource(),
+    testData: hookedEval((n) => {
+      evalBatches = n;
+      if (n === 3) ac.abort();
+    }),
+    runDir: dirB,
+    progress: quiet,
+    engineName: engine.name,
+    signal: ac.signal,
+  });
+  assert.equal(first.status, "interrupted");
+  assert.equal(evalBatches, 3, "the evaluation pass went on after Ctrl-C");
+  const ck = await loadCheckpoint<{ epoch: number; batchInEpoch: number }>(
+    path.join(dirB, RUN_FILES.checkpoint),
+  );
+  assert.deepEqual([ck.loop.epoch, ck.loop.batchInEpoch], [2, 5]);
+  const c = await setup({});
+  await train({
+    config: c.config,
+    student: c.student,
+    provider: c.provider,
+    trainData: loaderSource(),
+    testData: evalSource(testData),
+    runDir: dirB,
+    progress: quiet,
+    engineName: engine.name,
+    resume: true,
+  });
+  const got = await weightsOf(c.student);
+  for (const [k, t] of want) {
+    assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
+  }
+  assert.equal((await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n").length, 3);
+  for (const o of [a, b, c]) {
+    o.student.dispose();
+    o.teacher.dispose();
+  }
+  await Deno.remove(dirA, { recursive: true });
+  await Deno.remove(dirB, { recursive: true });
+});
+
+Deno.test("a checkpoint of another architecture or other settings is refused by name, before anything is written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "okd_train_mismatch_" });
+  const a = await setup({ epochs: 1 });
+  await train({
+    config: a.config,
+    student: a.student,
+    provider: a.provider,
+    trainData: new MemorySource(trainData, 8, 3),
+    testData: evalSource(testData),
+    runDir: dir,
+    progress: quiet,
+    engineName: engine.name,
+  });
+  const snapshot = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        [...Deno.readDirSync(dir)].map(async (e) => [e.name, await Deno.readFile(path.join(dir, e.name))]),
+      ),
+    );
+  const before = await snapshot();
+  for (
+    const [over, want] of [
+      [
+        { lr: 0.2 },
+        /checkpoint\.safetensors was written with other settings than this run's: --lr 0\.1 -> 0\.2/,
+      ],
+      [
+        { student: "resnet8" },
+        /checkpoint\.safetensors holds a resnet20 student, but this run builds a resnet8/,
+      ],
+    ] as const
+  ) {
+    const b = await setup({ epochs: 2, ...over });
+    await assert.rejects(
+      train({
+        config: b.config,
+        student: b.student,
+        provider: b.provider,
+        trainData: new MemorySource(trainData, 8, 3),
+        testData: evalSource(testData),
+        runDir: dir,
+        progress: quiet,
+        engineName: engine.name,
+        resume: true,
+      }),
+      (e: Error) => want.test(e.message),
+    );
+    b.student.dispose();
+    b.teacher.dispose();
+  }
+  assert.deepEqual(await snapshot(), before, "a refused resume changed the run folder");
+  a.student.dispose();
+  a.teacher.dispose();
   await Deno.remove(dir, { recursive: true });
 });

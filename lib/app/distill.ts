@@ -15,7 +15,7 @@
 
 import * as path from "node:path";
 import { exportOnnx } from "../../convert/onnx_export.ts";
-import { writeFileAtomic } from "../atomic_file.ts";
+import { removeDeadTemps, writeFileAtomic } from "../atomic_file.ts";
 import type { DistillConfig } from "../config.ts";
 import type { ImageDataset } from "../data/dataset.ts";
 import { loadDataset } from "../data/load.ts";
@@ -29,9 +29,20 @@ import { initStateDict } from "../models/init.ts";
 import { buildModel } from "../models/zoo.ts";
 import { createResponseProvider } from "../oracle.ts";
 import { createProgress, type Progress, type ProgressStream } from "../progress.ts";
+import type { RunPhase } from "../interrupt.ts";
+import {
+  checkNewRunFolder,
+  checkWritable,
+  clearRunFiles,
+  describeChanges,
+  planResume,
+  recordResume,
+  type ResumePlan,
+  RunLock,
+} from "../run_folder.ts";
 import { encodeSafetensors } from "../safetensors.ts";
 import type { StateDict } from "../tensor.ts";
-import { evaluate, RUN_FILES, type RunSummary, train } from "../trainer.ts";
+import { evaluate, InterruptedError, RUN_FILES, type RunSummary, train } from "../trainer.ts";
 import { evalSource, trainSource } from "./data_sources.ts";
 import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
@@ -44,6 +55,11 @@ export interface AppIO {
   clock?: () => number;
   /** Aborted on Ctrl-C. */
   signal?: AbortSignal;
+  /**
+   * Told when the run moves from setting up (nothing to save: Ctrl-C may quit at once) to
+   * training and evaluating (Ctrl-C stops with a checkpoint), and back.
+   */
+  onPhase?: (phase: RunPhase) => void;
   /** Folder for downloaded teachers and exported models (default `weights`). */
   weightsDir?: string;
   /** An in-memory dataset used instead of loading `config.data`. */
@@ -72,6 +88,11 @@ export async function runDistill(
   const progress = createProgress({ stream: io.stream, clock: io.clock });
   const weightsDir = io.weightsDir ?? "weights";
   if (c.resume && !c.out) throw new Error("--resume needs --out <run folder> naming the run to continue");
+  io.onPhase?.("setup");
+  // The run folder is judged first, reading only: a refused command changes nothing in it.
+  let plan: ResumePlan | null = null;
+  if (c.resume) plan = await planResume(c.out, c);
+  else if (c.out) await checkNewRunFolder(c.out, c.overwrite);
 
   let dataset = io.dataset ?? await loadDataset(c.data, {
     dataDir: c.dataDir,
@@ -142,6 +163,36 @@ export async function runDistill(
   const bestOut = studentOut.replace(/(\.onnx)?$/, ".best.onnx");
   progress.line(`run      ${runDir}`);
 
+  let lock: RunLock | null = null;
+  const releaseOnExit = () => lock?.releaseSync();
+  globalThis.addEventListener("unload", releaseOnExit);
+  const leave = async () => {
+    globalThis.removeEventListener("unload", releaseOnExit);
+    await lock?.release();
+    io.onPhase?.("setup");
+    student.dispose();
+    teacher?.dispose();
+  };
+  try {
+    // Outputs are checked writable before any work, then the folder is locked and re-checked.
+    await checkWritable(studentOut, "--student-out");
+    await checkWritable(bestOut, "--student-out (best)");
+    lock = await RunLock.acquire(runDir);
+    if (!c.resume) {
+      await checkNewRunFolder(runDir, c.overwrite);
+      if (c.overwrite) await clearRunFiles(runDir);
+    }
+    // Temporary files of writers killed mid-write (kill -9, power loss).
+    await removeDeadTemps(runDir);
+    await removeDeadTemps(path.dirname(studentOut), [path.basename(studentOut), path.basename(bestOut)]);
+  } catch (e) {
+    await leave();
+    throw e;
+  }
+  if (plan && !plan.hasCheckpoint) {
+    progress.line(`resume   ${runDir} has no checkpoint yet: starting its run from its config.json`);
+  }
+
   const trainLoader = new BatchLoader(dataset, "train", {
     batchSize: c.batchSize,
     seed: c.seed,
@@ -150,8 +201,16 @@ export async function runDistill(
   const testLoader = new BatchLoader(dataset, "test", { batchSize: EVAL_BATCH, worker: false });
   try {
     const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
-    if (teacher && c.testTeacher && !c.resume) {
-      await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine);
+    io.onPhase?.("training");
+    if (teacher && c.testTeacher && !plan?.hasCheckpoint) {
+      await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine, io.signal).catch(
+        (e) => {
+          if (e instanceof InterruptedError) {
+            throw new InterruptedError("interrupted during the teacher's test check; nothing was trained");
+          }
+          throw e;
+        },
+      );
     }
 
     const exportStudent = async (file: string, weights: StateDict) => {
@@ -167,8 +226,9 @@ export async function runDistill(
       );
     };
     const observed = io.observe?.(progress, runDir);
+    const config = { ...c, out: runDir, overwrite: false };
     const summary = await train({
-      config: c,
+      config,
       student,
       provider,
       trainData: trainSource(trainLoader),
@@ -178,7 +238,16 @@ export async function runDistill(
       engineName: engine.name,
       clock: io.clock,
       signal: io.signal,
-      resume: c.resume,
+      resume: Boolean(plan?.hasCheckpoint),
+      onResumed: async (at) => {
+        if (plan!.changes.length > 0) {
+          progress.line(
+            `resume   changed on resume (recorded in ${path.join(runDir, "resume_log.jsonl")}): ` +
+              describeChanges(plan!.changes),
+          );
+        }
+        await recordResume(runDir, config, plan!.changes, at);
+      },
       onWeights: async (kind, weights) => {
         if (kind === "best") {
           await writeFileAtomic(path.join(runDir, RUN_FILES.best), encodeSafetensors(weights));
@@ -202,8 +271,7 @@ export async function runDistill(
   } finally {
     await trainLoader.close();
     await testLoader.close();
-    student.dispose();
-    teacher?.dispose();
+    await leave();
   }
 }
 
@@ -246,9 +314,10 @@ async function reportTeacher(
   c: DistillConfig,
   progress: Progress,
   engine: Engine,
+  signal?: AbortSignal,
 ): Promise<void> {
   const t0 = performance.now();
-  const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses);
+  const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses, signal);
   const warning = belowChanceWarning(
     plain.top1,
     teacher.graph.numClasses,
@@ -265,6 +334,7 @@ async function reportTeacher(
       { forward: async (b) => (await teacher.oracle(b, opts)).logits },
       evalSource(batched),
       teacher.graph.numClasses,
+      signal,
     ).finally(() => batched.close());
     line += `; oracle (gamma ${c.gamma}) top-1 ${oracle.top1.toFixed(2)}%, ECE ${oracle.ece.toFixed(2)}%`;
   }

@@ -20,6 +20,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { removeDeadTemps, tempName } from "../atomic_file.ts";
 import { type Checksum, describeChecksum, fileMatches } from "./checksum.ts";
 import { DataError } from "./dataset.ts";
 
@@ -29,8 +30,12 @@ export interface EnsureFileOptions {
   onProgress?: (bytes: number, total: number | null) => void;
   /** How to provide a local copy instead (e.g. `pass --data-dir <folder> holding the archive`). */
   hint?: string;
-  /** Cancels the download. */
+  /** Cancels the download at once (Ctrl-C). */
   signal?: AbortSignal;
+  /** Milliseconds to wait for the server's response headers (default 30 s). */
+  connectTimeoutMs?: number;
+  /** Milliseconds without a received byte after which the download is abandoned (default 60 s). */
+  idleTimeoutMs?: number;
   /** Checks the downloaded temporary file before it is renamed into place (throw to reject). */
   verify?: (tmpPath: string, digest: string) => Promise<void>;
 }
@@ -63,58 +68,102 @@ export async function ensureFile(
   const { algorithm, hex: expected } = describeChecksum(checksum);
   const localHint = opts.hint ?? `To use a local copy, put the file at ${dest}.`;
 
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: opts.signal });
-  } catch (e) {
-    throw new DataError(`Could not download ${url}: ${oneLine(e)}. ${localHint}`);
-  }
-  if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw new DataError(
-      `Could not download ${url}: HTTP ${response.status} ${response.statusText}. ${localHint}`,
+  // One controller ends the request for every reason: the caller's signal, or a timeout.
+  const ac = new AbortController();
+  let why = "";
+  const stop = (reason: string) => {
+    if (!why) why = reason;
+    ac.abort();
+  };
+  const onAbort = () => stop("interrupted");
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener("abort", onAbort);
+  const connectMs = opts.connectTimeoutMs ?? 30_000;
+  const idleMs = opts.idleTimeoutMs ?? 60_000;
+  let timer = setTimeout(() => stop(`no response within ${seconds(connectMs)} (connect timeout)`), connectMs);
+  const failed = (e: unknown, bytes?: number) =>
+    new DataError(
+      `Could not download ${url}: ${why || oneLine(e)}${
+        bytes === undefined ? "" : ` after ${bytes} bytes`
+      }. ${localHint}`,
     );
-  }
-  const lengthHeader = response.headers.get("content-length");
-  const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
-
-  await Deno.mkdir(parentDir(dest), { recursive: true });
-  const tmp = `${dest}.${crypto.randomUUID().slice(0, 8)}.download.tmp`;
-  const hash = createHash(algorithm);
-  let bytes = 0;
   try {
-    const file = await Deno.open(tmp, { write: true, createNew: true });
-    const writer = file.writable.getWriter();
+    return await transfer();
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+
+  async function transfer(): Promise<string> {
+    let response: Response;
     try {
-      let reported = 0;
-      for await (const chunk of response.body) {
-        hash.update(chunk);
-        await writer.write(chunk);
-        bytes += chunk.length;
-        if (opts.onProgress && bytes - reported >= PROGRESS_STEP) {
-          reported = bytes;
-          opts.onProgress(bytes, total);
-        }
-      }
-      await writer.close();
+      response = await fetch(url, { signal: ac.signal });
     } catch (e) {
-      await writer.abort().catch(() => {});
-      throw new DataError(`Could not download ${url}: ${oneLine(e)} after ${bytes} bytes. ${localHint}`);
+      throw failed(e);
     }
-    opts.onProgress?.(bytes, total);
-    const actual = hash.digest("hex");
-    if (expected !== null && actual !== expected) {
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
       throw new DataError(
-        `Checksum mismatch for ${url}: expected ${algorithm} ${expected}, got ${actual} (${bytes} bytes, download discarded)`,
+        `Could not download ${url}: HTTP ${response.status} ${response.statusText}. ${localHint}`,
       );
     }
-    await opts.verify?.(tmp, actual);
-    await Deno.rename(tmp, dest);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
+    const lengthHeader = response.headers.get("content-length");
+    const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+
+    await Deno.mkdir(parentDir(dest), { recursive: true });
+    // Leftovers of downloads killed mid-transfer (their process is gone).
+    await removeDeadTemps(parentDir(dest), [dest.slice(parentDir(dest).length + 1)]);
+    const tmp = tempName(dest, "download.tmp");
+    const hash = createHash(algorithm);
+    let bytes = 0;
+    try {
+      const file = await Deno.open(tmp, { write: true, createNew: true });
+      const writer = file.writable.getWriter();
+      try {
+        let reported = 0;
+        const reader = response.body.getReader();
+        const idle = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => stop(`no data for ${seconds(idleMs)} (idle timeout)`), idleMs);
+        };
+        idle();
+        for (;;) {
+          const { done, value: chunk } = await reader.read();
+          if (done) break;
+          idle();
+          hash.update(chunk);
+          await writer.write(chunk);
+          bytes += chunk.length;
+          if (opts.onProgress && bytes - reported >= PROGRESS_STEP) {
+            reported = bytes;
+            opts.onProgress(bytes, total);
+          }
+        }
+        await writer.close();
+        clearTimeout(timer);
+      } catch (e) {
+        await writer.abort().catch(() => {});
+        throw failed(e, bytes);
+      }
+      opts.onProgress?.(bytes, total);
+      const actual = hash.digest("hex");
+      if (expected !== null && actual !== expected) {
+        throw new DataError(
+          `Checksum mismatch for ${url}: expected ${algorithm} ${expected}, got ${actual} (${bytes} bytes, download discarded)`,
+        );
+      }
+      await opts.verify?.(tmp, actual);
+      await Deno.rename(tmp, dest);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+    return dest;
   }
-  return dest;
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function parentDir(path: string): string {
