@@ -15,7 +15,6 @@
  * @module
  */
 
-export { default as cliProgress } from "npm:cli-progress@3.12.0";
 export { Command, InvalidArgumentError, Option } from "npm:commander@14.0.2";
 
 /** The tfjs-core namespace type, for signatures. */

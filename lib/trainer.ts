@@ -256,7 +256,11 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     if (s.batchInEpoch === 0) o.trainData.startEpoch(s.epoch);
     const a = s.accum;
     const total = o.trainData.batchesPerEpoch;
-    o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total);
+    o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total, {
+      offset: (s.epoch - 1) * total,
+      steps: c.epochs * total,
+      elapsedBefore: s.elapsed,
+    });
     let segmentStart = clock();
     for (let batch = await o.trainData.next(); batch; batch = await o.trainData.next()) {
       const t0 = clock();
@@ -282,9 +286,10 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
       const now = clock();
       a.seconds += (now - t0) / 1000;
       o.progress.tick(s.batchInEpoch, {
-        "img/s": a.images / Math.max(a.seconds, 1e-9),
         loss: a.loss / a.images,
-        top1: (100 * a.hit1) / a.images,
+        "top-1": `${((100 * a.hit1) / a.images).toFixed(1)}%`,
+        "img/s": a.images / Math.max(a.seconds, 1e-9),
+        lr: String(Number(lr.toPrecision(3))),
       });
       if (o.signal?.aborted && s.batchInEpoch < total) {
         o.progress.end();
