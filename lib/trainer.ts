@@ -21,6 +21,7 @@ import type { LabelledBatch, LossWeights, TrainableModel } from "./engines/engin
 import { argmaxRows, MetricsAccumulator } from "./metrics.ts";
 import type { ResponseProvider } from "./oracle.ts";
 import type { Progress } from "./progress.ts";
+import { writeRunLogs } from "./run_logs.ts";
 import type { StateDict } from "./tensor.ts";
 
 /** Shuffled, augmented training batches whose position can be saved and restored exactly. */
@@ -339,6 +340,7 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         } img/s`,
     );
     await Deno.writeTextFile(file(RUN_FILES.metrics), JSON.stringify(rec) + "\n", { append: true });
+    await writeRunLogs(o.runDir, s.history); // metrics.csv and curves.png
     if (rec.test_top1 > s.best.top1) {
       s.best = { top1: rec.test_top1, top5: rec.test_top5, epoch: s.epoch };
       await o.onWeights?.("best", w);
