@@ -303,7 +303,7 @@ program.command("analyze")
 
 program.command("demo")
   .description("the whole pipeline offline in minutes: teacher, oracle distillation, ONNX, evaluation")
-  .option("--epochs <n>", "epochs of each student (the teacher trains 12)", "8")
+  .option("--epochs <n>", "epochs of each student (the teacher trains 12)", "5")
   .addOption(
     new Option("--engine <engine>", "compute engine").choices(["onnxruntime", "tfjs"]).default("onnxruntime"),
   )

@@ -69,7 +69,7 @@ export const DEMO_SETTINGS: Readonly<DemoSettings> = {
   data: { numClasses: 10, shape: [3, 16, 16], trainCount: 500, testCount: 500, noise: 0.5, seed: 1 },
   teacherEpochs: 12,
   teacherLrDrop: 11,
-  studentEpochs: 8,
+  studentEpochs: 5,
   // The paper's x* with the batch-independent `sum` reduction: gamma 0.5 with the paper's `mean`
   // reduction moves x by gamma/32 of each image's gradient step here, nothing visible on a teacher
   // this small (CIFAR teachers' input gradients are far larger).
