@@ -79,7 +79,7 @@ export const DEMO_SETTINGS: Readonly<DemoSettings> = {
 
 /**
  * Writes a dataset as a PNG folder (`<dir>/train/<class>/<i>.png`, `<dir>/test/...`), the layout
- * `--data <folder>` reads.
+ * `--data <folder>` reads; existing `train` and `test` folders in `dir` are replaced.
  *
  * @example
  * ```ts
@@ -92,8 +92,9 @@ export const DEMO_SETTINGS: Readonly<DemoSettings> = {
  */
 export async function writePngFolder(ds: ImageDataset, dir: string): Promise<void> {
   const [c, h, w] = ds.shape;
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
   for (const [split, s] of [["train", ds.train], ["test", ds.test]] as const) {
+    // A rewrite replaces the split folders (no stale images), nothing else in `dir`.
+    await Deno.remove(path.join(dir, split), { recursive: true }).catch(() => {});
     for (let i = 0; i < s.count; i++) {
       const folder = path.join(dir, split, ds.classNames[s.labels[i]]);
       if (i < ds.numClasses || !(await exists(folder))) await Deno.mkdir(folder, { recursive: true });
