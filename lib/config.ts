@@ -338,7 +338,7 @@ export const ANALYZE_FIELDS = {
 
 /** Fields of `demo`. */
 export const DEMO_FIELDS = {
-  epochs: { ...F.epochs, doc: "epochs of each stage", default: 3 },
+  epochs: { ...F.epochs, doc: "epochs of each student (the teacher trains 12)", default: 5 },
   engine: F.engine,
   backend: F.backend,
 } as const;

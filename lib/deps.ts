@@ -15,7 +15,6 @@
  * @module
  */
 
-export { default as cliProgress } from "npm:cli-progress@3.12.0";
 export { Command, InvalidArgumentError, Option } from "npm:commander@14.0.2";
 /** YAML settings files (`--config run.yaml`). */
 export { parseDocument as parseYamlDocument } from "npm:yaml@2.9.1";

@@ -245,6 +245,7 @@ export const RUN_OUTPUTS: readonly string[] = [
   "config.json",
   "metrics.jsonl",
   "metrics.csv",
+  "curves.png",
   "summary.json",
   "checkpoint.safetensors",
   "best.safetensors",
@@ -285,7 +286,7 @@ export class RunLock {
       throw new RunFolderError(`${dir}: cannot create the run folder (${(e as Error).message})`);
     }
     const file = path.join(dir, LOCK_FILE);
-    const owner: LockOwner = { pid: Deno.pid, host: os.hostname(), started: new Date().toISOString() };
+    const owner: LockOwner = { pid: Deno.pid, host: hostName(), started: new Date().toISOString() };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await Deno.writeTextFile(file, JSON.stringify(owner) + "\n", { createNew: true });
@@ -389,7 +390,7 @@ export async function recordResume(
   const line = {
     time: new Date().toISOString(),
     pid: Deno.pid,
-    host: os.hostname(),
+    host: hostName(),
     from,
     changed: Object.fromEntries(changes.map((d) => [d.field, { from: d.from, to: d.to }])),
   };
@@ -515,4 +516,16 @@ export async function planResume(dir: string, wanted: DistillConfig): Promise<Re
     );
   }
   return { changes: safe, hasCheckpoint: st.hasCheckpoint, from };
+}
+
+/**
+ * This machine's name, for lock owners; "" where the script may not read it (a library user
+ * without `--allow-sys`), so a lock then only recognises its own host's dead owners by pid.
+ */
+function hostName(): string {
+  try {
+    return os.hostname();
+  } catch {
+    return "";
+  }
 }

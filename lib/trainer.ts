@@ -22,6 +22,7 @@ import { argmaxRows, MetricsAccumulator } from "./metrics.ts";
 import type { ResponseProvider } from "./oracle.ts";
 import type { Progress } from "./progress.ts";
 import { checkpointMismatch, runSettings } from "./run_folder.ts";
+import { writeRunLogs } from "./run_logs.ts";
 import type { StateDict } from "./tensor.ts";
 
 /** Shuffled, augmented training batches whose position can be saved and restored exactly. */
@@ -183,6 +184,8 @@ export interface TrainerOptions {
    * anything (e.g. to record the resume in the run folder).
    */
   onResumed?: (at: { epoch: number; batch: number }) => Promise<void>;
+  /** Called with each finished epoch's record, after it is written to metrics.jsonl. */
+  onEpoch?: (record: EpochRecord) => void;
   /** Called with the student weights when the test top-1 improves, and at the end. */
   onWeights?: (kind: "best" | "last", weights: StateDict) => Promise<void>;
 }
@@ -301,7 +304,13 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     // A checkpoint written after an epoch's last step (Ctrl-C, --checkpoint-every, or during
     // its evaluation) resumes at the evaluation: the loader has already moved on to the next epoch.
     const training = s.batchInEpoch < total;
-    if (training) o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total);
+    if (training) {
+      o.progress.begin(`epoch ${s.epoch}/${c.epochs}`, total, {
+        offset: (s.epoch - 1) * total,
+        steps: c.epochs * total,
+        elapsedBefore: s.elapsed,
+      });
+    }
     for (
       let batch = s.batchInEpoch < total ? await o.trainData.next() : null;
       batch;
@@ -330,9 +339,10 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
       const now = clock();
       a.seconds += (now - t0) / 1000;
       o.progress.tick(s.batchInEpoch, {
-        "img/s": a.images / Math.max(a.seconds, 1e-9),
         loss: a.loss / a.images,
-        top1: (100 * a.hit1) / a.images,
+        "top-1": `${((100 * a.hit1) / a.images).toFixed(1)}%`,
+        "img/s": a.images / Math.max(a.seconds, 1e-9),
+        lr: String(Number(lr.toPrecision(3))),
       });
       // Lets a Ctrl-C through: onnxruntime-node runs each step synchronously behind
       // setImmediate, which alone starves Deno's signal delivery for many steps.
@@ -398,6 +408,8 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         } img/s`,
     );
     await Deno.writeTextFile(file(RUN_FILES.metrics), JSON.stringify(rec) + "\n", { append: true });
+    await writeRunLogs(o.runDir, s.history); // metrics.csv and curves.png
+    o.onEpoch?.(rec);
     if (rec.test_top1 > s.best.top1) {
       s.best = { top1: rec.test_top1, top5: rec.test_top5, epoch: s.epoch };
       await o.onWeights?.("best", w);

@@ -350,7 +350,7 @@ Deno.test("train (CLI) trains from scratch with CE and writes a teacher ONNX; pl
       assert.match(
         out,
         new RegExp(
-          `^epoch ${e}/2: 8/8 \\(100%\\) \\| img/s \\d+(\\.\\d+)? \\| loss \\d\\.\\d+ \\| top1 [\\d.]+ \\| took \\d+s$`,
+          `^epoch ${e}/2: 8/8 \\(100%\\) \\| loss \\d\\.\\d+ \\| top-1 [\\d.]+% \\| img/s \\d+(\\.\\d+)? \\| lr [\\d.e-]+ \\| took \\d+s \\| run [^|]+ elapsed, ETA [^|]+$`,
           "m",
         ),
       );
@@ -420,16 +420,19 @@ Deno.test("progress: plain periodic lines with images/s, loss and ETA when the s
     for (const e of [1, 2]) {
       const periodic = out.match(
         new RegExp(
-          `^epoch ${e}/2: [1-3]/4 \\(\\d+%\\) \\| img/s [\\d.]+ \\| loss \\d\\.\\d+ \\| top1 [\\d.]+ \\| ETA \\d+(m\\d\\ds|s)$`,
+          `^epoch ${e}/2: [1-3]/4 \\(\\d+%\\) \\| loss \\d\\.\\d+ \\| top-1 [\\d.]+% \\| img/s [\\d.]+ \\| lr [\\d.e-]+ \\| ETA \\d+(m\\d\\ds|s) \\| run [^|]+ elapsed, ETA [^|]+$`,
           "gm",
         ),
       );
       assert.ok(periodic && periodic.length >= 1, `no periodic line in epoch ${e}:\n${out}`);
-      assert.match(out, new RegExp(`^epoch ${e}/2: 4/4 \\(100%\\) \\| .* \\| took \\d+m\\d\\ds$`, "m"));
+      assert.match(
+        out,
+        new RegExp(`^epoch ${e}/2: 4/4 \\(100%\\) \\| .* \\| took \\d+m\\d\\ds \\| run .*$`, "m"),
+      );
       assert.match(out, new RegExp(`^epoch ${e}: loss \\d\\.\\d{4} \\| train top-1 .* img/s$`, "m"));
     }
     // images/s is measured on the injected clock: 16 images per step, 20 s per clock reading.
-    const rate = Number(out.match(/^epoch 1\/2: 4\/4 \(100%\) \| img\/s ([\d.]+)/m)![1]);
+    const rate = Number(out.match(/^epoch 1\/2: 4\/4 \(100%\) \| .*\| img\/s ([\d.]+)/m)![1]);
     assert.ok(rate > 0 && rate < 1, `img/s ${rate} on a clock that runs 20 s per reading`);
   });
 });

@@ -373,8 +373,8 @@ Deno.test("--oracle: gamma 0 is the plain teacher, gamma > 0 (x*) moves it; --re
   assert.deepEqual(g.plots?.map((p) => path.basename(p)), [
     "trained_reliability.png",
     "trained_confidence.png",
-    "teacher_x_reliability.png",
-    "oracle_gamma0.5_reliability.png",
+    "trained_teacher_trained_x_reliability.png",
+    "trained_oracle_trained_gamma0.5_reliability.png",
   ]);
   assertPicture(await Deno.readFile(g.plots![3]), "oracle reliability");
 

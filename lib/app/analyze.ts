@@ -14,6 +14,7 @@
  * @module
  */
 
+import { colourGroups } from "./dataset_metadata.ts";
 import { encodeBase64 } from "../encoding.ts";
 import * as path from "node:path";
 import { writeFileAtomic } from "../atomic_file.ts";
@@ -219,6 +220,9 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
     softmaxRow(logits, i * k, k, p);
     return p[labels[i]];
   };
+  // 100 classes get 20 superclass colours with a legend (silhouettes stay on the classes).
+  const colours = colourGroups(labels, dataset.classNames);
+  const colourNote = colours.note ? ` (${colours.note})` : "";
   const figures: Record<string, Uint8Array> = {
     "heatmaps.png": await relevanceHeatmapFigure({
       ...heat,
@@ -245,14 +249,14 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
       "Entropy of the teacher's responses",
       { numClasses: k },
     ),
-    "embedding_x.png": await embeddingFigure(emb0, labels, dataset.classNames, {
+    "embedding_x.png": await embeddingFigure(emb0, colours.labels, colours.names, {
       embedded: plain.silhouette2d,
       original: plain.silhouette,
-    }, "Teacher responses on x (gamma 0), UMAP"),
-    "embedding_xstar.png": await embeddingFigure(embOracle, labels, dataset.classNames, {
+    }, `Teacher responses on x (gamma 0), UMAP${colourNote}`),
+    "embedding_xstar.png": await embeddingFigure(embOracle, colours.labels, colours.names, {
       embedded: oracle.silhouette2d,
       original: oracle.silhouette,
-    }, `Oracle responses on x* (${gammaText}), UMAP`),
+    }, `Oracle responses on x* (${gammaText}), UMAP${colourNote}`),
   };
   for (const [name, bytes] of Object.entries(figures)) await writeFileAtomic(path.join(o.out, name), bytes);
   const report: AnalysisReport = {
@@ -292,7 +296,9 @@ function html(r: AnalysisReport, figures: Record<string, Uint8Array>): string {
 <html lang="en"><head><meta charset="utf-8"><title>oracle-kd analysis: ${esc(r.teacher)}</title>
 <style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}
-figure{display:inline-block;margin:8px}img{max-width:100%}</style></head><body>
+figure{margin:8px 0}figcaption{text-align:center;color:#555}img{width:100%;height:auto}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
+.single{max-width:720px}</style></head><body>
 <h1>Oracle analysis</h1>
 <p>Teacher: ${esc(r.teacher)}<br>Data: ${esc(r.dataset)} test split, ${r.images} images<br>
 Oracle: x* = x - gamma &middot; |x| &middot; dCE/dx generalised as x + gamma &middot; sign(x) &middot; R (${
@@ -302,14 +308,16 @@ Oracle: x* = x - gamma &middot; |x| &middot; dCE/dx generalised as x + gamma &mi
 <th>silhouette</th><th>silhouette 2-D</th></tr>
 ${row("teacher on x (gamma 0)", r.plain)}
 ${row(`oracle on x* (gamma ${r.settings.gamma})`, r.oracle)}</table>
-<h2>Relevance-reinforced inputs</h2>${img("heatmaps.png", "x, relevance and x* for sample test images")}
-<h2>Calibration</h2>${img("reliability_x.png", "reliability on x")}${
+<h2>Relevance-reinforced inputs</h2><div class="single">${
+    img("heatmaps.png", "x, relevance and x* for sample test images")
+  }</div>
+<h2>Calibration</h2><div class="pair">${img("reliability_x.png", "reliability on x")}${
     img("reliability_xstar.png", "reliability on x*")
-  }
-<h2>Entropy</h2>${img("entropy.png", "entropy of the responses")}
-<h2>Clustering of the responses</h2>${img("embedding_x.png", "embedding of responses on x")}${
-    img("embedding_xstar.png", "embedding of responses on x*")
-  }
+  }</div>
+<h2>Entropy</h2><div class="single">${img("entropy.png", "entropy of the responses on x and on x*")}</div>
+<h2>Clustering of the responses</h2><div class="pair">${
+    img("embedding_x.png", "embedding of responses on x")
+  }${img("embedding_xstar.png", "embedding of responses on x*")}</div>
 <p>Generated in ${r.seconds.toFixed(1)} s by oracle-kd. Numbers: report.json.</p>
 </body></html>
 `;

@@ -42,7 +42,14 @@ import {
 } from "../run_folder.ts";
 import { encodeSafetensors } from "../safetensors.ts";
 import type { StateDict } from "../tensor.ts";
-import { evaluate, InterruptedError, RUN_FILES, type RunSummary, train } from "../trainer.ts";
+import {
+  type EpochRecord,
+  evaluate,
+  InterruptedError,
+  RUN_FILES,
+  type RunSummary,
+  train,
+} from "../trainer.ts";
 import { evalSource, trainSource } from "./data_sources.ts";
 import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
@@ -64,8 +71,10 @@ export interface AppIO {
   weightsDir?: string;
   /** An in-memory dataset used instead of loading `config.data`. */
   dataset?: ImageDataset;
-  /** Wraps the progress reporter the training loop gets (library callbacks), given the run folder. */
-  observe?: (progress: Progress, runDir: string) => Progress & { flush(): void };
+  /** Wraps the progress reporter the training loop gets (library step callbacks). */
+  observe?: (progress: Progress) => Progress;
+  /** Called with each finished epoch's record (library callbacks). */
+  onEpoch?: (record: EpochRecord) => void;
 }
 
 /** Batch size for evaluation passes (no gradients, so larger is faster). */
@@ -225,7 +234,7 @@ export async function runDistill(
         }),
       );
     };
-    const observed = io.observe?.(progress, runDir);
+    const observed = io.observe?.(progress);
     const config = { ...c, out: runDir, overwrite: false };
     const summary = await train({
       config,
@@ -235,6 +244,7 @@ export async function runDistill(
       testData: evalSource(testLoader),
       runDir,
       progress: observed ?? progress,
+      onEpoch: io.onEpoch,
       engineName: engine.name,
       clock: io.clock,
       signal: io.signal,
@@ -257,7 +267,6 @@ export async function runDistill(
         }
       },
     });
-    observed?.flush();
     if (summary.status === "completed") {
       progress.line(
         `done     best test top-1 ${

@@ -24,7 +24,7 @@ import type { LrpParams, RelevanceRule } from "../explain/options.ts";
 import { createEngine, type EngineChoice, teacherEngineChoice } from "../engines/registry.ts";
 import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
-import { barFigure, reliabilityFigure } from "../plots/figures.ts";
+import { confidenceHistogramFigure, reliabilityFigure } from "../plots/figures.ts";
 import { checkFits } from "./distill.ts";
 import { belowChanceWarning } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
@@ -292,29 +292,35 @@ async function oracleComparison(
   return { teacher: `${spec.teacher} (${t.description})`, relevance, engine: engine.name, rows };
 }
 
-/** Reliability diagram and confidence histogram of the model (and of the oracle rows). */
+/**
+ * Reliability diagram and confidence histogram of the model (and of the oracle rows). Every file
+ * name starts with the model's name (and the oracle's also name the teacher), so runs of other
+ * models written into one folder never overwrite each other.
+ */
 async function writePlots(dir: string, r: EvaluationReport): Promise<string[]> {
   const name = path.basename(r.model).replace(/\.onnx$/i, "");
   const files: [string, Uint8Array][] = [];
-  const confidenceHistogram = (m: ClassificationMetrics, title: string) =>
-    barFigure(title, m.bins.map((b) => `${b.lo.toFixed(2)}`), [{
-      label: "images",
-      values: m.bins.map((b) => b.count),
-    }], {
-      yLabel: "images per confidence bin (left edge)",
-    });
   files.push([
     `${name}_reliability.png`,
     await reliabilityFigure(r.metrics.bins, r.metrics.ece, `${name} on ${r.dataset}`),
   ]);
   files.push([
     `${name}_confidence.png`,
-    await confidenceHistogram(r.metrics, `${name}: confidence of the top class`),
+    await confidenceHistogramFigure(r.metrics.bins, `${name}: confidence of the top class`),
   ]);
+  const teacher = r.oracle
+    ? safeName(path.basename(r.oracle.teacher.split(" (")[0]).replace(/\.\w+$/, ""))
+    : "";
   for (const row of r.oracle?.rows ?? []) {
-    const tag = row.gamma === 0 ? "teacher_x" : `oracle_gamma${row.gamma}`;
-    const title = row.gamma === 0 ? "teacher on x" : `oracle teacher on x* (gamma ${row.gamma})`;
-    files.push([`${tag}_reliability.png`, await reliabilityFigure(row.metrics.bins, row.metrics.ece, title)]);
+    const rule = r.oracle!.relevance === "grad-input" ? "" : `${r.oracle!.relevance}_`;
+    const tag = row.gamma === 0 ? `teacher_${teacher}_x` : `oracle_${teacher}_${rule}gamma${row.gamma}`;
+    const title = row.gamma === 0
+      ? `teacher ${teacher} on x`
+      : `oracle teacher ${teacher} on x* (gamma ${row.gamma})`;
+    files.push([
+      `${name}_${tag}_reliability.png`,
+      await reliabilityFigure(row.metrics.bins, row.metrics.ece, title),
+    ]);
   }
   const written: string[] = [];
   for (const [file, bytes] of files) {
@@ -375,4 +381,9 @@ export function formatReport(r: EvaluationReport): string {
 
 function pct(v: number, width = 7): string {
   return `${v.toFixed(2)}%`.padStart(width + 1);
+}
+
+/** A name safe in a file name: letters, digits, `.`, `_` and `-`. */
+function safeName(s: string): string {
+  return s.replace(/[^\w.-]+/g, "_");
 }

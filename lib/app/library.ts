@@ -37,7 +37,7 @@ import { BatchLoader } from "../data/loader.ts";
 import type { ImageBatch } from "../engines/engine.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
 import type { Progress, ProgressFields, ProgressStream } from "../progress.ts";
-import { type EpochRecord, RUN_FILES, type RunSummary } from "../trainer.ts";
+import type { EpochRecord, RunSummary } from "../trainer.ts";
 import { type AppIO, runDistill } from "./distill.ts";
 import type { LoadedModel } from "./model_file.ts";
 import { resolveTeacher } from "./teachers.ts";
@@ -121,61 +121,35 @@ async function run(c: DistillConfig, mode: "distill" | "train", o: RunOptions): 
     signal: o.signal,
     weightsDir: o.weightsDir,
     dataset: o.dataset,
-    observe: (progress, runDir) =>
-      observeProgress(progress, `${runDir}/${RUN_FILES.metrics}`, (r) => {
-        history.push(r);
-        o.onEpoch?.(r);
-      }, o.onProgress),
+    observe: (progress) => observeProgress(progress, o.onProgress),
+    onEpoch: (r) => {
+      history.push(r);
+      o.onEpoch?.(r);
+    },
   };
   const summary = await runDistill(c, io, mode);
   return { summary, history };
 }
 
 /**
- * Wraps a progress reporter so step progress and finished epochs reach callbacks: steps from
- * `tick`, epochs from the records the trainer appends to `metricsFile` (read when the next
- * task begins and when `flush` is called at the end; records already there on the first call,
- * a resumed run's, are not repeated).
+ * Wraps a progress reporter so that step progress also reaches a callback.
  *
  * @example
  * ```ts
  * import { observeProgress } from "./library.ts";
  * const steps: number[] = [];
- * const p = observeProgress({ begin() {}, tick() {}, end() {}, line() {} }, "/nonexistent.jsonl", () => {}, (s) => steps.push(s.step));
- * p.begin("epoch 1/1", 2); p.tick(1); p.tick(2); p.end(); p.flush();
+ * const p = observeProgress({ begin() {}, tick() {}, end() {}, line() {} }, (s) => steps.push(s.step));
+ * p.begin("epoch 1/1", 2); p.tick(1); p.tick(2); p.end();
  * console.log(steps); // [ 1, 2 ]
  * ```
  */
-export function observeProgress(
-  inner: Progress,
-  metricsFile: string,
-  onEpoch: (r: EpochRecord) => void,
-  onProgress?: (p: StepProgress) => void,
-): Progress & { flush(): void } {
-  let seen: number | null = null;
+export function observeProgress(inner: Progress, onProgress?: (p: StepProgress) => void): Progress {
   let label = "", steps = 0;
-  const records = (): EpochRecord[] => {
-    try {
-      return Deno.readTextFileSync(metricsFile).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-    } catch {
-      return [];
-    }
-  };
-  const flush = () => {
-    const all = records();
-    if (seen === null) {
-      seen = all.length;
-      return;
-    }
-    for (const r of all.slice(seen)) onEpoch(r);
-    seen = Math.max(seen, all.length);
-  };
   return {
-    begin(l, total) {
-      flush();
+    begin(l, total, run) {
       label = l;
       steps = total;
-      inner.begin(l, total);
+      inner.begin(l, total, run);
     },
     tick(done, fields) {
       inner.tick(done, fields);
@@ -183,7 +157,6 @@ export function observeProgress(
     },
     end: () => inner.end(),
     line: (t) => inner.line(t),
-    flush,
   };
 }
 

@@ -17,6 +17,7 @@
 import {
   barChart,
   type BarSeries,
+  countHistogram,
   histogram,
   lineChart,
   type LineSeries,
@@ -149,6 +150,31 @@ export function reliabilityFigure(
   opts: FigureOptions = {},
 ): Promise<Uint8Array> {
   return renderSvg(reliabilityDiagram({ title, bins, ece }), { scale: opts.scale ?? 2 });
+}
+
+/**
+ * PNG histogram of the top-class confidence over the reliability bins (numeric x axis from 0
+ * to 1, the image count over each bar).
+ *
+ * @example
+ * ```ts
+ * import { confidenceHistogramFigure } from "./figures.ts";
+ * const png = await confidenceHistogramFigure([{ lo: 0, hi: 0.5, count: 3, confidence: 0.4, accuracy: 0.3 }, { lo: 0.5, hi: 1, count: 9, confidence: 0.8, accuracy: 0.7 }], "student");
+ * console.log(png.length > 0); // true
+ * ```
+ */
+export function confidenceHistogramFigure(
+  bins: ReliabilityBin[],
+  title: string,
+  opts: FigureOptions = {},
+): Promise<Uint8Array> {
+  const svg = countHistogram({
+    title,
+    xLabel: "confidence (top-class probability)",
+    yLabel: "images",
+    bins,
+  });
+  return renderSvg(svg, { scale: opts.scale ?? 2 });
 }
 
 /** One model's predictive entropies for {@link entropyHistogramFigure}. */
