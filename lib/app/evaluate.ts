@@ -27,6 +27,7 @@ import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
 import { barFigure, reliabilityFigure } from "../plots/figures.ts";
 import { checkFits } from "./distill.ts";
 import { resolveTeacher } from "./teachers.ts";
+import { countNonFinite, describeNonFinite } from "../../convert/non_finite.ts";
 
 /** Options of {@link evaluateModel}. */
 export interface EvaluateOptions {
@@ -236,6 +237,13 @@ async function oracleComparison(
           relevance,
           lrp: spec.lrp,
         })).logits;
+        const bad = countNonFinite(`teacher logits at gamma ${gamma}`, logits);
+        if (bad) {
+          throw new Error(
+            `${spec.teacher}: the teacher gives non-finite outputs: ${describeNonFinite([bad])}; ` +
+              `no metrics are computed from NaN/Inf logits`,
+          );
+        }
         acc.add(logits, b.y);
       }
       rows.push({ gamma, metrics: acc.result() });
