@@ -230,16 +230,16 @@ const MARK = Symbol("mark");
  * file, so a few hundred bytes can never make it copy gigabytes.
  */
 export const PICKLE_LIMITS = {
-  /** Memo entries (a state dict of thousands of tensors needs tens of thousands). */
-  maxMemo: 1 << 20,
+  /** Memo entries (a state dict needs about 8 per tensor: 32768 tensors fit). */
+  maxMemo: 1 << 18,
   /** Values on the stack at once. */
   maxStack: 1 << 22,
   /** Bytes of one LONG1/LONG4 integer or digits of a text integer. */
   maxLongBytes: 1024,
   /** Elements copied or visited in all, per byte of pickle (plus {@link PICKLE_LIMITS.workSlack}). */
-  workPerByte: 64,
+  workPerByte: 16,
   /** Work allowed on top of `workPerByte` per byte. */
-  workSlack: 1 << 22,
+  workSlack: 1 << 20,
 } as const;
 
 /**

@@ -64,7 +64,7 @@ export const GUNZIP_LIMITS = {
   /** Bytes any archive may inflate to. */
   maxBytes: 2 ** 30,
   /** Bytes allowed whatever the ratio. */
-  slackBytes: 64 * 2 ** 20,
+  slackBytes: 16 * 2 ** 20,
   /** Inflated bytes per compressed byte beyond the slack. */
   maxRatio: 100,
 } as const;
@@ -75,7 +75,7 @@ export const GUNZIP_LIMITS = {
  * @example
  * ```ts
  * import { gunzipLimit } from "./archive.ts";
- * console.log(gunzipLimit(0)); // 67108864
+ * console.log(gunzipLimit(0)); // 16777216
  * ```
  */
 export function gunzipLimit(compressed: number): number {
