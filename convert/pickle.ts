@@ -552,8 +552,8 @@ class Unpickler {
         this.#memoPut(this.#memo.size, at);
         return;
       case 0x63: { // GLOBAL
-        const module = this.#line();
-        s.push(new PyGlobal(module, this.#line()));
+        const module = this.#name(at);
+        s.push(new PyGlobal(module, this.#name(at)));
         return;
       }
       case 0x93: { // STACK_GLOBAL
@@ -561,6 +561,9 @@ class Unpickler {
         const module = this.#pop(at);
         if (typeof module !== "string" || typeof name !== "string") {
           throw new Error(`STACK_GLOBAL without two strings at byte ${at} (corrupt pickle)`);
+        }
+        if (module.length > MAX_NAME || name.length > MAX_NAME) {
+          throw new Error(`a global name of more than ${MAX_NAME} characters at byte ${at} (corrupt pickle)`);
         }
         s.push(new PyGlobal(module, name));
         return;
@@ -589,8 +592,8 @@ class Unpickler {
         return;
       }
       case 0x69: { // INST (protocol 0): class from the text, args from the mark
-        const module = this.#line();
-        const cls = new PyGlobal(module, this.#line());
+        const module = this.#name(at);
+        const cls = new PyGlobal(module, this.#name(at));
         s.push(this.#newObject(cls, this.#popMark(at), at));
         return;
       }
@@ -747,6 +750,15 @@ class Unpickler {
     return latin1(this.bytes.subarray(start, end));
   }
 
+  /** A module or class name line (GLOBAL, INST), of bounded length so errors stay short. */
+  #name(at: number): string {
+    const t = this.#line();
+    if (t.length > MAX_NAME) {
+      throw new Error(`a global name of more than ${MAX_NAME} characters at byte ${at} (corrupt pickle)`);
+    }
+    return t;
+  }
+
   #text(b: Uint8Array, at: number): string {
     try {
       return this.#decoder.decode(b);
@@ -763,6 +775,9 @@ function copiedSize(x: unknown): number {
   if (typeof x === "string" || x instanceof Uint8Array) return x.length >> 6;
   return 0;
 }
+
+/** Longest module or class name a GLOBAL may give. */
+const MAX_NAME = 1000;
 
 /** Constructors NEWOBJ may run because they only build containers. */
 const CONTAINER_TYPES = new Set(["collections.OrderedDict", "builtins.set", "builtins.frozenset"]);

@@ -113,6 +113,12 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): Safetens
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
+      if (
+        entry === null || typeof entry !== "object" || Array.isArray(entry) ||
+        !Object.values(entry).every((v) => typeof v === "string")
+      ) {
+        fail("corrupt header (__metadata__ is not a map of strings)");
+      }
       metadata = entry as Record<string, string>;
       continue;
     }
