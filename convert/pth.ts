@@ -178,8 +178,13 @@ export async function loadPth(path: string | URL, options: ReadCheckpointOptions
   const label = path instanceof URL ? (path.protocol === "file:" ? path.pathname : path.href) : path;
   let bytes: Uint8Array;
   try {
+    // A device or FIFO would be read without end.
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw new CheckpointError(label, "cannot read the file (it is a directory)");
+    if (!info.isFile) throw new CheckpointError(label, "not a regular file (a device or pipe)");
     bytes = await Deno.readFile(path);
   } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     const why = e instanceof Deno.errors.NotFound
       ? "no such file"
       : e instanceof Deno.errors.PermissionDenied

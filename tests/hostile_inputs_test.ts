@@ -67,6 +67,16 @@ Deno.test("PNG folder: a symbolic link loop is refused naming the link, not foll
   }
 });
 
+Deno.test("PNG folder: a .png that is a link to a device is refused, not read without end", async () => {
+  const root = await folder();
+  try {
+    await Deno.symlink("/dev/zero", `${root}/train/cat/zero.png`);
+    await assert.rejects(readPngFolder(root), /train\/cat\/zero\.png: not a regular file/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("PNG folder: an empty class folder is refused by name, in train and in test", async () => {
   const root = await folder();
   try {

@@ -207,6 +207,8 @@ async function walk(dir: string, out: string[], ancestors: string[]): Promise<vo
 export const PNG_LIMITS = {
   /** Pixels of one image (4096 x 4096). */
   maxPixels: 4096 * 4096,
+  /** Bytes of one PNG file. */
+  maxFileBytes: 256 * 2 ** 20,
 } as const;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -292,6 +294,17 @@ export function decodePngImage(
 
 /** Decodes one PNG to CHW uint8 with 1 or 3 channels. */
 async function decodeFile(path: string): Promise<{ format: ImageFormat; chw: Uint8Array }> {
+  // A link to /dev/zero or a FIFO named *.png would otherwise be read without end.
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(path);
+  } catch { /* readDataFile reports it */ }
+  if (info && !info.isFile) throw new DataError(`${path}: not a regular file`);
+  if (info && info.size > PNG_LIMITS.maxFileBytes) {
+    throw new DataError(
+      `${path}: ${info.size} bytes, more than the ${PNG_LIMITS.maxFileBytes} a PNG may have here`,
+    );
+  }
   return decodePngImage(await readDataFile(path), path);
 }
 
