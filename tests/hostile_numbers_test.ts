@@ -105,6 +105,31 @@ Deno.test("numbers: test --model stops on NaN logits and names the output instea
   );
 });
 
+Deno.test("numbers: test --oracle stops on a teacher whose finite weights overflow to Inf logits", async () => {
+  const model = file("finite_eval.onnx");
+  const { g, sd } = resnet8();
+  await Deno.writeFile(model, exportOnnx(g, sd));
+  const teacher = file("overflow_teacher.onnx");
+  const t = resnet8((s) => s.get("fc.weight")!.data.fill(3e38));
+  await Deno.writeFile(teacher, exportOnnx(t.g, t.sd));
+  await assert.rejects(
+    evaluateModel({
+      model,
+      data: "synthetic",
+      limit: 16,
+      batchSize: 16,
+      oracle: {
+        teacher,
+        gammas: [0],
+        recNum: 1,
+        reduction: "mean",
+        engine: { engine: "tfjs", backend: "cpu" },
+      },
+    }),
+    /overflow_teacher\.onnx: the teacher gives non-finite outputs: teacher logits at gamma 0 \(.*Inf.* of 160 values\); no metrics/,
+  );
+});
+
 // ---- the trainer ----
 
 const SHAPE = [3, 8, 8] as const;
