@@ -186,7 +186,8 @@ class OnnxGraphReader {
   }
 
   nodeError(node: OnnxNode, problem: string): OnnxFormatError {
-    return this.error(`node "${node.name || `#${this.nodeIndex}`}" (${node.opType}): ${problem}`);
+    const name = clip(node.name || `#${this.nodeIndex}`);
+    return this.error(`node "${name}" (${clip(node.opType)}): ${problem}`);
   }
 
   read(): OnnxImport {
@@ -323,7 +324,7 @@ class OnnxGraphReader {
     const also = types.filter((t) => t !== node.opType);
     throw this.nodeError(
       node,
-      `unsupported operator ${node.opType}` +
+      `unsupported operator ${clip(node.opType)}` +
         (pattern ? ` (part of a decomposed ${pattern.layer}: ${pattern.ops.join(", ")})` : "") +
         (!pattern && !whole && patterns.length > 0
           ? ` (the graph holds a decomposed ${patterns.map((p) => p.layer).join(", ")})`
@@ -1038,6 +1039,11 @@ function decomposedLayers(nodes: readonly OnnxNode[]): { layer: string; ops: str
 }
 
 // ---- helpers ----
+
+/** A name from the file, shortened for an error message. */
+function clip(s: string, max = 100): string {
+  return s.length > max ? `${s.slice(0, max)}...` : s;
+}
 
 function attr(node: OnnxNode, name: string): OnnxAttribute | undefined {
   return node.attributes.find((a) => a.name === name);

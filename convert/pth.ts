@@ -61,6 +61,8 @@ export const PTH_LIMITS = {
   maxModuleDepth: 256,
   /** Submodules visited in all (shared submodules count each time they are reached). */
   maxModules: 100_000,
+  /** Characters of one state-dict key. */
+  maxKeyChars: 1000,
 } as const;
 
 /** A "no state dict here" finding: the search may go on elsewhere. */
@@ -116,6 +118,15 @@ export function readCheckpoint(
   };
 
   const found = withFileName(fileName, "", () => locateStateDict(root, 0));
+  const longKey = found.tensors.find(([key]) => key.length > PTH_LIMITS.maxKeyChars);
+  if (longKey) {
+    throw new CheckpointError(
+      fileName,
+      `a tensor name of ${longKey[0].length} characters (${
+        clip(longKey[0])
+      }); at most ${PTH_LIMITS.maxKeyChars}`,
+    );
+  }
   const stateDict: StateDict = new Map();
   const budget = PTH_LIMITS.tensorBytesPerFileByte * bytes.length + PTH_LIMITS.tensorBytesSlack;
   let materialised = 0;
@@ -126,7 +137,7 @@ export function readCheckpoint(
     if (materialised > budget) {
       throw new CheckpointError(
         fileName,
-        `tensor ${key}: its shape [${ref.shape.join(", ")}] would make the tensors exceed ` +
+        `tensor ${clip(key)}: its shape [${ref.shape.join(", ")}] would make the tensors exceed ` +
           `${
             (budget / 2 ** 20).toFixed(0)
           } MiB for a ${bytes.length}-byte file (views repeating a small storage); refused`,
@@ -138,7 +149,7 @@ export function readCheckpoint(
       key,
       withFileName(
         fileName,
-        `tensor ${key}`,
+        `tensor ${clip(key)}`,
         () => toHostTensor(ref, storageBytes(ref.storage.key), bigEndian),
       ),
     );
@@ -146,7 +157,7 @@ export function readCheckpoint(
   const { dict, prefix: stripped } = stripCommonPrefixes(stateDict);
   const extra: Record<string, unknown> = {};
   for (const [k, v] of found.rest) {
-    extra[k] = withFileName(fileName, `entry ${k}`, () => summarize(v, 0, storageBytes, bigEndian));
+    extra[k] = withFileName(fileName, `entry ${clip(k)}`, () => summarize(v, 0, storageBytes, bigEndian));
   }
   const nonFinite = findNonFinite(dict);
   if (nonFinite.length > 0 && !options.allowNonFinite) {
@@ -334,7 +345,7 @@ function moduleTensors(root: PyObject): [string, TorchTensorRef][] {
   const ancestors = new Set<PyObject>();
   let visited = 0;
   const walk = (m: PyObject, prefix: string, depth: number) => {
-    if (ancestors.has(m)) throw new Error(`module ${prefix || "(root)"} contains itself`);
+    if (ancestors.has(m)) throw new Error(`module ${clip(prefix) || "(root)"} contains itself`);
     if (depth > PTH_LIMITS.maxModuleDepth) {
       throw new Error(`submodules are nested more than ${PTH_LIMITS.maxModuleDepth} deep; refused`);
     }
@@ -351,7 +362,7 @@ function moduleTensors(root: PyObject): [string, TorchTensorRef][] {
         if (t === null || (field === "_buffers" && skip.has(name))) continue;
         if (typeof name !== "string" || !(t instanceof TorchTensorRef)) {
           throw new Error(
-            `${m.cls.name}.${field} entry ${prefix}${shortRepr(name, 40)} is not a named tensor`,
+            `${clip(m.cls.name)}.${field} entry ${clip(prefix)}${shortRepr(name, 40)} is not a named tensor`,
           );
         }
         if (out.length >= PTH_LIMITS.maxModules * 10) {
@@ -364,9 +375,9 @@ function moduleTensors(root: PyObject): [string, TorchTensorRef][] {
     for (const [name, child] of children) {
       if (child === null) continue;
       if (typeof name !== "string") {
-        throw new Error(`a submodule of ${prefix || "(root)"} has a non-text name`);
+        throw new Error(`a submodule of ${clip(prefix) || "(root)"} has a non-text name`);
       }
-      if (!isModule(child)) throw new Error(`submodule ${prefix}${name} is not a module`);
+      if (!isModule(child)) throw new Error(`submodule ${clip(prefix + name)} is not a module`);
       walk(child, `${prefix}${name}.`, depth + 1);
     }
     ancestors.delete(m);
@@ -422,6 +433,11 @@ function summarize(
     return o;
   }
   return String(v);
+}
+
+/** A name from the file, shortened for an error message. */
+function clip(s: string, max = 80): string {
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }
 
 function describeValue(v: unknown): string {

@@ -139,10 +139,12 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): Safetens
       ? 8
       : e.dtype === "F32"
       ? 4
-      : fail(`tensor ${name}: unsupported dtype ${e.dtype}`);
+      : fail(`tensor ${name.slice(0, 80)}: unsupported dtype ${String(e.dtype).slice(0, 20)}`);
     if (!(b - a === numel(e.shape) * size) || dataStart + b > bytes.length) {
       fail(
-        `tensor ${name}: data range [${a}, ${b}) does not fit shape [${e.shape}] or the file (truncated?)`,
+        `tensor ${
+          name.slice(0, 80)
+        }: data range [${a}, ${b}) does not fit shape [${e.shape}] or the file (truncated?)`,
       );
     }
     // Tensors may not overlap (the format forbids it), so the copies add up to at most the file.

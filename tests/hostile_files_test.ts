@@ -138,6 +138,7 @@ function buildCorpus(): Case[] {
   add("pth", fx("deflate_bomb.pth"), /zip bomb/);
   add("pth", fx("declared_huge.pth"), /decompression bomb/);
   add("pth", fx("nan_weights.pth"), /non-finite weights/);
+  add("pth", fx("long_key.pth"), /a tensor name of 5000 characters \(x{80}\.\.\.\); at most 1000/);
   add("zip", fx("deflate_bomb.pth"), /zip bomb/);
 
   // A memo bomb: one value memoized 2^18 + 16 times (the cap; 2^24 made "Map maximum size exceeded").
@@ -355,6 +356,9 @@ Deno.test(`hostile files: ${corpus.length} crafted and mutated files, each read 
     }
     if (error !== null) {
       if (error.includes("\n")) failures.push(`${name}: error of several lines: ${error}`);
+      if (error.length > 1000) {
+        failures.push(`${name}: an error of ${error.length} characters: ${error.slice(0, 200)}`);
+      }
       if (!error.includes(c.file)) failures.push(`${name}: error does not name the file: ${error}`);
       if (CRASH.test(error)) failures.push(`${name}: a missing budget, not a refusal: ${error}`);
     }

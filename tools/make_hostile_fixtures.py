@@ -17,6 +17,7 @@ overflow the stack or smuggle bad numbers in (issue 16):
     (overlapping entries: 64 MiB from a few kB).
   - declared_huge.pth: a deflated data.pkl whose directory claims 4 GiB.
   - nan_weights.pth: a state dict with NaN and Inf values.
+  - long_key.pth: a state-dict key of 5000 characters.
   - huge_dims.png: a PNG declaring 30000x30000 pixels.
   - bomb.png: a 4096x4096 PNG whose IDAT inflates far past the image.
   - gzip_bomb.idx.gz: an IDX header declaring 10^9 bytes, 256 MiB of gzipped zeros.
@@ -45,7 +46,8 @@ def rezip(src_entries, name, method=zipfile.ZIP_STORED):
     path = os.path.join(OUT, name)
     with zipfile.ZipFile(path, "w", method) as z:
         for n, data in src_entries:
-            z.writestr(n, data)
+            # A fixed date keeps the files byte-identical from run to run.
+            z.writestr(zipfile.ZipInfo(n, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=method)
     return path
 
 
@@ -76,6 +78,7 @@ def main():
     save({f"w{i}": one.expand(2**26) for i in range(16)}, "many_views.pth")
 
     save({"w": torch.tensor([1.0, float("nan"), float("inf"), -float("inf")])}, "nan_weights.pth")
+    save({"x" * 5000: torch.zeros(1)}, "long_key.pth")
 
     # A module nested 3000 deep, pickled by hand-built pickle ops (Python's own pickler would
     # hit its recursion limit): each level is NEWOBJ of torch.nn.Module with BUILD state
@@ -122,7 +125,7 @@ def main():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for n, d in inner:
-            z.writestr(n, d)
+            z.writestr(zipfile.ZipInfo(n, date_time=(1980, 1, 1, 0, 0, 0)), d, compress_type=zipfile.ZIP_DEFLATED)
     raw = bytearray(buf.getvalue())
     patch_central_size(raw, pkl_name.encode(), 0xFFFFFFF0)
     with open(os.path.join(OUT, "declared_huge.pth"), "wb") as f:
