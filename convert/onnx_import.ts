@@ -163,6 +163,7 @@ class OnnxGraphReader {
   readonly params: ParamSpec[] = [];
   readonly weights: StateDict = new Map();
   readonly taken = new Set<string>();
+  readonly nextSuffix = new Map<string, number>();
   readonly constParams = new Map<ConstValue, string>();
   readonly opset: number;
   inputName = "";
@@ -282,9 +283,10 @@ class OnnxGraphReader {
     for (let i = this.irNodes.length - 1; i >= 0; i--) {
       const node = this.irNodes[i];
       if (!needed.has(node.output)) continue;
-      kept.unshift(node);
+      kept.push(node);
       for (const v of node.inputs) needed.add(v);
     }
+    kept.reverse();
     const used = new Set(kept.flatMap(nodeParams));
     const graph: Graph = {
       arch,
@@ -430,7 +432,10 @@ class OnnxGraphReader {
 
   unique(base: string): string {
     let name = base;
-    for (let k = 1; this.taken.has(name); k++) name = `${base}_${k}`;
+    // Resume from the last suffix tried for this base: many equal names cost linear time.
+    let k = this.nextSuffix.get(base) ?? 1;
+    while (this.taken.has(name)) name = `${base}_${k++}`;
+    this.nextSuffix.set(base, k);
     this.taken.add(name);
     return name;
   }

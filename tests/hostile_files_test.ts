@@ -226,6 +226,24 @@ function buildCorpus(): Case[] {
   m.initializers[0] = { ...m.initializers[0], dims: [1 << 20, 1 << 20], data: new Float32Array(0) };
   add("onnx", write("huge_dims.onnx", encodeOnnxModel(m)), /holds 0 values but its shape/);
 
+  // 20000 nodes with one name (renaming them used to be quadratic: minutes for 1 MB).
+  const chain = decodeOnnxModel(onnx, "resnet8_opset13.onnx");
+  const at = chain.nodes.findIndex((nd) => nd.opType === "Relu");
+  const relu = chain.nodes[at];
+  chain.nodes.splice(
+    at,
+    1,
+    ...Array.from({ length: 20000 }, (_, k) => ({
+      name: "same",
+      opType: "Relu",
+      domain: "",
+      inputs: [k === 0 ? relu.inputs[0] : `r${k - 1}`],
+      outputs: [k === 19999 ? relu.outputs[0] : `r${k}`],
+      attributes: [],
+    })),
+  );
+  add("onnx", write("same_names.onnx", encodeOnnxModel(chain)));
+
   // ---- PNG ----
   add("png", fx("huge_dims.png"), /declares 30000x30000 pixels/);
   add("png", fx("bomb.png"), /decompression bomb/);
