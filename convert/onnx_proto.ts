@@ -226,7 +226,15 @@ export function decodeOnnxModel(bytes: Uint8Array, fileName: string): OnnxModel 
   };
 }
 
-/** Limits checked before the protobuf decoder (which recurses) sees the bytes. */
+/**
+ * Limits checked before the protobuf decoder (which recurses) sees the bytes.
+ *
+ * @example
+ * ```ts
+ * import { ONNX_DECODE_LIMITS } from "./onnx_proto.ts";
+ * console.log(ONNX_DECODE_LIMITS.maxNesting); // 100
+ * ```
+ */
 export const ONNX_DECODE_LIMITS = {
   /** Nesting of messages and groups (a real model with nested If/Loop bodies stays under 30). */
   maxNesting: 100,

@@ -228,6 +228,12 @@ const MARK = Symbol("mark");
  * Limits that keep a hostile pickle from exhausting memory or time: the unpickler itself is
  * iterative (no recursion), and every opcode's work is charged to a budget proportional to the
  * file, so a few hundred bytes can never make it copy gigabytes.
+ *
+ * @example
+ * ```ts
+ * import { PICKLE_LIMITS } from "./pickle.ts";
+ * console.log(PICKLE_LIMITS.maxMemo); // 262144
+ * ```
  */
 export const PICKLE_LIMITS = {
   /** Memo entries (a state dict needs about 8 per tensor: 32768 tensors fit). */

@@ -51,7 +51,15 @@ export interface ReadCheckpointOptions {
   allowNonFinite?: boolean;
 }
 
-/** Limits on what a checkpoint may make the reader build, whatever its pickle says. */
+/**
+ * Limits on what a checkpoint may make the reader build, whatever its pickle says.
+ *
+ * @example
+ * ```ts
+ * import { PTH_LIMITS } from "./pth.ts";
+ * console.log(PTH_LIMITS.maxModuleDepth); // 256
+ * ```
+ */
 export const PTH_LIMITS = {
   /** Bytes of tensors materialised per byte of file (views may repeat a storage). */
   tensorBytesPerFileByte: 4,

@@ -28,6 +28,12 @@ const ZIP64_LOCATOR = 0x07064b50;
  * Limits on what an archive may make the reader allocate. DEFLATE cannot expand data more than
  * about 1032 times, so a larger declared ratio is a lie; entries that overlap (one compressed
  * stream named by many entries, the classic zip bomb) are caught by the total.
+ *
+ * @example
+ * ```ts
+ * import { ZIP_LIMITS } from "./zip_reader.ts";
+ * console.log(ZIP_LIMITS.maxRatio); // 1100
+ * ```
  */
 export const ZIP_LIMITS = {
   /** Declared size over compressed size of a deflated entry. */

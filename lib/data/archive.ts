@@ -59,6 +59,12 @@ export function gunzip(bytes: Uint8Array, source: string): Uint8Array {
 /**
  * Limits on decompressed data: real dataset archives (CIFAR, Fashion-MNIST) expand 1 to 10
  * times and stay under a few hundred MiB.
+ *
+ * @example
+ * ```ts
+ * import { GUNZIP_LIMITS } from "./archive.ts";
+ * console.log(GUNZIP_LIMITS.maxRatio); // 100
+ * ```
  */
 export const GUNZIP_LIMITS = {
   /** Bytes any archive may inflate to. */

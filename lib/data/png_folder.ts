@@ -203,7 +203,15 @@ async function walk(dir: string, out: string[], ancestors: string[]): Promise<vo
   }
 }
 
-/** Limits on one PNG, checked from its header before anything is decoded. */
+/**
+ * Limits on one PNG, checked from its header before anything is decoded.
+ *
+ * @example
+ * ```ts
+ * import { PNG_LIMITS } from "./png_folder.ts";
+ * console.log(PNG_LIMITS.maxPixels); // 16777216
+ * ```
+ */
 export const PNG_LIMITS = {
   /** Pixels of one image (4096 x 4096). */
   maxPixels: 4096 * 4096,
