@@ -17,6 +17,8 @@
 
 export { default as cliProgress } from "npm:cli-progress@3.12.0";
 export { Command, InvalidArgumentError, Option } from "npm:commander@14.0.2";
+/** YAML settings files (`--config run.yaml`). */
+export { parseDocument as parseYamlDocument } from "npm:yaml@2.9.1";
 
 /** The tfjs-core namespace type, for signatures. */
 export type Tf = typeof import("npm:@tensorflow/tfjs-core@4.22.0");
