@@ -30,6 +30,7 @@ import {
 } from "../lib/graph.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { int64Scalar, numel, type StateDict } from "../lib/tensor.ts";
+import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "./non_finite.ts";
 import { OnnxFormatError } from "./onnx_errors.ts";
 import { parseModelMetadata } from "./onnx_metadata.ts";
 import {
@@ -55,6 +56,14 @@ export interface OnnxImport {
   opset: number;
   /** Producer name and version, e.g. `pytorch 1.13.0`. */
   producer: string;
+  /** Weights holding NaN or ±Inf (only non-empty when `allowNonFinite` let them through). */
+  nonFinite: NonFiniteTensor[];
+}
+
+/** Options of {@link importOnnx}. */
+export interface OnnxImportOptions {
+  /** Accept NaN/±Inf weights (listed in {@link OnnxImport.nonFinite}) instead of refusing the file. */
+  allowNonFinite?: boolean;
 }
 
 /** Oldest and newest ai.onnx operator sets the importer accepts. */
@@ -108,8 +117,12 @@ type Handler = (this: OnnxGraphReader, node: OnnxNode) => Value[];
  * try { importOnnx(new Uint8Array([1, 2, 3]), "bad.onnx"); } catch (e) { console.log((e as Error).message.startsWith("bad.onnx: ")); } // true
  * ```
  */
-export function importOnnx(bytes: Uint8Array, fileName = "model.onnx"): OnnxImport {
-  return importOnnxModel(decodeOnnxModel(bytes, fileName), fileName);
+export function importOnnx(
+  bytes: Uint8Array,
+  fileName = "model.onnx",
+  options: OnnxImportOptions = {},
+): OnnxImport {
+  return importOnnxModel(decodeOnnxModel(bytes, fileName), fileName, options);
 }
 
 /**
@@ -126,8 +139,19 @@ export function importOnnx(bytes: Uint8Array, fileName = "model.onnx"): OnnxImpo
  * console.log(back.graph.numClasses, back.opset); // 10 13
  * ```
  */
-export function importOnnxModel(model: OnnxModel, fileName = "model.onnx"): OnnxImport {
-  return new OnnxGraphReader(model, fileName).read();
+export function importOnnxModel(
+  model: OnnxModel,
+  fileName = "model.onnx",
+  options: OnnxImportOptions = {},
+): OnnxImport {
+  const imp = new OnnxGraphReader(model, fileName).read();
+  if (imp.nonFinite.length > 0 && !options.allowNonFinite) {
+    throw new OnnxFormatError(
+      fileName,
+      `non-finite weights: ${describeNonFinite(imp.nonFinite)}; a model with NaN/Inf weights is refused`,
+    );
+  }
+  return imp;
 }
 
 const STATE_DICT_KEY = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
@@ -139,6 +163,7 @@ class OnnxGraphReader {
   readonly params: ParamSpec[] = [];
   readonly weights: StateDict = new Map();
   readonly taken = new Set<string>();
+  readonly nextSuffix = new Map<string, number>();
   readonly constParams = new Map<ConstValue, string>();
   readonly opset: number;
   inputName = "";
@@ -162,7 +187,8 @@ class OnnxGraphReader {
   }
 
   nodeError(node: OnnxNode, problem: string): OnnxFormatError {
-    return this.error(`node "${node.name || `#${this.nodeIndex}`}" (${node.opType}): ${problem}`);
+    const name = clip(node.name || `#${this.nodeIndex}`);
+    return this.error(`node "${name}" (${clip(node.opType)}): ${problem}`);
   }
 
   read(): OnnxImport {
@@ -204,6 +230,7 @@ class OnnxGraphReader {
     const outName = m.outputs[0].name;
     this.uses.set(outName, (this.uses.get(outName) ?? 0) + 1);
 
+    this.checkOperators();
     m.nodes.forEach((node, i) => {
       this.nodeIndex = i;
       this.step(node);
@@ -246,7 +273,7 @@ class OnnxGraphReader {
     }
     const weights: StateDict = new Map(graph.params.map((p) => [p.name, this.weights.get(p.name)!]));
     const producer = [m.producerName, m.producerVersion].filter(Boolean).join(" ");
-    return { graph, weights, metadata, opset: this.opset, producer };
+    return { graph, weights, metadata, opset: this.opset, producer, nonFinite: findNonFinite(weights) };
   }
 
   /** Drops nodes that do not reach the output, orders params by first use, validates. */
@@ -256,9 +283,10 @@ class OnnxGraphReader {
     for (let i = this.irNodes.length - 1; i >= 0; i--) {
       const node = this.irNodes[i];
       if (!needed.has(node.output)) continue;
-      kept.unshift(node);
+      kept.push(node);
       for (const v of node.inputs) needed.add(v);
     }
+    kept.reverse();
     const used = new Set(kept.flatMap(nodeParams));
     const graph: Graph = {
       arch,
@@ -275,6 +303,39 @@ class OnnxGraphReader {
       throw this.error(`the imported graph is inconsistent: ${(e as Error).message}`);
     }
     return graph;
+  }
+
+  /**
+   * Refuses a graph with operators there is no handler for before any node is read, naming the
+   * operator the model was written with where the graph shows it: a whole-op node (LSTM) before
+   * the supported nodes around it (Transpose), and a decomposed layer (GELU as Div, Erf, Mul)
+   * by its name rather than by its first piece.
+   */
+  checkOperators(): void {
+    const nodes = this.model.nodes;
+    const unsupported = nodes.filter((n) =>
+      !Object.hasOwn(HANDLERS, n.opType) && !(n.domain && n.domain !== "ai.onnx")
+    );
+    if (unsupported.length === 0) return;
+    const types = [...new Set(unsupported.map((n) => n.opType))];
+    const patterns = decomposedLayers(nodes);
+    const whole = unsupported.find((n) => !PRIMITIVE_OPS.has(n.opType));
+    const node = whole ?? unsupported[0];
+    this.nodeIndex = nodes.indexOf(node);
+    const pattern = whole ? undefined : patterns.find((p) => p.ops.includes(node.opType));
+    const also = types.filter((t) => t !== node.opType);
+    throw this.nodeError(
+      node,
+      `unsupported operator ${clip(node.opType)}` +
+        (pattern ? ` (part of a decomposed ${pattern.layer}: ${pattern.ops.join(", ")})` : "") +
+        (!pattern && !whole && patterns.length > 0
+          ? ` (the graph holds a decomposed ${patterns.map((p) => p.layer).join(", ")})`
+          : "") +
+        (also.length > 0
+          ? `; the graph also uses ${also.slice(0, 8).join(", ")}${also.length > 8 ? ", ..." : ""}`
+          : "") +
+        `; supported: ${SUPPORTED_ONNX_OPS.join(", ")}`,
+    );
   }
 
   step(node: OnnxNode): void {
@@ -371,7 +432,10 @@ class OnnxGraphReader {
 
   unique(base: string): string {
     let name = base;
-    for (let k = 1; this.taken.has(name); k++) name = `${base}_${k}`;
+    // Resume from the last suffix tried for this base: many equal names cost linear time.
+    let k = this.nextSuffix.get(base) ?? 1;
+    while (this.taken.has(name)) name = `${base}_${k++}`;
+    this.nextSuffix.set(base, k);
     this.taken.add(name);
     return name;
   }
@@ -923,7 +987,68 @@ const HANDLERS: Record<string, Handler> = {
  */
 export const SUPPORTED_ONNX_OPS: readonly string[] = Object.keys(HANDLERS).sort();
 
+/** Elementwise and reduction ops that exporters use to spell out a layer (GELU, LayerNorm, ...). */
+const PRIMITIVE_OPS = new Set([
+  "Div",
+  "Mul",
+  "Sub",
+  "Pow",
+  "Sqrt",
+  "Erf",
+  "Tanh",
+  "Exp",
+  "Sigmoid",
+  "ReduceSum",
+  "ReduceMax",
+  "Neg",
+  "Reciprocal",
+  "Where",
+  "Expand",
+  "Slice",
+  "Split",
+  "Clip",
+  "Max",
+  "Min",
+  "HardSigmoid",
+  "Equal",
+  "Less",
+  "Greater",
+  "Not",
+  "Range",
+  "ConstantOfShape",
+]);
+
+/** Layers that exporters decompose, recognised by the op types present in the graph. */
+const DECOMPOSED: { layer: string; needs: string[]; ops: string[] }[] = [
+  { layer: "GELU", needs: ["Erf"], ops: ["Div", "Erf", "Add", "Mul"] },
+  { layer: "GELU (tanh approximation)", needs: ["Tanh", "Pow"], ops: ["Pow", "Mul", "Add", "Tanh"] },
+  {
+    layer: "LayerNorm",
+    needs: ["ReduceMean", "Sub", "Pow", "Sqrt", "Div"],
+    ops: ["ReduceMean", "Sub", "Pow", "Sqrt", "Div"],
+  },
+  {
+    layer: "Softmax",
+    needs: ["Exp", "ReduceSum", "Div"],
+    ops: ["ReduceMax", "Sub", "Exp", "ReduceSum", "Div"],
+  },
+  { layer: "SiLU/Swish", needs: ["Sigmoid", "Mul"], ops: ["Sigmoid", "Mul"] },
+  { layer: "Hardswish", needs: ["HardSigmoid", "Mul"], ops: ["HardSigmoid", "Mul"] },
+];
+
+/** The decomposed layers whose pieces all occur in `nodes`. */
+function decomposedLayers(nodes: readonly OnnxNode[]): { layer: string; ops: string[] }[] {
+  const present = new Set(nodes.map((n) => n.opType));
+  return DECOMPOSED.filter((d) => d.needs.every((op) => present.has(op)))
+    .map((d) => ({ layer: d.layer, ops: d.ops.filter((op) => present.has(op)) }));
+}
+
 // ---- helpers ----
+
+/** A name from the file, shortened for an error message. */
+function clip(s: string, max = 100): string {
+  return s.length > max ? `${s.slice(0, max)}...` : s;
+}
 
 function attr(node: OnnxNode, name: string): OnnxAttribute | undefined {
   return node.attributes.find((a) => a.name === name);

@@ -181,6 +181,13 @@ const utf8 = new TextDecoder();
  * ```
  */
 export function decodeOnnxModel(bytes: Uint8Array, fileName: string): OnnxModel {
+  const depth = protobufNesting(bytes, ONNX_DECODE_LIMITS.maxNesting);
+  if (depth > ONNX_DECODE_LIMITS.maxNesting) {
+    throw new OnnxFormatError(
+      fileName,
+      `messages nested more than ${ONNX_DECODE_LIMITS.maxNesting} deep (a crafted or damaged file); refused`,
+    );
+  }
   // deno-lint-ignore no-explicit-any
   let m: any;
   try {
@@ -217,6 +224,90 @@ export function decodeOnnxModel(bytes: Uint8Array, fileName: string): OnnxModel 
     initializers: (g.initializer ?? []).map((t: unknown) => tensorFrom(t, fileName)),
     nodes: g.node.map((n: unknown) => nodeFrom(n, fileName)),
   };
+}
+
+/**
+ * Limits checked before the protobuf decoder (which recurses) sees the bytes.
+ *
+ * @example
+ * ```ts
+ * import { ONNX_DECODE_LIMITS } from "./onnx_proto.ts";
+ * console.log(ONNX_DECODE_LIMITS.maxNesting); // 100
+ * ```
+ */
+export const ONNX_DECODE_LIMITS = {
+  /** Nesting of messages and groups (a real model with nested If/Loop bodies stays under 30). */
+  maxNesting: 100,
+} as const;
+
+/**
+ * How deeply the protobuf `bytes` nest messages (length-delimited fields that themselves parse
+ * as messages) and groups, scanning with an explicit depth limit: returns `limit + 1` as soon as
+ * the nesting goes past `limit`. Each byte is scanned once per enclosing level, so the cost is
+ * at most `limit` passes over the file.
+ *
+ * @example
+ * ```ts
+ * import { protobufNesting } from "./onnx_proto.ts";
+ * // field 1 (bytes) holding field 1 (varint 5): a message inside a message
+ * console.log(protobufNesting(new Uint8Array([0x0a, 2, 0x08, 5]), 10)); // 2
+ * ```
+ */
+export function protobufNesting(bytes: Uint8Array, limit: number): number {
+  let deepest = 0;
+  class TooDeep extends Error {}
+  const varint = (p: number, end: number): [number, number] | undefined => {
+    let x = 0, mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (p >= end) return undefined;
+      const b = bytes[p++];
+      x += (b & 0x7f) * mul;
+      mul *= 128;
+      if (b < 0x80) return [x, p];
+    }
+    return undefined;
+  };
+  // Whether bytes[start, end) parse as one message; `depth` counts the enclosing messages.
+  const scan = (start: number, end: number, depth: number): boolean => {
+    if (depth > limit) throw new TooDeep();
+    deepest = Math.max(deepest, depth);
+    let groups = 0;
+    let p = start;
+    while (p < end) {
+      const tag = varint(p, end);
+      if (!tag || tag[0] < 8) return false;
+      p = tag[1];
+      const wire = tag[0] % 8;
+      if (wire === 0) {
+        const v = varint(p, end);
+        if (!v) return false;
+        p = v[1];
+      } else if (wire === 1) p += 8;
+      else if (wire === 5) p += 4;
+      else if (wire === 2) {
+        const len = varint(p, end);
+        if (!len || len[1] + len[0] > end) return false;
+        p = len[1];
+        if (len[0] > 0) scan(p, p + len[0], depth + 1);
+        p += len[0];
+      } else if (wire === 3) {
+        groups++;
+        if (depth + groups > limit) throw new TooDeep();
+        deepest = Math.max(deepest, depth + groups);
+      } else if (wire === 4) {
+        if (--groups < 0) return false;
+      } else return false;
+    }
+    if (p !== end || groups !== 0) return false;
+    return true;
+  };
+  try {
+    scan(0, bytes.length, 1);
+  } catch (e) {
+    if (e instanceof TooDeep) return limit + 1;
+    throw e;
+  }
+  return deepest;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -110,14 +110,17 @@ function builtinCallables(): Record<string, PyCallable> {
     // Protocol 2 spells Python 3 bytes as _codecs.encode(text, "latin1").
     const [text, encoding] = args;
     if (typeof text !== "string" || (encoding !== "latin1" && encoding !== "latin-1")) {
-      throw new Error(`_codecs.encode is only allowed with "latin1", got ${String(encoding)}`);
+      throw new Error(`_codecs.encode is only allowed with "latin1", got ${shortRepr(encoding)}`);
     }
     const out = new Uint8Array(text.length);
     for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
     return out;
   };
   const numpyScalar: PyCallable = (args) => numpyScalarValue(args[0], args[1]);
-  const numpyDtype: PyCallable = (args) => new NumpyDType(String(args[0]));
+  const numpyDtype: PyCallable = (args) => {
+    if (typeof args[0] !== "string") throw new Error(`numpy.dtype called with ${shortRepr(args[0])}`);
+    return new NumpyDType(args[0]);
+  };
   return {
     "collections.OrderedDict": orderedDict,
     "builtins.set": set,
@@ -222,6 +225,70 @@ function iterableItems(x: unknown): unknown[] {
 const MARK = Symbol("mark");
 
 /**
+ * Limits that keep a hostile pickle from exhausting memory or time: the unpickler itself is
+ * iterative (no recursion), and every opcode's work is charged to a budget proportional to the
+ * file, so a few hundred bytes can never make it copy gigabytes.
+ *
+ * @example
+ * ```ts
+ * import { PICKLE_LIMITS } from "./pickle.ts";
+ * console.log(PICKLE_LIMITS.maxMemo); // 262144
+ * ```
+ */
+export const PICKLE_LIMITS = {
+  /** Memo entries (a state dict needs about 8 per tensor: 32768 tensors fit). */
+  maxMemo: 1 << 18,
+  /** Values on the stack at once. */
+  maxStack: 1 << 22,
+  /** Bytes of one LONG1/LONG4 integer or digits of a text integer. */
+  maxLongBytes: 1024,
+  /** Elements copied or visited in all, per byte of pickle (plus {@link PICKLE_LIMITS.workSlack}). */
+  workPerByte: 16,
+  /** Work allowed on top of `workPerByte` per byte. */
+  workSlack: 1 << 20,
+} as const;
+
+/**
+ * A short, bounded description of any unpickled value, for error messages: never walks more
+ * than a few dozen nodes, so shared subtrees and cycles cannot make it explode.
+ *
+ * @example
+ * ```ts
+ * import { shortRepr } from "./pickle.ts";
+ * const a: unknown[] = [1, "x"];
+ * a.push(a);
+ * console.log(shortRepr(a)); // [1, "x", [...]]
+ * ```
+ */
+export function shortRepr(x: unknown, maxChars = 80): string {
+  let budget = 40;
+  const seen = new Set<unknown>();
+  const go = (v: unknown, depth: number): string => {
+    if (--budget < 0) return "...";
+    if (v === null || v === undefined) return "None";
+    if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "..." : v);
+    if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+    if (v instanceof PyGlobal) return v.qualifiedName;
+    if (v instanceof PyObject) return `<${v.className} object>`;
+    if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+    if (typeof v !== "object") return typeof v;
+    if (seen.has(v) || depth > 3) return Array.isArray(v) ? "[...]" : "{...}";
+    seen.add(v);
+    if (Array.isArray(v)) {
+      return `[${v.slice(0, 6).map((e) => go(e, depth + 1)).join(", ")}${v.length > 6 ? ", ..." : ""}]`;
+    }
+    if (v instanceof Map) {
+      const parts = [...v.entries()].slice(0, 6).map(([k, e]) => `${go(k, depth + 1)}: ${go(e, depth + 1)}`);
+      return `{${parts.join(", ")}${v.size > 6 ? ", ..." : ""}}`;
+    }
+    if (v instanceof Set) return `<set of ${v.size}>`;
+    return `<${(v as object).constructor?.name ?? "object"}>`;
+  };
+  const s = go(x, 0);
+  return s.length > maxChars ? s.slice(0, maxChars) + "..." : s;
+}
+
+/**
  * Unpickles the first pickle in `bytes` (stops at STOP; trailing bytes are ignored).
  *
  * @example
@@ -241,6 +308,8 @@ class Unpickler {
   #stack: unknown[] = [];
   #marks: number[] = [];
   #memo = new Map<number, unknown>();
+  #work = 0;
+  readonly #workLimit: number;
   readonly #view: DataView;
   readonly #decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -250,6 +319,18 @@ class Unpickler {
     readonly persistentLoad?: (pid: unknown) => unknown,
   ) {
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#workLimit = PICKLE_LIMITS.workPerByte * bytes.length + PICKLE_LIMITS.workSlack;
+  }
+
+  /** Charges `n` units of work (elements copied or visited); refuses a pickle that needs too many. */
+  charge(n: number): void {
+    this.#work += n;
+    if (this.#work > this.#workLimit) {
+      throw new Error(
+        `the pickle needs more than ${this.#workLimit} element copies for ${this.bytes.length} bytes ` +
+          `(a decompression bomb or a damaged file); refused`,
+      );
+    }
   }
 
   run(): unknown {
@@ -259,6 +340,11 @@ class Unpickler {
       }
       const at = this.#pos;
       const op = this.bytes[this.#pos++];
+      if (this.#stack.length > PICKLE_LIMITS.maxStack) {
+        throw new Error(
+          `the pickle stack holds more than ${PICKLE_LIMITS.maxStack} values at byte ${at}; refused`,
+        );
+      }
       if (op === 0x2e) { // STOP
         if (this.#stack.length === 0) {
           throw new Error(`STOP with an empty stack at byte ${at} (corrupt pickle)`);
@@ -313,9 +399,16 @@ class Unpickler {
       case 0x8a: // LONG1
         s.push(decodeLong(this.#take(this.#u8())));
         return;
-      case 0x8b: // LONG4
-        s.push(decodeLong(this.#take(this.#len32())));
+      case 0x8b: { // LONG4
+        const n = this.#len32();
+        if (n > PICKLE_LIMITS.maxLongBytes) {
+          throw new Error(
+            `an integer of ${n} bytes at byte ${at} (at most ${PICKLE_LIMITS.maxLongBytes}); refused`,
+          );
+        }
+        s.push(decodeLong(this.#take(n)));
         return;
+      }
       case 0x47: // BINFLOAT (big-endian)
         s.push(this.#view.getFloat64(this.#advance(8), false));
         return;
@@ -453,20 +546,20 @@ class Unpickler {
         s.push(this.#memoGet(this.#view.getUint32(this.#advance(4), true), at));
         return;
       case 0x70: // PUT
-        this.#memo.set(Number(parseIntText(this.#line(), at)), this.#top(at));
+        this.#memoPut(Number(parseIntText(this.#line(), at)), at);
         return;
       case 0x71: // BINPUT
-        this.#memo.set(this.#u8(), this.#top(at));
+        this.#memoPut(this.#u8(), at);
         return;
       case 0x72: // LONG_BINPUT
-        this.#memo.set(this.#view.getUint32(this.#advance(4), true), this.#top(at));
+        this.#memoPut(this.#view.getUint32(this.#advance(4), true), at);
         return;
       case 0x94: // MEMOIZE
-        this.#memo.set(this.#memo.size, this.#top(at));
+        this.#memoPut(this.#memo.size, at);
         return;
       case 0x63: { // GLOBAL
-        const module = this.#line();
-        s.push(new PyGlobal(module, this.#line()));
+        const module = this.#name(at);
+        s.push(new PyGlobal(module, this.#name(at)));
         return;
       }
       case 0x93: { // STACK_GLOBAL
@@ -474,6 +567,9 @@ class Unpickler {
         const module = this.#pop(at);
         if (typeof module !== "string" || typeof name !== "string") {
           throw new Error(`STACK_GLOBAL without two strings at byte ${at} (corrupt pickle)`);
+        }
+        if (module.length > MAX_NAME || name.length > MAX_NAME) {
+          throw new Error(`a global name of more than ${MAX_NAME} characters at byte ${at} (corrupt pickle)`);
         }
         s.push(new PyGlobal(module, name));
         return;
@@ -502,8 +598,8 @@ class Unpickler {
         return;
       }
       case 0x69: { // INST (protocol 0): class from the text, args from the mark
-        const module = this.#line();
-        const cls = new PyGlobal(module, this.#line());
+        const module = this.#name(at);
+        const cls = new PyGlobal(module, this.#name(at));
         s.push(this.#newObject(cls, this.#popMark(at), at));
         return;
       }
@@ -535,6 +631,7 @@ class Unpickler {
     const f = this.callables[fn.qualifiedName];
     if (!f) throw new ForbiddenGlobalError(fn.qualifiedName);
     if (!Array.isArray(args)) throw new Error(`${fn.qualifiedName} called without an argument tuple`);
+    this.charge(1 + args.length + copiedSize(args[0]));
     return f(args);
   }
 
@@ -543,6 +640,7 @@ class Unpickler {
     const a = Array.isArray(args) ? args : [];
     // Whitelisted container types are built for real (OrderedDict, set); all else stays inert.
     const ctor = CONTAINER_TYPES.has(cls.qualifiedName) ? this.callables[cls.qualifiedName] : undefined;
+    this.charge(1 + a.length + (ctor ? copiedSize(a[0]) : 0));
     return ctor ? ctor(a) : new PyObject(cls, a);
   }
 
@@ -550,6 +648,7 @@ class Unpickler {
     if (target instanceof PyObject) {
       // (dict, slots) pairs come from classes with __slots__; merge both into one Map.
       if (Array.isArray(state) && state.length === 2 && (state[0] instanceof Map || state[0] === null)) {
+        this.charge(1 + copiedSize(state[0]) + copiedSize(state[1]));
         const merged = new Map(state[0] ?? []);
         if (state[1] instanceof Map) { for (const [k, v] of state[1]) merged.set(k, v); }
         target.state = merged;
@@ -568,16 +667,28 @@ class Unpickler {
   }
 
   #appendTo(target: unknown, items: unknown[], at: number): void {
-    if (Array.isArray(target)) target.push(...items);
-    else if (target instanceof PyObject) target.listItems.push(...items);
-    else throw new Error(`APPEND on a non-list at byte ${at} (corrupt pickle)`);
+    const list = Array.isArray(target) ? target : target instanceof PyObject ? target.listItems : undefined;
+    if (!list) throw new Error(`APPEND on a non-list at byte ${at} (corrupt pickle)`);
+    this.charge(items.length);
+    for (const x of items) list.push(x); // no spread: a long APPENDS would overflow the call stack
   }
 
   #setItems(target: unknown, items: unknown[], at: number): void {
     const m = target instanceof Map ? target : target instanceof PyObject ? target.items : undefined;
     if (!m) throw new Error(`SETITEM on a non-dict at byte ${at} (corrupt pickle)`);
     if (items.length % 2) throw new Error(`SETITEMS with an odd item count at byte ${at} (corrupt pickle)`);
+    this.charge(items.length);
     for (let i = 0; i < items.length; i += 2) m.set(items[i], items[i + 1]);
+  }
+
+  #memoPut(key: number, at: number): void {
+    const v = this.#top(at);
+    if (!this.#memo.has(key) && this.#memo.size >= PICKLE_LIMITS.maxMemo) {
+      throw new Error(
+        `the pickle memo grows past ${PICKLE_LIMITS.maxMemo} entries at byte ${at} (a memo bomb); refused`,
+      );
+    }
+    this.#memo.set(key, v);
   }
 
   #memoGet(key: number | bigint | boolean, at: number): unknown {
@@ -603,6 +714,7 @@ class Unpickler {
   #popMark(at: number): unknown[] {
     const m = this.#marks.pop();
     if (m === undefined) throw new Error(`missing MARK at byte ${at} (corrupt pickle)`);
+    this.charge(this.#stack.length - m);
     const items = this.#stack.splice(m);
     items.shift();
     return items;
@@ -644,6 +756,15 @@ class Unpickler {
     return latin1(this.bytes.subarray(start, end));
   }
 
+  /** A module or class name line (GLOBAL, INST), of bounded length so errors stay short. */
+  #name(at: number): string {
+    const t = this.#line();
+    if (t.length > MAX_NAME) {
+      throw new Error(`a global name of more than ${MAX_NAME} characters at byte ${at} (corrupt pickle)`);
+    }
+    return t;
+  }
+
   #text(b: Uint8Array, at: number): string {
     try {
       return this.#decoder.decode(b);
@@ -652,6 +773,17 @@ class Unpickler {
     }
   }
 }
+
+/** Elements a container constructor would copy out of `x`. */
+function copiedSize(x: unknown): number {
+  if (Array.isArray(x)) return x.length;
+  if (x instanceof Map || x instanceof Set) return x.size;
+  if (typeof x === "string" || x instanceof Uint8Array) return x.length >> 6;
+  return 0;
+}
+
+/** Longest module or class name a GLOBAL may give. */
+const MAX_NAME = 1000;
 
 /** Constructors NEWOBJ may run because they only build containers. */
 const CONTAINER_TYPES = new Set(["collections.OrderedDict", "builtins.set", "builtins.frozenset"]);
@@ -672,6 +804,9 @@ function unquote(t: string, at: number): string {
 }
 
 function parseIntText(t: string, at: number): number | bigint {
+  if (t.length > PICKLE_LIMITS.maxLongBytes) {
+    throw new Error(`an integer of ${t.length} digits at byte ${at} (corrupt pickle)`);
+  }
   if (!/^[-+]?\d+$/.test(t)) {
     throw new Error(`bad integer "${t.slice(0, 20)}" at byte ${at} (corrupt pickle)`);
   }

@@ -18,7 +18,8 @@
 
 import type { HostTensor, StateDict } from "../lib/tensor.ts";
 import { CheckpointError, withFileName } from "./checkpoint_error.ts";
-import { PyGlobal, PyObject, unpickle } from "./pickle.ts";
+import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "./non_finite.ts";
+import { PyGlobal, PyObject, shortRepr, unpickle } from "./pickle.ts";
 import { tensorValues, toHostTensor } from "./tensor_view.ts";
 import { TorchTensorRef, torchUnpickleOptions } from "./torch_pickle.ts";
 import { looksLikeZip, ZipArchive } from "./zip_reader.ts";
@@ -40,7 +41,40 @@ export interface Checkpoint {
   moduleClass?: string;
   /** Prefix removed from every key (`module.` from DataParallel), if any. */
   strippedPrefix?: string;
+  /** Tensors holding NaN or ±Inf (only non-empty when `allowNonFinite` let them through). */
+  nonFinite: NonFiniteTensor[];
 }
+
+/** Options of {@link readCheckpoint}. */
+export interface ReadCheckpointOptions {
+  /** Accept NaN/±Inf weights (they are listed in {@link Checkpoint.nonFinite}) instead of refusing. */
+  allowNonFinite?: boolean;
+}
+
+/**
+ * Limits on what a checkpoint may make the reader build, whatever its pickle says.
+ *
+ * @example
+ * ```ts
+ * import { PTH_LIMITS } from "./pth.ts";
+ * console.log(PTH_LIMITS.maxModuleDepth); // 256
+ * ```
+ */
+export const PTH_LIMITS = {
+  /** Bytes of tensors materialised per byte of file (views may repeat a storage). */
+  tensorBytesPerFileByte: 4,
+  /** Bytes of tensors materialised on top of that (broadcast views of small storages). */
+  tensorBytesSlack: 256 * 2 ** 20,
+  /** Nesting of submodules in a pickled nn.Module. */
+  maxModuleDepth: 256,
+  /** Submodules visited in all (shared submodules count each time they are reached). */
+  maxModules: 100_000,
+  /** Characters of one state-dict key. */
+  maxKeyChars: 1000,
+} as const;
+
+/** A "no state dict here" finding: the search may go on elsewhere. */
+class NotFoundError extends Error {}
 
 /** Wrapper keys training scripts use, most specific first. */
 const WRAPPER_KEYS = ["state_dict", "model_state_dict", "model", "net", "module", "model_state", "weights"];
@@ -63,7 +97,11 @@ const RESAVE_HINT = "re-save it with torch >= 1.6: torch.save(torch.load(old_pat
  * }
  * ```
  */
-export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint {
+export function readCheckpoint(
+  bytes: Uint8Array,
+  fileName: string,
+  options: ReadCheckpointOptions = {},
+): Checkpoint {
   if (bytes.length === 0) throw new CheckpointError(fileName, "the file is empty");
   if (!looksLikeZip(bytes)) throw new CheckpointError(fileName, notZipProblem(bytes, fileName));
   const zip = withFileName(fileName, "not a readable zip archive", () => new ZipArchive(bytes));
@@ -87,14 +125,39 @@ export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint 
     return b;
   };
 
-  const found = withFileName(fileName, "", () => locateStateDict(root));
+  const found = withFileName(fileName, "", () => locateStateDict(root, 0));
+  const longKey = found.tensors.find(([key]) => key.length > PTH_LIMITS.maxKeyChars);
+  if (longKey) {
+    throw new CheckpointError(
+      fileName,
+      `a tensor name of ${longKey[0].length} characters (${
+        clip(longKey[0])
+      }); at most ${PTH_LIMITS.maxKeyChars}`,
+    );
+  }
   const stateDict: StateDict = new Map();
+  const budget = PTH_LIMITS.tensorBytesPerFileByte * bytes.length + PTH_LIMITS.tensorBytesSlack;
+  let materialised = 0;
+  // The whole budget is checked before the first tensor is built.
+  for (const [key, ref] of found.tensors) {
+    const n = ref.numel;
+    materialised += (Number.isSafeInteger(n) ? n : Infinity) * (ref.dtype === "int64" ? 8 : 4);
+    if (materialised > budget) {
+      throw new CheckpointError(
+        fileName,
+        `tensor ${clip(key)}: its shape [${ref.shape.join(", ")}] would make the tensors exceed ` +
+          `${
+            (budget / 2 ** 20).toFixed(0)
+          } MiB for a ${bytes.length}-byte file (views repeating a small storage); refused`,
+      );
+    }
+  }
   for (const [key, ref] of found.tensors) {
     stateDict.set(
       key,
       withFileName(
         fileName,
-        `tensor ${key}`,
+        `tensor ${clip(key)}`,
         () => toHostTensor(ref, storageBytes(ref.storage.key), bigEndian),
       ),
     );
@@ -102,9 +165,16 @@ export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint 
   const { dict, prefix: stripped } = stripCommonPrefixes(stateDict);
   const extra: Record<string, unknown> = {};
   for (const [k, v] of found.rest) {
-    extra[k] = withFileName(fileName, `entry ${k}`, () => summarize(v, 0, storageBytes, bigEndian));
+    extra[k] = withFileName(fileName, `entry ${clip(k)}`, () => summarize(v, 0, storageBytes, bigEndian));
   }
-  const out: Checkpoint = { stateDict: dict, format: found.format, extra };
+  const nonFinite = findNonFinite(dict);
+  if (nonFinite.length > 0 && !options.allowNonFinite) {
+    throw new CheckpointError(
+      fileName,
+      `non-finite weights: ${describeNonFinite(nonFinite)}; a model with NaN/Inf weights is refused`,
+    );
+  }
+  const out: Checkpoint = { stateDict: dict, format: found.format, extra, nonFinite };
   if (found.moduleClass) out.moduleClass = found.moduleClass;
   if (stripped) out.strippedPrefix = stripped;
   return out;
@@ -123,12 +193,17 @@ export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint 
  * }
  * ```
  */
-export async function loadPth(path: string | URL): Promise<Checkpoint> {
+export async function loadPth(path: string | URL, options: ReadCheckpointOptions = {}): Promise<Checkpoint> {
   const label = path instanceof URL ? (path.protocol === "file:" ? path.pathname : path.href) : path;
   let bytes: Uint8Array;
   try {
+    // A device or FIFO would be read without end.
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw new CheckpointError(label, "cannot read the file (it is a directory)");
+    if (!info.isFile) throw new CheckpointError(label, "not a regular file (a device or pipe)");
     bytes = await Deno.readFile(path);
   } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     const why = e instanceof Deno.errors.NotFound
       ? "no such file"
       : e instanceof Deno.errors.PermissionDenied
@@ -140,7 +215,7 @@ export async function loadPth(path: string | URL): Promise<Checkpoint> {
       : (e as Error).message.split("\n")[0];
     throw new CheckpointError(label, `cannot read the file (${why})`);
   }
-  return readCheckpoint(bytes, label);
+  return readCheckpoint(bytes, label, options);
 }
 
 /** Why bytes that are not a zip are not a checkpoint we read. */
@@ -195,8 +270,12 @@ interface Located {
   moduleClass?: string;
 }
 
-/** Where the model's tensors are in the unpickled object. */
-function locateStateDict(root: unknown): Located {
+/**
+ * Where the model's tensors are in the unpickled object. `depth` 0 may look one level further
+ * down a wrapper key ({'model': {'state_dict': sd}}); nothing deeper is searched, so dicts that
+ * refer to each other or share subtrees cost one pass over two levels.
+ */
+function locateStateDict(root: unknown, depth: number): Located {
   if (isTensorDict(root)) return { tensors: tensorEntries(root), format: "state_dict", rest: [] };
   if (isModule(root)) {
     return {
@@ -213,27 +292,36 @@ function locateStateDict(root: unknown): Located {
       (candidates.length === 1 ? candidates[0] : undefined);
     if (key === undefined) {
       // One more level, as in {'model': {'state_dict': sd}}: format wrapped:model.state_dict.
-      for (const outer of WRAPPER_KEYS) {
+      for (const outer of depth === 0 ? WRAPPER_KEYS : []) {
         const inner: unknown = root.get(outer);
         if (!(inner instanceof Map) || inner === root) continue;
+        let found: Located;
         try {
-          const found = locateStateDict(inner);
-          if (!found.format.startsWith("wrapped:")) continue;
-          const rest = [...root].filter(([k]) => k !== outer && typeof k === "string") as [string, unknown][];
-          return {
-            ...found,
-            format: `wrapped:${outer}.${found.format.slice(8)}`,
-            rest: [...rest, ...found.rest],
-          };
-        } catch {
-          // Not a wrapper either: fall through to the error below.
+          found = locateStateDict(inner, depth + 1);
+        } catch (e) {
+          if (e instanceof NotFoundError) continue; // not a wrapper either
+          throw e;
         }
+        if (!found.format.startsWith("wrapped:")) continue;
+        const rest = [...root].filter(([k]) => k !== outer && typeof k === "string") as [string, unknown][];
+        return {
+          ...found,
+          format: `wrapped:${outer}.${found.format.slice(8)}`,
+          rest: [...rest, ...found.rest],
+        };
       }
-      const keys = [...root.keys()].map(String).slice(0, 12).join(", ");
+      const keys = [...root.keys()].slice(0, 12).map((k) =>
+        typeof k === "string" ? k.slice(0, 40) : shortRepr(k, 40)
+      )
+        .join(", ");
       if (candidates.length > 1) {
-        throw new Error(`holds several state dicts (${candidates.join(", ")}) and none under a usual key`);
+        throw new NotFoundError(
+          `holds several state dicts (${candidates.slice(0, 12).join(", ")}) and none under a usual key`,
+        );
       }
-      throw new Error(`holds no state dict: the saved object is a dict with keys ${keys || "(none)"}`);
+      throw new NotFoundError(
+        `holds no state dict: the saved object is a dict with keys ${keys || "(none)"}`,
+      );
     }
     const inner = root.get(key);
     const rest = [...root].filter(([k]) => k !== key && typeof k === "string") as [string, unknown][];
@@ -242,7 +330,7 @@ function locateStateDict(root: unknown): Located {
     }
     return { tensors: tensorEntries(inner as Map<string, TorchTensorRef>), format: `wrapped:${key}`, rest };
   }
-  throw new Error(`holds no state dict: the saved object is ${describeValue(root)}`);
+  throw new NotFoundError(`holds no state dict: the saved object is ${describeValue(root)}`);
 }
 
 function isTensorDict(v: unknown): v is Map<string, TorchTensorRef> {
@@ -262,10 +350,17 @@ function isModule(v: unknown): v is PyObject {
 /** Parameters, then persistent buffers, then children: the order of `Module.state_dict()`. */
 function moduleTensors(root: PyObject): [string, TorchTensorRef][] {
   const out: [string, TorchTensorRef][] = [];
-  const seen = new Set<PyObject>();
-  const walk = (m: PyObject, prefix: string) => {
-    if (seen.has(m)) throw new Error(`module ${prefix || "(root)"} contains itself`);
-    seen.add(m);
+  const ancestors = new Set<PyObject>();
+  let visited = 0;
+  const walk = (m: PyObject, prefix: string, depth: number) => {
+    if (ancestors.has(m)) throw new Error(`module ${clip(prefix) || "(root)"} contains itself`);
+    if (depth > PTH_LIMITS.maxModuleDepth) {
+      throw new Error(`submodules are nested more than ${PTH_LIMITS.maxModuleDepth} deep; refused`);
+    }
+    if (++visited > PTH_LIMITS.maxModules) {
+      throw new Error(`more than ${PTH_LIMITS.maxModules} submodules (shared subtrees); refused`);
+    }
+    ancestors.add(m);
     const nonPersistent = m.attr("_non_persistent_buffers_set");
     const skip = nonPersistent instanceof Set ? nonPersistent : new Set();
     for (const field of ["_parameters", "_buffers"]) {
@@ -273,8 +368,13 @@ function moduleTensors(root: PyObject): [string, TorchTensorRef][] {
       if (!(tensors instanceof Map)) continue;
       for (const [name, t] of tensors) {
         if (t === null || (field === "_buffers" && skip.has(name))) continue;
-        if (!(t instanceof TorchTensorRef)) {
-          throw new Error(`${m.cls.name}.${field} entry ${prefix}${name} is not a tensor`);
+        if (typeof name !== "string" || !(t instanceof TorchTensorRef)) {
+          throw new Error(
+            `${clip(m.cls.name)}.${field} entry ${clip(prefix)}${shortRepr(name, 40)} is not a named tensor`,
+          );
+        }
+        if (out.length >= PTH_LIMITS.maxModules * 10) {
+          throw new Error(`more than ${PTH_LIMITS.maxModules * 10} tensors (shared subtrees); refused`);
         }
         out.push([`${prefix}${name}`, t]);
       }
@@ -282,11 +382,15 @@ function moduleTensors(root: PyObject): [string, TorchTensorRef][] {
     const children = m.attr("_modules") as Map<unknown, unknown>;
     for (const [name, child] of children) {
       if (child === null) continue;
-      if (!isModule(child)) throw new Error(`submodule ${prefix}${String(name)} is not a module`);
-      walk(child, `${prefix}${String(name)}.`);
+      if (typeof name !== "string") {
+        throw new Error(`a submodule of ${clip(prefix) || "(root)"} has a non-text name`);
+      }
+      if (!isModule(child)) throw new Error(`submodule ${clip(prefix + name)} is not a module`);
+      walk(child, `${prefix}${name}.`, depth + 1);
     }
+    ancestors.delete(m);
   };
-  walk(root, "");
+  walk(root, "", 0);
   if (out.length === 0) throw new Error(`the pickled ${root.className} has no parameters or buffers`);
   return out;
 }
@@ -337,6 +441,11 @@ function summarize(
     return o;
   }
   return String(v);
+}
+
+/** A name from the file, shortened for an error message. */
+function clip(s: string, max = 80): string {
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }
 
 function describeValue(v: unknown): string {

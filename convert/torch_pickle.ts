@@ -23,7 +23,10 @@
  * @module
  */
 
-import { type PyCallable, PyGlobal, type UnpickleOptions } from "./pickle.ts";
+import { type PyCallable, PyGlobal, shortRepr, type UnpickleOptions } from "./pickle.ts";
+
+/** Most dimensions a tensor may declare (PyTorch itself stops at 64). */
+const MAX_DIMS = 64;
 
 /** Element types a torch storage can hold that this reader knows about. */
 export type TorchDType =
@@ -122,6 +125,9 @@ export class TorchTensorRef {
 }
 
 function intList(x: unknown, what: string): number[] {
+  if (Array.isArray(x) && x.length > MAX_DIMS) {
+    throw new Error(`tensor ${what} has ${x.length} dimensions (at most ${MAX_DIMS})`);
+  }
   if (!Array.isArray(x) || !x.every((v) => typeof v === "number" && Number.isInteger(v) && v >= 0)) {
     throw new Error(`tensor ${what} is not a tuple of non-negative integers`);
   }
@@ -152,7 +158,7 @@ function torchCallables(): Record<string, PyCallable> {
       const g = a[6];
       const dtype = g instanceof PyGlobal && g.module === "torch" ? DTYPE_GLOBALS[g.name] : undefined;
       if (!dtype) {
-        throw new Error(`a tensor has an unsupported dtype ${g instanceof PyGlobal ? g.qualifiedName : g}`);
+        throw new Error(`a tensor has an unsupported dtype ${shortRepr(g)}`);
       }
       return tensorFrom(a[0], a[1], a[2], a[3], dtype);
     },
@@ -169,9 +175,15 @@ function torchCallables(): Record<string, PyCallable> {
       }
       return f(Array.isArray(args) ? args : []);
     },
-    "torch.Size": (a) => [...(Array.isArray(a[0]) ? a[0] : [])],
+    "torch.Size": (a) => [...intList(a[0] ?? [], "size")],
     // torch.device("cuda", 0) → "cuda:0", as plain data.
-    "torch.device": (a) => a.filter((x) => x !== null && x !== undefined).join(":"),
+    "torch.device": (a) => {
+      const parts = a.filter((x) => x !== null && x !== undefined);
+      if (parts.length > 2 || !parts.every((x) => typeof x === "string" || typeof x === "number")) {
+        throw new Error(`torch.device called with ${shortRepr(a)}`);
+      }
+      return parts.join(":");
+    },
   };
   return table;
 }
@@ -197,7 +209,10 @@ export function torchUnpickleOptions(): UnpickleOptions {
         throw new Error(`unknown persistent id ${describe(pid)} (not a torch storage)`);
       }
       const [, type, key, location, numel] = pid;
-      if (!(type instanceof PyGlobal) || typeof key !== "string" || typeof numel !== "number") {
+      if (
+        !(type instanceof PyGlobal) || typeof key !== "string" || typeof numel !== "number" ||
+        (typeof location !== "string" && location !== null)
+      ) {
         throw new Error(`malformed storage reference ${describe(pid)}`);
       }
       const known = storages.get(key);
@@ -208,7 +223,7 @@ export function torchUnpickleOptions(): UnpickleOptions {
         key,
         typeName,
         torchStorage ? STORAGE_DTYPES[type.name] : undefined,
-        String(location),
+        location ?? "",
         numel,
       );
       storages.set(key, ref);
@@ -218,10 +233,5 @@ export function torchUnpickleOptions(): UnpickleOptions {
 }
 
 function describe(x: unknown): string {
-  try {
-    return JSON.stringify(x, (_k, v) => (v instanceof PyGlobal ? v.qualifiedName : v))?.slice(0, 80) ??
-      String(x);
-  } catch {
-    return String(x);
-  }
+  return shortRepr(x);
 }

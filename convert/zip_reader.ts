@@ -24,6 +24,28 @@ const END_OF_DIRECTORY = 0x06054b50;
 const ZIP64_END_OF_DIRECTORY = 0x06064b50;
 const ZIP64_LOCATOR = 0x07064b50;
 
+/**
+ * Limits on what an archive may make the reader allocate. DEFLATE cannot expand data more than
+ * about 1032 times, so a larger declared ratio is a lie; entries that overlap (one compressed
+ * stream named by many entries, the classic zip bomb) are caught by the total.
+ *
+ * @example
+ * ```ts
+ * import { ZIP_LIMITS } from "./zip_reader.ts";
+ * console.log(ZIP_LIMITS.maxRatio); // 1100
+ * ```
+ */
+export const ZIP_LIMITS = {
+  /** Declared size over compressed size of a deflated entry. */
+  maxRatio: 1100,
+  /** Bytes inflated over all reads, per byte of archive. */
+  maxTotalRatio: 1100,
+  /** Bytes of one inflated entry. */
+  maxEntryBytes: 2 ** 31,
+  /** Entries in the central directory. */
+  maxEntries: 1 << 20,
+} as const;
+
 /** One file of the archive, as its central directory describes it. */
 export interface ZipEntry {
   /** Path inside the archive. */
@@ -71,6 +93,7 @@ export class ZipArchive {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #entries = new Map<string, ZipEntry>();
+  #inflated = 0;
 
   /** Parses the central directory of `bytes`; throws on anything malformed or truncated. */
   constructor(bytes: Uint8Array) {
@@ -118,14 +141,29 @@ export class ZipArchive {
     let data: Uint8Array;
     if (e.method === 0) data = raw;
     else if (e.method === 8) {
+      if (e.size > ZIP_LIMITS.maxEntryBytes || e.size > ZIP_LIMITS.maxRatio * e.compressedSize + 1024) {
+        throw new Error(
+          `entry ${name} claims ${e.size} bytes from ${e.compressedSize} compressed bytes ` +
+            `(a decompression bomb or a damaged archive); refused`,
+        );
+      }
+      this.#inflated += e.size;
+      if (this.#inflated > ZIP_LIMITS.maxTotalRatio * this.#bytes.length + 2 ** 20) {
+        throw new Error(
+          `entry ${name}: the archive's entries would inflate to more than ${ZIP_LIMITS.maxTotalRatio} times ` +
+            `its ${this.#bytes.length} bytes (overlapping entries, a zip bomb); refused`,
+        );
+      }
       try {
         data = inflateSync(raw, { out: new Uint8Array(e.size) });
       } catch (err) {
         throw new Error(`entry ${name}: cannot inflate (${(err as Error).message})`);
       }
-    } else {throw new Error(
+    } else {
+      throw new Error(
         `entry ${name} uses compression method ${e.method}; only stored and deflate are read`,
-      );}
+      );
+    }
     if (data.length !== e.size) {
       throw new Error(
         `entry ${name} has ${data.length} bytes, its directory says ${e.size} (damaged archive)`,
@@ -154,6 +192,9 @@ export class ZipArchive {
       count = Number(v.getBigUint64(z + 32, true));
       dirSize = Number(v.getBigUint64(z + 40, true));
       dirOffset = Number(v.getBigUint64(z + 48, true));
+    }
+    if (count > ZIP_LIMITS.maxEntries) {
+      throw new Error(`the archive claims ${count} entries (at most ${ZIP_LIMITS.maxEntries}); refused`);
     }
     if (dirOffset + dirSize > n) {
       throw new Error(`the central directory lies past the end of the file (truncated archive)`);

@@ -16,6 +16,9 @@
 import type { HostTensor, StateDict } from "./tensor.ts";
 import { numel } from "./tensor.ts";
 
+/** Largest header the format allows (safetensors caps it at 100 MB). */
+const MAX_HEADER_BYTES = 100_000_000;
+
 /** Decoded file: tensors plus string metadata. */
 export interface SafetensorsFile {
   /** Tensors in file order. */
@@ -85,6 +88,9 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): Safetens
   if (bytes.length < 8) fail("not a safetensors file (too short)");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
+  if (headerLen > MAX_HEADER_BYTES) {
+    fail(`header claims ${headerLen} bytes (the format allows ${MAX_HEADER_BYTES}); not a safetensors file`);
+  }
   if (headerLen > bytes.length - 8) {
     fail(`truncated or not a safetensors file (header claims ${headerLen} bytes)`);
   }
@@ -97,25 +103,54 @@ export function decodeSafetensors(bytes: Uint8Array, fileName: string): Safetens
   } catch {
     return fail("corrupt header (not JSON)");
   }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    return fail("corrupt header (not a JSON object)");
+  }
   const dataStart = 8 + headerLen;
+  const dataBytes = bytes.length - dataStart;
+  let claimed = 0;
   const tensors: StateDict = new Map();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
+      if (
+        entry === null || typeof entry !== "object" || Array.isArray(entry) ||
+        !Object.values(entry).every((v) => typeof v === "string")
+      ) {
+        fail("corrupt header (__metadata__ is not a map of strings)");
+      }
       metadata = entry as Record<string, string>;
       continue;
     }
     const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    if (
+      e === null || typeof e !== "object" || !Array.isArray(e.shape) || e.shape.length > 64 ||
+      !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || !Array.isArray(e.data_offsets) ||
+      !e.data_offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
+    ) {
+      fail(
+        `tensor ${
+          name.slice(0, 80)
+        }: malformed entry (shape and data_offsets must be lists of non-negative integers)`,
+      );
+    }
     const [a, b] = e.data_offsets ?? [];
     const size = e.dtype === "I64"
       ? 8
       : e.dtype === "F32"
       ? 4
-      : fail(`tensor ${name}: unsupported dtype ${e.dtype}`);
+      : fail(`tensor ${name.slice(0, 80)}: unsupported dtype ${String(e.dtype).slice(0, 20)}`);
     if (!(b - a === numel(e.shape) * size) || dataStart + b > bytes.length) {
       fail(
-        `tensor ${name}: data range [${a}, ${b}) does not fit shape [${e.shape}] or the file (truncated?)`,
+        `tensor ${
+          name.slice(0, 80)
+        }: data range [${a}, ${b}) does not fit shape [${e.shape}] or the file (truncated?)`,
       );
+    }
+    // Tensors may not overlap (the format forbids it), so the copies add up to at most the file.
+    claimed += b - a;
+    if (claimed > dataBytes) {
+      fail(`tensor ${name.slice(0, 80)}: tensors claim more bytes than the file holds (overlapping ranges)`);
     }
     const raw = bytes.slice(dataStart + a, dataStart + b);
     const t: HostTensor = e.dtype === "I64"

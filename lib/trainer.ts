@@ -24,6 +24,7 @@ import type { Progress } from "./progress.ts";
 import { checkpointMismatch, runSettings } from "./run_folder.ts";
 import { writeRunLogs } from "./run_logs.ts";
 import type { StateDict } from "./tensor.ts";
+import { countNonFinite, describeNonFinite } from "../convert/non_finite.ts";
 
 /** Shuffled, augmented training batches whose position can be saved and restored exactly. */
 export interface TrainBatchSource {
@@ -318,11 +319,22 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     ) {
       const t0 = clock();
       const teacher = o.provider ? await o.provider.respond(batch) : null;
+      // A non-finite teacher is not the learning rate's fault: say so before the student sees it.
+      const badTeacher = teacher ? countNonFinite("teacher logits", teacher) : undefined;
+      if (badTeacher) {
+        throw new NonFiniteLossError(
+          `the teacher's logits are not finite at epoch ${s.epoch}, batch ${s.batchInEpoch + 1} ` +
+            `(${describeNonFinite([badTeacher])}, provider ${
+              o.provider!.name
+            }); stopped before the student ` +
+            `step. ${kept()}. The teacher is at fault, not --lr: check its weights (or lower --gamma).`,
+        );
+      }
       const st = await o.student.trainStep(batch, teacher, weights, lr);
       if (!Number.isFinite(st.loss)) {
         throw new NonFiniteLossError(
           `loss became ${st.loss} at epoch ${s.epoch}, batch ${s.batchInEpoch + 1} (lr ${lr}); stopped. ` +
-            `${kept()}; try a lower --lr.`,
+            `${kept()}; the teacher's logits were finite, so try a lower --lr.`,
         );
       }
       a.images += batch.n;

@@ -14,7 +14,9 @@
 
 import * as path from "node:path";
 import { describeOnnx, formatOnnxDescription } from "../../convert/onnx_describe.ts";
+import { describeNonFinite, findNonFinite } from "../../convert/non_finite.ts";
 import { exportOnnx } from "../../convert/onnx_export.ts";
+import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
 import { writeFileAtomic } from "../atomic_file.ts";
 import { METADATA_DATASETS } from "../config.ts";
 import { countParameters } from "../graph.ts";
@@ -34,6 +36,11 @@ export interface ConvertOptions {
   opset?: number;
   /** Keep BatchNormalization nodes instead of folding them into the convolutions. */
   keepBatchNorm?: boolean;
+  /**
+   * Write the file even if weights hold NaN/±Inf (refused by default, naming the tensors; a
+   * source with such weights is refused when read unless this is set).
+   */
+  allowNonFinite?: boolean;
   /** Dataset metadata to embed (name, normalisation, class names). */
   dataset?: { name: string; mean: number[]; std: number[]; classNames: string[]; imageSize: number };
   /** Normalisation mean to embed (overrides the dataset's and the source's). */
@@ -53,7 +60,7 @@ export interface ConvertOptions {
  * ```
  */
 export async function convertModel(o: ConvertOptions): Promise<string> {
-  const src = await loadModelFile(o.from, { arch: o.arch });
+  const src = await loadModelFile(o.from, { arch: o.arch, allowNonFinite: o.allowNonFinite });
   const meta = src.metadata;
   const g = src.graph;
   if (o.dataset && (o.dataset.classNames.length !== g.numClasses || o.dataset.mean.length !== g.inChannels)) {
@@ -79,6 +86,13 @@ export async function convertModel(o: ConvertOptions): Promise<string> {
     std: checkChannels(o.std, "--std", g.inChannels, what, true) ?? o.dataset?.std ?? meta.std,
     classNames: o.dataset?.classNames ?? meta.classNames,
   });
+  // Folding BatchNorm can itself make NaN/Inf (a negative running variance): check what is written.
+  const bad = findNonFinite(decodeOnnxModel(bytes, o.out).initializers.map((t) => [t.name, t] as const));
+  if (bad.length > 0 && !o.allowNonFinite) {
+    throw new Error(
+      `${o.out}: not written: the converted weights hold non-finite values: ${describeNonFinite(bad)}`,
+    );
+  }
   await writeFileAtomic(o.out, bytes);
   const d = describeOnnx(bytes, o.out);
   return [

@@ -28,6 +28,7 @@ import { confidenceHistogramFigure, reliabilityFigure } from "../plots/figures.t
 import { checkFits } from "./distill.ts";
 import { belowChanceWarning } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
+import { countNonFinite, describeNonFinite } from "../../convert/non_finite.ts";
 
 /** Options of {@link evaluateModel}. */
 export interface EvaluateOptions {
@@ -281,6 +282,13 @@ async function oracleComparison(
           relevance,
           lrp: spec.lrp,
         })).logits;
+        const bad = countNonFinite(`teacher logits at gamma ${gamma}`, logits);
+        if (bad) {
+          throw new Error(
+            `${spec.teacher}: the teacher gives non-finite outputs: ${describeNonFinite([bad])}; ` +
+              `no metrics are computed from NaN/Inf logits`,
+          );
+        }
         acc.add(logits, b.y);
       }
       rows.push({ gamma, metrics: acc.result() });

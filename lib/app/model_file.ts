@@ -38,6 +38,8 @@ export interface LoadedModel {
 export interface LoadModelOptions {
   /** Architecture for a .pth file (checked strictly); inferred when absent. */
   arch?: string;
+  /** Accept NaN/±Inf weights instead of refusing the file (they are refused by default). */
+  allowNonFinite?: boolean;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function loadModelFile(file: string, opts: LoadModelOptions = {}): 
   }
   if (bytes.length === 0) throw new Error(`${file}: the file is empty`);
   if (isOnnx(file, bytes)) {
-    const imp = importOnnx(bytes, file);
+    const imp = importOnnx(bytes, file, { allowNonFinite: opts.allowNonFinite });
     const metadata = parseModelMetadata(imp.metadata, file);
     if (opts.arch && metadata.arch && opts.arch !== metadata.arch) {
       throw new Error(`${file}: the ONNX metadata says ${metadata.arch}, but --arch ${opts.arch} was given`);
@@ -70,7 +72,7 @@ export async function loadModelFile(file: string, opts: LoadModelOptions = {}): 
       }, ${imp.graph.numClasses} classes`;
     return { graph: imp.graph, weights: imp.weights, description, format: "onnx", metadata };
   }
-  const ck = readCheckpoint(bytes, file);
+  const ck = readCheckpoint(bytes, file, { allowNonFinite: opts.allowNonFinite });
   const fit = fitZooModel(ck.stateDict, file, { arch: opts.arch });
   return {
     graph: fit.graph,

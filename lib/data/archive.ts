@@ -41,12 +41,51 @@ export function isGzip(bytes: Uint8Array): boolean {
  */
 export function gunzip(bytes: Uint8Array, source: string): Uint8Array {
   if (!isGzip(bytes)) throw new DataError(`${source}: not a gzip file`);
+  const limit = gunzipLimit(bytes.length);
   try {
-    const out = gunzipSync(bytes);
+    const out = gunzipSync(bytes, { maxOutputLength: limit });
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (e) {
-    throw new DataError(`${source}: corrupt gzip data (${(e as Error).message})`);
+    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new DataError(
+        `${source}: gzip data inflates past ${limit} bytes from ${bytes.length} ` +
+          `(a decompression bomb, or larger than any dataset archive this package reads); refused`,
+      );
+    }
+    throw new DataError(`${source}: corrupt gzip data (${(e as Error).message.split("\n")[0]})`);
   }
+}
+
+/**
+ * Limits on decompressed data: real dataset archives (CIFAR, Fashion-MNIST) expand 1 to 10
+ * times and stay under a few hundred MiB.
+ *
+ * @example
+ * ```ts
+ * import { GUNZIP_LIMITS } from "./archive.ts";
+ * console.log(GUNZIP_LIMITS.maxRatio); // 100
+ * ```
+ */
+export const GUNZIP_LIMITS = {
+  /** Bytes any archive may inflate to. */
+  maxBytes: 2 ** 30,
+  /** Bytes allowed whatever the ratio. */
+  slackBytes: 16 * 2 ** 20,
+  /** Inflated bytes per compressed byte beyond the slack. */
+  maxRatio: 100,
+} as const;
+
+/**
+ * The most bytes `compressed` gzip bytes may inflate to.
+ *
+ * @example
+ * ```ts
+ * import { gunzipLimit } from "./archive.ts";
+ * console.log(gunzipLimit(0)); // 16777216
+ * ```
+ */
+export function gunzipLimit(compressed: number): number {
+  return Math.min(GUNZIP_LIMITS.maxBytes, GUNZIP_LIMITS.slackBytes + GUNZIP_LIMITS.maxRatio * compressed);
 }
 
 /**
@@ -87,6 +126,9 @@ export function readTar(bytes: Uint8Array, source: string): Map<string, Uint8Arr
       throw new DataError(`${source}: damaged tar header at byte ${offset} (checksum mismatch)`);
     }
     const size = parseSize(header.subarray(124, 136));
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new DataError(`${source}: damaged tar header at byte ${offset} (entry size is not a number)`);
+    }
     const type = String.fromCharCode(header[156] || 0x30);
     const dataStart = offset + BLOCK;
     const dataEnd = dataStart + size;
@@ -164,7 +206,7 @@ function cString(bytes: Uint8Array): string {
 
 function parseOctal(field: Uint8Array): number {
   const s = cString(field).trim();
-  return s === "" ? 0 : parseInt(s, 8);
+  return s === "" ? 0 : /^[0-7]+$/.test(s) ? parseInt(s, 8) : NaN;
 }
 
 function parseSize(field: Uint8Array): number {

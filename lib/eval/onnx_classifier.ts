@@ -20,6 +20,7 @@
 import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../convert/onnx_metadata.ts";
 import { loadOnnxruntime, type Ort } from "../deps.ts";
+import { countNonFinite, describeNonFinite } from "../../convert/non_finite.ts";
 
 /** Where a classifier can run (`auto`: CUDA when installed, else the CPU). */
 export const DEVICES = ["cpu", "cuda", "auto"] as const;
@@ -215,7 +216,15 @@ export class OnnxClassifier {
           `not one score per class [${n}, ${k ?? "classes"}]`,
       );
     }
-    return y.data as Float32Array;
+    const logits = y.data as Float32Array;
+    const bad = countNonFinite(this.io.output, logits);
+    if (bad) {
+      throw new Error(
+        `${this.file}: the output ${this.io.output} holds non-finite values (${describeNonFinite([bad])} ` +
+          `for ${n} images); no metrics are computed from NaN/Inf logits (check the model's weights)`,
+      );
+    }
+    return logits;
   }
 
   /** Releases the session. */

@@ -1,0 +1,259 @@
+/**
+ * Bad numbers (issue 16, item 4): NaN/Inf weights are refused where a model is read (.pth, ONNX),
+ * `convert` writes no ONNX file with NaN/Inf weights unless allowed (naming the tensor, including
+ * NaN made by folding BatchNorm), `test --model` computes no metrics from non-finite logits, and
+ * the trainer tells a non-finite teacher apart from a too-high learning rate while keeping the
+ * last good checkpoint.
+ */
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { importOnnx } from "../convert/onnx_import.ts";
+import { exportOnnx } from "../convert/onnx_export.ts";
+import { readCheckpoint } from "../convert/pth.ts";
+import { convertModel } from "../lib/app/convert.ts";
+import { evaluateModel } from "../lib/app/evaluate.ts";
+import { resolveConfig } from "../lib/config.ts";
+import type { LabelledBatch } from "../lib/engines/engine.ts";
+import { createEngine } from "../lib/engines/registry.ts";
+import { GraphBuilder } from "../lib/graph.ts";
+import { initStateDict } from "../lib/models/init.ts";
+import { buildModel } from "../lib/models/zoo.ts";
+import { createResponseProvider, type ResponseProvider } from "../lib/oracle.ts";
+import { createProgress } from "../lib/progress.ts";
+import { Rng } from "../lib/rng.ts";
+import type { StateDict } from "../lib/tensor.ts";
+import {
+  type EvalBatchSource,
+  NonFiniteLossError,
+  RUN_FILES,
+  train,
+  type TrainBatchSource,
+} from "../lib/trainer.ts";
+
+const DIR = Deno.makeTempDirSync({ prefix: "okd_hostile_numbers_" });
+globalThis.addEventListener("unload", () => Deno.removeSync(DIR, { recursive: true }));
+const file = (name: string) => path.join(DIR, name);
+const fixture = (name: string) => new URL(`./fixtures/hostile/${name}`, import.meta.url);
+
+function resnet8(poison?: (sd: StateDict) => void) {
+  const g = buildModel("resnet8", { numClasses: 10 });
+  const sd = initStateDict(g, 1);
+  poison?.(sd);
+  return { g, sd };
+}
+
+Deno.test("numbers: a .pth with NaN/Inf weights is refused naming the tensor, or listed when allowed", async () => {
+  const bytes = await Deno.readFile(fixture("nan_weights.pth"));
+  assert.throws(
+    () => readCheckpoint(bytes, "nan_weights.pth"),
+    /^CheckpointError: nan_weights\.pth: non-finite weights: w \(1 NaN, 1 \+Inf, 1 -Inf of 4 values\)/,
+  );
+  const ck = readCheckpoint(bytes, "nan_weights.pth", { allowNonFinite: true });
+  assert.deepEqual(ck.nonFinite.map((t) => [t.name, t.nan, t.posInf, t.negInf]), [["w", 1, 1, 1]]);
+});
+
+Deno.test("numbers: an ONNX file with a NaN weight is refused on import naming the tensor", () => {
+  const { g, sd } = resnet8((s) => (s.get("fc.weight")!.data[7] = NaN));
+  const bytes = exportOnnx(g, sd);
+  assert.throws(
+    () => importOnnx(bytes, "nan.onnx"),
+    /^OnnxFormatError: nan\.onnx: non-finite weights: fc\.weight \(1 NaN of 640 values\)/,
+  );
+  const imp = importOnnx(bytes, "nan.onnx", { allowNonFinite: true });
+  assert.deepEqual(imp.nonFinite.map((t) => t.name), ["fc.weight"]);
+});
+
+Deno.test("numbers: convert writes nothing for non-finite weights, even when only BatchNorm folding makes them", async () => {
+  const nanSrc = file("nan_src.onnx");
+  const { g, sd } = resnet8((s) => (s.get("conv1.weight")!.data[0] = Infinity));
+  await Deno.writeFile(nanSrc, exportOnnx(g, sd, { foldBatchNorm: false }));
+  await assert.rejects(
+    convertModel({ from: nanSrc, out: file("nan_out.onnx") }),
+    /nan_src\.onnx: non-finite weights: conv1\.weight \(1 \+Inf of 432 values\)/,
+  );
+  assert.ok(!(await exists(file("nan_out.onnx"))));
+
+  // A negative running variance is finite, but folding takes its square root.
+  const bnSrc = file("negvar_src.onnx");
+  const neg = resnet8((s) => (s.get("bn1.running_var")!.data[3] = -1));
+  await Deno.writeFile(bnSrc, exportOnnx(neg.g, neg.sd, { foldBatchNorm: false }));
+  await assert.rejects(
+    convertModel({ from: bnSrc, out: file("negvar_out.onnx") }),
+    /negvar_out\.onnx: not written: the converted weights hold non-finite values: conv1\.weight \(27 NaN of 432 values\), conv1\.bias \(1 NaN of 16 values\)$/,
+  );
+  assert.ok(!(await exists(file("negvar_out.onnx"))));
+  // Forced, it is written (and the summary says the file is not importable, and why).
+  const summary = await convertModel({ from: bnSrc, out: file("negvar_out.onnx"), allowNonFinite: true });
+  assert.ok(await exists(file("negvar_out.onnx")));
+  assert.match(summary, /non-finite weights/);
+});
+
+Deno.test("numbers: test --model stops on NaN logits and names the output instead of reporting metrics", async () => {
+  const { g, sd } = resnet8((s) => (s.get("fc.bias")!.data[2] = NaN));
+  const model = file("nan_eval.onnx");
+  await Deno.writeFile(model, exportOnnx(g, sd));
+  await assert.rejects(
+    evaluateModel({ model, data: "synthetic", limit: 32, batchSize: 16 }),
+    (e: Error) => {
+      assert.match(
+        e.message,
+        /nan_eval\.onnx: the output logits holds non-finite values \(logits \(16 NaN of 160 values\) for 16 images\); no metrics/,
+      );
+      assert.ok(!e.message.includes("\n"));
+      return true;
+    },
+  );
+});
+
+Deno.test("numbers: test --oracle stops on a teacher whose finite weights overflow to Inf logits", async () => {
+  const model = file("finite_eval.onnx");
+  const { g, sd } = resnet8();
+  await Deno.writeFile(model, exportOnnx(g, sd));
+  const teacher = file("overflow_teacher.onnx");
+  const t = resnet8((s) => s.get("fc.weight")!.data.fill(3e38));
+  await Deno.writeFile(teacher, exportOnnx(t.g, t.sd));
+  await assert.rejects(
+    evaluateModel({
+      model,
+      data: "synthetic",
+      limit: 16,
+      batchSize: 16,
+      oracle: {
+        teacher,
+        gammas: [0],
+        recNum: 1,
+        reduction: "mean",
+        engine: { engine: "tfjs", backend: "cpu" },
+      },
+    }),
+    /overflow_teacher\.onnx: the teacher gives non-finite outputs: teacher logits at gamma 0 \(.*Inf.* of 160 values\); no metrics/,
+  );
+});
+
+// ---- the trainer ----
+
+const SHAPE = [3, 8, 8] as const;
+const PIX = 3 * 8 * 8;
+
+function tinyGraph() {
+  const b = new GraphBuilder("tiny", 3, 4);
+  let h = b.conv("conv1", b.input, 3, 4, 3, 1, 1);
+  h = b.relu("relu", b.batchNorm("bn1", h, 4));
+  h = b.globalAvgPool("pool", h);
+  return b.finish(b.linear("fc", h, 4, 4));
+}
+
+function makeData(n: number, seed: number) {
+  const r = new Rng(seed);
+  const x = new Float32Array(n * PIX), y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 4;
+    for (let j = 0; j < PIX; j++) {
+      x[i * PIX + j] = 0.3 * r.normal() + (Math.floor(j / 64) === y[i] % 3 ? 1 : 0);
+    }
+  }
+  return { x, y };
+}
+
+/** Batches of 8 in order; resumable. */
+class Source implements TrainBatchSource {
+  #pos = 0;
+  #epoch = 0;
+  constructor(readonly data: { x: Float32Array; y: Int32Array }) {}
+  get batchesPerEpoch() {
+    return Math.ceil(this.data.y.length / 8);
+  }
+  startEpoch(epoch: number) {
+    this.#epoch = epoch;
+    this.#pos = 0;
+  }
+  next(): Promise<LabelledBatch | null> {
+    if (this.#pos >= this.data.y.length) return Promise.resolve(null);
+    const n = Math.min(8, this.data.y.length - this.#pos);
+    const b = {
+      x: this.data.x.slice(this.#pos * PIX, (this.#pos + n) * PIX),
+      y: this.data.y.slice(this.#pos, this.#pos + n),
+      n,
+      shape: SHAPE,
+    };
+    this.#pos += n;
+    return Promise.resolve(b);
+  }
+  state() {
+    return { epoch: this.#epoch, pos: this.#pos };
+  }
+  restore(s: unknown) {
+    const st = s as { epoch: number; pos: number };
+    this.#epoch = st.epoch;
+    this.#pos = st.pos;
+  }
+}
+
+function evalSource(data: { x: Float32Array; y: Int32Array }): EvalBatchSource {
+  return {
+    count: data.y.length,
+    async *batches() {
+      yield { x: data.x, y: data.y, n: data.y.length, shape: SHAPE };
+    },
+  };
+}
+
+Deno.test("numbers: a non-finite teacher is named as such (not --lr) and the last good checkpoint is kept", async () => {
+  const engine = await createEngine({ engine: "tfjs", backend: "cpu" });
+  const quiet = createProgress({ stream: { write: () => {} }, tty: false });
+  const config = resolveConfig({ epochs: 2, batchSize: 8, lr: 0.05, schedule: "99", seed: 3 });
+  const g = tinyGraph();
+  const student = await engine.loadTrainable(g, initStateDict(g, 3), {
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+    nesterov: false,
+    dampening: 0,
+  });
+  const teacher = await engine.loadFrozen(tinyGraph(), initStateDict(tinyGraph(), 99));
+  const good = createResponseProvider("oracle", teacher, { gamma: 0.5, recNum: 1, reduction: "mean" });
+  let calls = 0;
+  const poisoned: ResponseProvider = {
+    name: good.name,
+    respond: async (b) => {
+      const logits = await good.respond(b);
+      if (++calls === 2) logits[5] = NaN;
+      return logits;
+    },
+  };
+  const trainData = makeData(32, 1), testData = makeData(16, 2);
+  const dir = file("teacher_nan_run");
+  const common = {
+    student,
+    trainData: new Source(trainData),
+    testData: evalSource(testData),
+    runDir: dir,
+    progress: quiet,
+    engineName: engine.name,
+  };
+  await train({ ...common, config: { ...config, epochs: 1 }, provider: good });
+  const before = await Deno.readFile(path.join(dir, RUN_FILES.checkpoint));
+  await assert.rejects(
+    train({ ...common, config, provider: poisoned, resume: true }),
+    (e: Error) => {
+      assert.ok(e instanceof NonFiniteLossError);
+      assert.match(
+        e.message,
+        /^the teacher's logits are not finite at epoch 2, batch 2 \(teacher logits \(1 NaN of 32 values\), provider .*\); stopped before the student step\. The last good checkpoint is kept in .*checkpoint\.safetensors\. The teacher is at fault, not --lr/,
+      );
+      assert.doesNotMatch(e.message, /try a lower --lr/);
+      return true;
+    },
+  );
+  assert.deepEqual(await Deno.readFile(path.join(dir, RUN_FILES.checkpoint)), before);
+  student.dispose();
+  teacher.dispose();
+});
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await Deno.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
