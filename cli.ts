@@ -26,6 +26,7 @@ import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
 import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
 import { runAnalyze } from "./lib/app/analyze.ts";
 import { runDemo } from "./lib/app/demo.ts";
+import { runSweepCli } from "./lib/sweep/cli.ts";
 
 /** Adds every config field as a kebab-case flag (help text and default from the field spec). */
 function addConfigOptions(cmd: Command, defaults: Partial<DistillConfig> = {}): Command {
@@ -322,6 +323,21 @@ program.command("demo")
         backend: opts.backend,
       }),
     );
+  });
+
+// Sweeps: `sweep run|status|report|cell ...`, parsed by lib/sweep/cli.ts (see `sweep --help`).
+program.command("sweep")
+  .description("a study of many runs from one spec, locally or on Slurm, and its report (sweep --help)")
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .argument("[args...]")
+  .action(async () => {
+    const code = await runSweepCli(Deno.args.slice(Deno.args.indexOf("sweep") + 1), {
+      stream: out,
+      signal: interruptSignal(),
+    });
+    if (code !== 0) Deno.exit(code);
   });
 
 try {

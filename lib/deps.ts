@@ -17,6 +17,7 @@
 
 export { default as cliProgress } from "npm:cli-progress@3.12.0";
 export { Command, InvalidArgumentError, Option } from "npm:commander@14.0.2";
+export { parse as parseYaml } from "npm:yaml@2.9.1";
 
 /** The tfjs-core namespace type, for signatures. */
 export type Tf = typeof import("npm:@tensorflow/tfjs-core@4.22.0");

@@ -47,6 +47,9 @@ export interface AppIO {
   weightsDir?: string;
 }
 
+/** File in a run folder holding the teacher's test metrics (plain, and oracle when used), %. */
+export const TEACHER_TEST_FILE = "teacher_test.json";
+
 /** Batch size for evaluation passes (no gradients, so larger is faster). */
 const EVAL_BATCH = 256;
 
@@ -140,7 +143,10 @@ export async function runDistill(
   try {
     const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
     if (teacher && c.testTeacher && !c.resume) {
-      await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine);
+      const t = await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine);
+      // Recorded for sweep reports: the teacher's own test accuracy, plain and as the oracle.
+      await Deno.mkdir(runDir, { recursive: true });
+      await writeFileAtomic(path.join(runDir, TEACHER_TEST_FILE), JSON.stringify(t, null, 2) + "\n");
     }
 
     const exportStudent = async (file: string, weights: StateDict) => {
@@ -233,7 +239,7 @@ async function reportTeacher(
   c: DistillConfig,
   progress: Progress,
   engine: Engine,
-): Promise<void> {
+): Promise<TeacherTest> {
   const t0 = performance.now();
   const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses);
   let line = `teacher  test top-1 ${plain.top1.toFixed(2)}%, ECE ${plain.ece.toFixed(2)}%`;
@@ -247,9 +253,22 @@ async function reportTeacher(
       teacher.graph.numClasses,
     ).finally(() => batched.close());
     line += `; oracle (gamma ${c.gamma}) top-1 ${oracle.top1.toFixed(2)}%, ECE ${oracle.ece.toFixed(2)}%`;
+    progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+    return { plain: pick(plain), oracle: { ...pick(oracle), gamma: c.gamma } };
   }
   progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+  return { plain: pick(plain), oracle: null };
 }
+
+/** The teacher's test metrics as written to {@link TEACHER_TEST_FILE} (top-1 and ECE in %). */
+export interface TeacherTest {
+  /** On the plain test images. */
+  plain: { top1: number; ece: number; nll: number };
+  /** As the oracle (on x*, true labels), or null for plain KD. */
+  oracle: { top1: number; ece: number; nll: number; gamma: number } | null;
+}
+
+const pick = (m: { top1: number; ece: number; nll: number }) => ({ top1: m.top1, ece: m.ece, nll: m.nll });
 
 function dataProgress(progress: Progress) {
   let last = 0;
