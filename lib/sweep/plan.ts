@@ -248,7 +248,7 @@ export function planSweep(spec: SweepSpec, outDir: string): SweepPlan {
 
 /** A file-name-safe label (a path's base name without extension). */
 function label(v: string): string {
-  const base = /[\\/]/.test(v) ? v.replace(/^.*[\\/]/, "").replace(/\.\w+$/, "") : v;
+  const base = v.replace(/^.*[\\/]/, "").replace(/\.(onnx|pth|pt)$/i, "");
   return base.replace(/[^\w.+-]+/g, "-");
 }
 
