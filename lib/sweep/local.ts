@@ -150,17 +150,25 @@ export function progressLine(state: SweepState, jobs: number, _elapsed: number):
   const c = state.counts;
   const running = state.cells.filter((x) => x.status === "running")
     .map((x) => `${x.name} epoch ${x.epochsDone}/${x.epochs}`);
-  const times = state.cells.filter((x) => x.epochSeconds !== null && x.epochsDone > 0);
-  const totalEpochs = times.reduce((s, x) => s + x.epochsDone, 0);
-  const mean = totalEpochs > 0
-    ? times.reduce((s, x) => s + x.epochSeconds! * x.epochsDone, 0) / totalEpochs
-    : NaN;
-  const left = state.cells.filter((x) => x.status !== "done" && x.status !== "failed")
-    .reduce((s, x) => s + Math.max(0, x.epochs - x.epochsDone), 0);
+  // ETA: epochs still to run times the mean epoch time of their group (same method, teacher and
+  // student), else of every finished epoch, shared by the parallel jobs.
+  const meanOf = (cells: SweepState["cells"]) => {
+    const withTimes = cells.filter((x) => x.epochSeconds !== null && x.epochsDone > 0);
+    const n = withTimes.reduce((s, x) => s + x.epochsDone, 0);
+    return n > 0 ? withTimes.reduce((s, x) => s + x.epochSeconds! * x.epochsDone, 0) / n : NaN;
+  };
+  const overall = meanOf(state.cells);
+  const todo = state.cells.filter((x) => x.status !== "done" && x.status !== "failed");
+  let seconds = 0;
+  for (const x of todo) {
+    const g = x.group === undefined ? NaN : meanOf(state.cells.filter((y) => y.group === x.group));
+    seconds += Math.max(0, x.epochs - x.epochsDone) * (Number.isFinite(g) ? g : overall);
+  }
+  const left = todo.reduce((s, x) => s + Math.max(0, x.epochs - x.epochsDone), 0);
   const eta = left === 0
     ? "0s"
-    : Number.isFinite(mean)
-    ? formatDuration((left * mean) / Math.max(1, jobs))
+    : Number.isFinite(seconds)
+    ? formatDuration(seconds / Math.max(1, jobs))
     : "?";
   return [
     `sweep    ${c.done}/${n} done, ${c.running} running, ${c.failed} failed, ${

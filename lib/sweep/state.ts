@@ -144,6 +144,8 @@ export interface CellState {
   epochs: number;
   /** Mean seconds per finished epoch (null when none). */
   epochSeconds: number | null;
+  /** Cells of one group (method, teacher, student) take about as long per epoch (for the ETA). */
+  group?: string;
 }
 
 /** The joined state of a sweep. */
@@ -197,6 +199,7 @@ async function oneState(
     epochsDone: f.epochsDone,
     epochs: c.config.epochs,
     epochSeconds: Number.isFinite(f.epochSeconds) ? f.epochSeconds : null,
+    group: `${c.kind === "teacher" ? c.name : c.method}:${c.teacherLabel}:${c.student}`,
   };
   if (f.action === "done") return { ...base, status: "done" };
   if (live.has(c.name)) return { ...base, status: "running" };

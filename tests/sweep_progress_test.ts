@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { progressLine, threadsPerJob } from "../lib/sweep/local.ts";
+import type { CellState, SweepState } from "../lib/sweep/state.ts";
+
+function state(cells: CellState[]): SweepState {
+  const counts = { done: 0, running: 0, failed: 0, interrupted: 0, pending: 0 };
+  for (const c of cells) counts[c.status]++;
+  return { name: "s", updated: "", counts, cells };
+}
+
+const cell = (
+  name: string,
+  status: CellState["status"],
+  done: number,
+  secs: number | null,
+  group: string,
+) => ({
+  name,
+  dir: "",
+  status,
+  epochsDone: done,
+  epochs: 10,
+  epochSeconds: secs,
+  group,
+});
+
+Deno.test("sweep progress: one line with counts, running cells' epochs and an ETA per method", () => {
+  const s = state([
+    cell("ce0", "done", 10, 10, "train"),
+    cell("or0", "running", 4, 60, "oracle"),
+    cell("or1", "pending", 0, null, "oracle"),
+    cell("ce1", "interrupted", 5, 10, "train"),
+    cell("kd0", "failed", 0, null, "plain"),
+    cell("kd1", "pending", 0, null, "plain"),
+  ]);
+  // left: or0 6x60 + or1 10x60 + ce1 5x10 + kd1 10 x overall mean; overall = (100+240+50)/19 s per epoch
+  const overall = (10 * 10 + 4 * 60 + 5 * 10) / 19;
+  const seconds = (6 * 60 + 10 * 60 + 5 * 10 + 10 * overall) / 2;
+  const line = progressLine(s, 2, 0);
+  assert.equal(
+    line,
+    `sweep    1/6 done, 1 running, 1 failed, 3 to run | or0 epoch 4/10 | ETA ${
+      Math.floor(Math.round(seconds) / 60)
+    }m${String(Math.round(seconds) % 60).padStart(2, "0")}s`,
+  );
+  assert.match(progressLine(state([cell("a", "pending", 0, null, "x")]), 1, 0), /ETA \?$/);
+  assert.match(progressLine(state([cell("a", "done", 10, 1, "x")]), 1, 0), /1\/1 done.*ETA 0s$/);
+});
+
+Deno.test("sweep progress: cores are divided between parallel runs", () => {
+  assert.equal(threadsPerJob(16, 4), 4);
+  assert.equal(threadsPerJob(16, 3), 5);
+  assert.equal(threadsPerJob(2, 4), 1);
+  assert.equal(threadsPerJob(8, 0), 8);
+});
