@@ -90,7 +90,15 @@ export const METHOD_IGNORES: Readonly<Record<SweepMethod, readonly string[]>> = 
 /** Settings of a CE-only run (as `deno task train`). */
 const TRAIN_LAYER = { response: "plain", ceWeight: 1, alpha: 0, teacher: "", teacherArch: "" };
 
-/** The run folder of a cell. */
+/**
+ * The run folder of a cell.
+ *
+ * @example
+ * ```ts
+ * import { cellDir } from "./plan.ts";
+ * console.log(cellDir("/s", "oracle_resnet56-resnet20_seed=0")); // /s/cells/oracle_resnet56-resnet20_seed=0
+ * ```
+ */
 export function cellDir(outDir: string, name: string): string {
   return path.join(outDir, "cells", name);
 }

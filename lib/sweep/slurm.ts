@@ -43,7 +43,15 @@ export interface SlurmOptions {
   sbatch?: string;
 }
 
-/** Compresses sorted indices into Slurm's array syntax (`0,2-5`). */
+/**
+ * Compresses indices into Slurm's array syntax.
+ *
+ * @example
+ * ```ts
+ * import { arraySpec } from "./slurm.ts";
+ * console.log(arraySpec([5, 0, 2, 3, 4])); // 0,2-5
+ * ```
+ */
 export function arraySpec(indices: number[]): string {
   const xs = [...new Set(indices)].sort((a, b) => a - b);
   const parts: string[] = [];

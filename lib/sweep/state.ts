@@ -112,17 +112,43 @@ export async function cellStatus(dir: string, config: DistillConfig): Promise<Ce
   return { ...base, action: "fresh" };
 }
 
-/** Path of a cell's runner record. */
+/**
+ * Path of a cell's runner record.
+ *
+ * @example
+ * ```ts
+ * import { recordPath } from "./state.ts";
+ * console.log(recordPath("/s", "train_resnet8_seed=0")); // /s/status/train_resnet8_seed=0.json
+ * ```
+ */
 export function recordPath(outDir: string, name: string): string {
   return path.join(outDir, SWEEP_FILES.status, `${name}.json`);
 }
 
-/** Reads a cell's runner record (null when none). */
+/**
+ * Reads a cell's runner record (null when none).
+ *
+ * @example
+ * ```ts
+ * import { readRecord, writeRecord } from "./state.ts";
+ * const d = await Deno.makeTempDir();
+ * await writeRecord(d, "a", { status: "failed", reason: "boom", attempts: 1, updated: new Date().toISOString() });
+ * console.log((await readRecord(d, "a"))?.reason, await readRecord(d, "b")); // boom null
+ * ```
+ */
 export async function readRecord(outDir: string, name: string): Promise<CellRecord | null> {
   return await readJson(recordPath(outDir, name)) as CellRecord | null;
 }
 
-/** Writes a cell's runner record atomically. */
+/**
+ * Writes a cell's runner record atomically (only that cell's runner writes it).
+ *
+ * @example
+ * ```ts
+ * import { writeRecord } from "./state.ts";
+ * await writeRecord(await Deno.makeTempDir(), "a", { status: "running", attempts: 1, updated: new Date().toISOString() });
+ * ```
+ */
 export async function writeRecord(outDir: string, name: string, r: CellRecord): Promise<void> {
   await Deno.mkdir(path.join(outDir, SWEEP_FILES.status), { recursive: true });
   await writeFileAtomic(recordPath(outDir, name), JSON.stringify(r, null, 2) + "\n");
@@ -212,7 +238,14 @@ async function oneState(
   return { ...base, status: "pending" };
 }
 
-/** Writes `state.json` into the sweep folder. */
+/**
+ * Writes `state.json` into the sweep folder.
+ *
+ * @example
+ * ```ts ignore
+ * await writeSweepState(plan, await sweepState(plan));
+ * ```
+ */
 export async function writeSweepState(plan: SweepPlan, state: SweepState): Promise<void> {
   await writeFileAtomic(path.join(plan.outDir, SWEEP_FILES.state), JSON.stringify(state, null, 2) + "\n");
 }

@@ -11,7 +11,15 @@
  * @module
  */
 
-/** Mean (NaN for none). */
+/**
+ * Mean (NaN for none).
+ *
+ * @example
+ * ```ts
+ * import { mean } from "./stats.ts";
+ * console.log(mean([70, 71, 72])); // 71
+ * ```
+ */
 export function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN;
 }
