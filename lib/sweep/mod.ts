@@ -24,4 +24,5 @@ export * from "./local.ts";
 export * from "./slurm.ts";
 export * from "./stats.ts";
 export * from "./report.ts";
+export * from "./figure.ts";
 export { runSweepCli, type SweepCliIO } from "./cli.ts";

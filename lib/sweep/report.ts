@@ -17,8 +17,8 @@
 import * as path from "node:path";
 import { TEACHER_TEST_FILE, type TeacherTest } from "../app/distill.ts";
 import { writeFileAtomic } from "../atomic_file.ts";
-import { barFigure } from "../plots/figures.ts";
 import { type EpochRecord, RUN_FILES, type RunSummary } from "../trainer.ts";
+import { sweepFigurePng } from "./figure.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 import type { SweepMethod } from "./spec.ts";
 import { cellStatus } from "./state.ts";
@@ -472,7 +472,8 @@ export interface ReportOptions {
 }
 
 /**
- * Writes `results.md`, `results.json` and `results.png` (last-epoch top-1 per row and method).
+ * Writes `results.md`, `results.json` and `results.png` (last-epoch top-1 and ECE per row and method,
+ * mean, standard deviation and every seed).
  *
  * @example
  * ```ts ignore
@@ -484,21 +485,17 @@ export async function writeSweepReport(plan: SweepPlan, o: ReportOptions = {}): 
   const dir = o.outDir ?? plan.outDir;
   const files = [path.join(dir, "results.md"), path.join(dir, "results.json")];
   if (o.figure !== false) {
-    const series = r.columns.map((col) => ({
-      label: col,
-      values: r.rows.map((row) => {
-        const g = r.groups.find((x) => x.row === row && x.column === col);
-        return g && g.last.top1.values.length ? g.last.top1.mean : 0;
-      }),
-    }));
-    const png = await barFigure(
-      `${r.name}: test top-1 after the last epoch (mean over seeds)`,
-      r.rows,
-      series,
-      {
-        yLabel: "top-1 %",
-      },
-    );
+    const cellValues = (f: (g: ResultGroup) => number[]) =>
+      r.columns.map((col) =>
+        r.rows.map((row) => {
+          const g = r.groups.find((x) => x.row === row && x.column === col);
+          return g ? f(g) : [];
+        })
+      );
+    const png = await sweepFigurePng(`${r.name}: after the last epoch, over seeds`, r.rows, r.columns, [
+      { title: "test top-1 (%)", values: cellValues((g) => g.last.top1.values) },
+      { title: "test ECE (%)", values: cellValues((g) => g.last.ece.values) },
+    ]);
     files.push(path.join(dir, "results.png"));
     await writeFileAtomic(files[2], png);
   }
