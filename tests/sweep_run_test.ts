@@ -8,7 +8,7 @@ import { readCellResult, writeSweepReport } from "../lib/sweep/report.ts";
 import { runCell } from "../lib/sweep/runner.ts";
 import { runSweepCli } from "../lib/sweep/cli.ts";
 import { parseSweepSpec } from "../lib/sweep/spec.ts";
-import { loadPlan, readRecord, sweepState } from "../lib/sweep/state.ts";
+import { loadPlan, readRecord, sweepState, writeRecord } from "../lib/sweep/state.ts";
 
 const TINY = { data: "synthetic", epochs: 1, subset: 100, batchSize: 50 };
 
@@ -63,8 +63,9 @@ Deno.test({
       assert.equal(cfg.teacher, path.join(dir, "cells/teacher_t8/student.onnx"));
       assert.equal(cfg.response, "oracle");
       assert.equal(cfg.seed, 1);
-      const r = (await readCellResult(oracle))!;
-      assert.ok(r.teacher && r.teacher.oracle && r.teacher.oracle.gamma === 0.5);
+      const r0 = (await readCellResult(plan.cells.find((c) => c.name === "oracle_t8-resnet8_seed=0")!))!;
+      assert.ok(r0.teacher && r0.teacher.oracle && r0.teacher.oracle.gamma === 0.5);
+      assert.equal((await readCellResult(oracle))!.teacher, null); // tested once, by seed 0
       const log = await Deno.readTextFile(path.join(dir, "logs", "oracle_t8-resnet8_seed=1.log"));
       assert.match(log, /cli\.ts distill --config .*configs\/oracle_t8-resnet8_seed=1\.json --out /);
       assert.equal((await readRecord(dir, "train_resnet8_seed=0"))?.attempts, 1);
@@ -158,6 +159,14 @@ Deno.test({
       assert.match(log, /resuming at epoch [23]/);
       const summary = JSON.parse(await Deno.readTextFile(path.join(cell.config.out, "summary.json")));
       assert.equal(summary.test_acc1s.length, 3);
+      assert.equal((await runCell(plan, cell)).status, "skipped");
+      // A cell another live runner holds (fresh heartbeat) is left alone; a dead runner's is not.
+      const held = { status: "running" as const, attempts: 3, updated: new Date().toISOString() };
+      await writeRecord(dir, cell.name, { ...held, host: `${Deno.hostname()}:1` });
+      const busy = await runCell(plan, cell);
+      assert.equal(busy.status, "busy");
+      assert.match(busy.reason!, /:1 is running it/);
+      await writeRecord(dir, cell.name, { ...held, host: `${Deno.hostname()}:999999999` });
       assert.equal((await runCell(plan, cell)).status, "skipped");
 
       // The same folder asked to hold a different run: refused, nothing overwritten.

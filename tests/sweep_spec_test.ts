@@ -34,6 +34,16 @@ Deno.test("sweep spec: axes cross, methods drop settings they do not use, CE bas
   assert.equal(t.config.ceWeight, 1);
   assert.equal(t.config.alpha, 0);
   assert.equal(plan.cells.find((c) => c.name === "plain_t56-resnet20_seed=0")!.config.response, "plain");
+  // the teacher's test runs once per teacher and oracle setting (seed 0), not for every seed
+  const tests = plan.cells.filter((c) => c.config.testTeacher && c.method !== "train").map((c) => c.name);
+  assert.deepEqual(tests, [
+    "plain_t56-resnet20_seed=0",
+    "oracle_t56-resnet20_gamma=0.5_seed=0",
+    "oracle_t56-resnet20_gamma=1_seed=0",
+    "plain_t110-resnet20_seed=0",
+    "oracle_t110-resnet20_gamma=0.5_seed=0",
+    "oracle_t110-resnet20_gamma=1_seed=0",
+  ]);
   // seeds outermost: every method of seed 0 comes before seed 1
   assert.ok(plan.cells.slice(0, 7).every((c) => c.seed === 0));
   assert.deepEqual(plan.cells.map((c) => c.index), plan.cells.map((_, i) => i));

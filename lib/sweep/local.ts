@@ -104,6 +104,7 @@ export async function runLocal(plan: SweepPlan, o: LocalOptions): Promise<SweepS
             if (out.status === "failed") write(`failed   ${c.name}: ${out.reason}`);
             else if (out.status === "done") write(`done     ${c.name}`);
             else if (out.status === "interrupted") write(`stopped  ${c.name} (checkpoint kept)`);
+            else if (out.status === "busy") write(`busy     ${c.name}: ${out.reason}; left alone`);
             await view();
           },
         );

@@ -251,6 +251,30 @@ export function planSweep(spec: SweepSpec, outDir: string): SweepPlan {
     c.cell.config = { ...c.cell.config, out: dir, studentOut: path.join(dir, "student.onnx") };
     cells.push(c.cell);
   }
+  // The teacher's test (plain, and oracle at the cell's settings) is the same for every seed:
+  // only the first cell of each teacher and oracle setting runs it (minutes per run on a CPU).
+  const tested = new Set<string>();
+  for (const c of cells) {
+    if (c.kind !== "cell" || c.method === "train" || !c.config.testTeacher) continue;
+    const k = c.config;
+    const key = JSON.stringify(
+      c.method === "plain" ? [k.teacher, k.teacherArch, k.data, k.dataDir] : [
+        k.teacher,
+        k.teacherArch,
+        k.data,
+        k.dataDir,
+        k.gamma,
+        k.recNum,
+        k.reduction,
+        k.relevance,
+        k.lrpEpsilon,
+        k.lrpGamma,
+        k.batchSize,
+      ],
+    );
+    if (tested.has(`${c.method}:${key}`)) c.config = { ...c.config, testTeacher: false };
+    tested.add(`${c.method}:${key}`);
+  }
   return { name: spec.name, specFile: spec.file, outDir: abs, rowKeys, columnKeys, cells };
 }
 

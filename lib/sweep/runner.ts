@@ -18,7 +18,14 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../atomic_file.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
-import { cellStatus, readRecord, SWEEP_FILES, writeRecord } from "./state.ts";
+import {
+  type CellRecord,
+  cellStatus,
+  HEARTBEAT_STALE_MS,
+  readRecord,
+  SWEEP_FILES,
+  writeRecord,
+} from "./state.ts";
 
 /** The package's command line (a file path or URL; `deno run` takes both). */
 export const CLI_ENTRY: string = (() => {
@@ -55,8 +62,11 @@ export function cellCommand(cell: SweepCell, configFile: string, dir: string, re
 
 /** How a cell ended. */
 export interface CellOutcome {
-  /** skipped: already done; done; failed; interrupted (stopped by a signal, checkpoint kept). */
-  status: "skipped" | "done" | "failed" | "interrupted";
+  /**
+   * skipped: already done; done; failed; interrupted (stopped by a signal, checkpoint kept); busy:
+   * another live runner holds the cell (its heartbeat is fresh), so it was left alone.
+   */
+  status: "skipped" | "done" | "failed" | "interrupted" | "busy";
   /** Why it failed. */
   reason?: string;
 }
@@ -110,6 +120,9 @@ export async function runCell(
     return { status: "failed", reason };
   };
 
+  if (prev?.status === "running" && await otherRunnerAlive(prev)) {
+    return { status: "busy", reason: `${prev.host} is running it (heartbeat ${prev.updated})` };
+  }
   const before = await cellStatus(dir, cell.config);
   if (before.action === "done") {
     if (prev?.status !== "done") await record("done");
@@ -196,5 +209,19 @@ export async function runCell(
   } finally {
     clearInterval(heartbeat);
     log.close();
+  }
+}
+
+/** Whether a running record belongs to another runner that is still alive. */
+async function otherRunnerAlive(r: CellRecord): Promise<boolean> {
+  if (Date.now() - Date.parse(r.updated) >= HEARTBEAT_STALE_MS) return false;
+  const [host, pid] = (r.host ?? "").split(":");
+  if (host !== Deno.hostname()) return true; // another machine with a fresh heartbeat
+  if (Number(pid) === Deno.pid) return false;
+  try {
+    await Deno.stat(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false; // no such process: it died without saying so
   }
 }
