@@ -53,3 +53,27 @@ Deno.test("sweep progress: cores are divided between parallel runs", () => {
   assert.equal(threadsPerJob(2, 4), 1);
   assert.equal(threadsPerJob(8, 0), 8);
 });
+
+Deno.test("sweep threads: ORACLE_KD_THREADS sets onnxruntime's threads per run; a bad value is refused", async () => {
+  const code = `import { defaultThreads } from "${
+    new URL("../lib/engines/onnxruntime/session.ts", import.meta.url).href
+  }"; console.log(defaultThreads());`;
+  const run = async (value: string) => {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      env: { ORACLE_KD_THREADS: value },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      ok: r.success,
+      out: new TextDecoder().decode(r.stdout).trim(),
+      err: new TextDecoder().decode(r.stderr),
+    };
+  };
+  assert.equal((await run("3")).out, "3");
+  assert.equal((await run("")).out, String(navigator.hardwareConcurrency));
+  const bad = await run("two");
+  assert.equal(bad.ok, false);
+  assert.match(bad.err, /ORACLE_KD_THREADS must be a positive integer, got "two"/);
+});
