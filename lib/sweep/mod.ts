@@ -22,7 +22,13 @@ export * from "./state.ts";
 export * from "./runner.ts";
 export * from "./local.ts";
 export * from "./slurm.ts";
-export * from "./stats.ts";
+export {
+  type PairedDifference,
+  pairedDifference,
+  sampleStd,
+  studentTCdf,
+  studentTQuantile,
+} from "./stats.ts";
 export * from "./report.ts";
 export * from "./figure.ts";
 export { runSweepCli, type SweepCliIO } from "./cli.ts";

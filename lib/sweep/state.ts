@@ -61,8 +61,11 @@ export interface CellFolderStatus {
   epochSeconds: number;
 }
 
-/** Settings that may differ between a run folder's config.json and its cell (paths set per run). */
-const RUN_LOCAL = ["out", "resume", "studentOut"];
+/**
+ * Settings that may differ between a run folder's config.json and its cell: where things are
+ * (paths set per run, the data folder, e.g. on another machine) and what does not change training.
+ */
+const RUN_LOCAL = ["out", "resume", "studentOut", "dataDir", "download", "testTeacher"];
 
 /**
  * Reads a cell's run folder: done, resumable, fresh, or holding another configuration.
