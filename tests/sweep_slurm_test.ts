@@ -207,6 +207,12 @@ Deno.test({
       const m = lines.join("").match(/submitted 5 cells as job (\d+) \+ (\d+)/);
       assert.ok(m, lines.join(""));
       const jobs = [m[1], m[2]];
+      // Submitting again while those jobs are queued would run cells twice: refused.
+      const twice: string[] = [];
+      assert.equal(await runSweepCli(args, { stream: { write: (s: string) => twice.push(s) } }), 1);
+      const refused = twice.join("").match(/error: job ([\d ]+) of this sweep is still queued/);
+      assert.ok(refused, twice.join(""));
+      assert.deepEqual(refused[1].split(" ").sort(), [...jobs].sort());
       const scripts = (await Array.fromAsync(Deno.readDir(`${out}/slurm`))).map((e) => e.name);
       const script = await Deno.readTextFile(
         `${out}/slurm/${scripts.find((n) => n.endsWith("_teachers.sh"))}`,

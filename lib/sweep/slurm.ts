@@ -41,6 +41,8 @@ export interface SlurmOptions {
   jobName?: string;
   /** The `sbatch` program (default `sbatch`). */
   sbatch?: string;
+  /** The `squeue` program (default `squeue`). */
+  squeue?: string;
 }
 
 /**
@@ -123,6 +125,27 @@ export interface SlurmSubmission {
  * ```
  */
 export async function submitSlurm(plan: SweepPlan, o: SlurmOptions = {}): Promise<SlurmSubmission> {
+  let history: { jobIds?: string[] }[] = [];
+  try {
+    history = JSON.parse(await Deno.readTextFile(path.join(plan.outDir, "slurm.json")));
+  } catch { /* first submission */ }
+  // Submitting again while earlier arrays still wait or run would queue their cells twice.
+  const earlier = history.flatMap((h) => h.jobIds ?? []);
+  if (earlier.length) {
+    const q = await new Deno.Command(o.squeue ?? "squeue", {
+      args: ["-h", "-o", "%i", "-j", earlier.join(",")],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch(() => null);
+    const queued = q?.success ? new TextDecoder().decode(q.stdout).trim() : "";
+    if (queued) {
+      const ids = [...new Set(queued.split(/\s+/).map((x) => x.split("_")[0]))].join(" ");
+      throw new Error(
+        `job ${ids} of this sweep is still queued or running (squeue); wait for it or cancel it (scancel ${ids}) ` +
+          `and submit again`,
+      );
+    }
+  }
   const state = await sweepState(plan);
   const todo = plan.cells.filter((_, i) =>
     state.cells[i].status !== "done" && state.cells[i].status !== "running"
@@ -165,10 +188,6 @@ export async function submitSlurm(plan: SweepPlan, o: SlurmOptions = {}): Promis
   const waitsForTeacher = rest.some((c) => c.dependsOn.some((d) => teachers.some((t) => t.name === d)));
   if (rest.length) await submit(rest, "cells", waitsForTeacher ? dep : undefined);
   const record = { submitted: new Date().toISOString(), jobIds, cells: todo.map((c) => c.name), scripts };
-  let history: unknown[] = [];
-  try {
-    history = JSON.parse(await Deno.readTextFile(path.join(plan.outDir, "slurm.json")));
-  } catch { /* first submission */ }
   await writeFileAtomic(
     path.join(plan.outDir, "slurm.json"),
     JSON.stringify([...history, record], null, 2) + "\n",
