@@ -39,7 +39,7 @@ Deno.test("sweep progress: one line with counts, running cells' epochs and an ET
   const line = progressLine(s, 2, 0);
   assert.equal(
     line,
-    `sweep    1/6 done, 1 running, 1 failed, 3 to run | or0 epoch 4/10 | ETA ${
+    `sweep    1/6 done, 1 running, 1 failed, 3 to run | or0 4/10 epochs | ETA ${
       Math.floor(Math.round(seconds) / 60)
     }m${String(Math.round(seconds) % 60).padStart(2, "0")}s`,
   );

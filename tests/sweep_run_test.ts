@@ -52,7 +52,7 @@ Deno.test({
       // One progress view: counts, running cells with their epoch, ETA.
       assert.ok(
         out.lines.some((l) =>
-          /^sweep +\d+\/11 done, \d running, \d failed, \d+ to run \|.*epoch \d\/\d.*\| ETA /.test(l)
+          /^sweep +\d+\/11 done, \d running, \d failed, \d+ to run \|.* \d\/\d epochs.*\| ETA /.test(l)
         ),
       );
       assert.ok(out.lines.includes("sweep    tiny: 11 cells in " + dir + ", 2 at a time, 1 thread each"));

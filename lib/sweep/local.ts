@@ -143,14 +143,14 @@ export async function runLocal(plan: SweepPlan, o: LocalOptions): Promise<SweepS
  *     { name: "c", dir: "", status: "pending", epochsDone: 0, epochs: 2, epochSeconds: null },
  *   ],
  * } as const;
- * console.log(progressLine(state as never, 1, 30)); // sweep    1/3 done, 1 running, 0 failed, 1 to run | b epoch 1/2 | ETA 30s
+ * console.log(progressLine(state as never, 1, 30)); // sweep    1/3 done, 1 running, 0 failed, 1 to run | b 1/2 epochs | ETA 30s
  * ```
  */
 export function progressLine(state: SweepState, jobs: number, _elapsed: number): string {
   const n = state.cells.length;
   const c = state.counts;
   const running = state.cells.filter((x) => x.status === "running")
-    .map((x) => `${x.name} epoch ${x.epochsDone}/${x.epochs}`);
+    .map((x) => `${x.name} ${x.epochsDone}/${x.epochs} epochs`);
   // ETA: epochs still to run times the mean epoch time of their group (same method, teacher and
   // student), else of every finished epoch, shared by the parallel jobs.
   const meanOf = (cells: SweepState["cells"]) => {
