@@ -74,6 +74,10 @@ Deno.test({
       const again = capture();
       const s2 = await runLocal(plan, { jobs: 2, cores: 2, stream: again.stream, intervalMs: 60_000 });
       assert.equal(s2.counts.done, 7);
+      assert.deepEqual(
+        again.lines.filter((l) => l.startsWith("start")).map((l) => l.split(/ +/)[1]).sort(),
+        plan.cells.filter((c) => c.name.includes("missing")).map((c) => c.name).sort(),
+      );
       assert.equal((await readRecord(dir, "train_resnet8_seed=0"))?.attempts, 1);
       assert.equal((await readRecord(dir, "plain_missing-resnet8_seed=0"))?.attempts, 2);
       const log2 = await Deno.readTextFile(path.join(dir, "logs", "oracle_t8-resnet8_seed=1.log"));

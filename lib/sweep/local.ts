@@ -96,8 +96,13 @@ export async function runLocal(plan: SweepPlan, o: LocalOptions): Promise<SweepS
         }
         pending.splice(i, 1);
         live.add(c.name);
-        const p = run(plan, c, { threads, signal: o.signal, forward: o.forwardInterrupt }).then(
-          async (out) => {
+        const p = run(plan, c, {
+          threads,
+          signal: o.signal,
+          forward: o.forwardInterrupt,
+          onStart: (resume) => write(`${resume ? "resume " : "start  "}  ${c.name}`),
+        }).catch((e): CellOutcome => ({ status: "failed", reason: (e as Error).message.split("\n")[0] }))
+          .then(async (out) => {
             finished.set(c.name, out);
             live.delete(c.name);
             running.delete(c.name);
@@ -105,11 +110,9 @@ export async function runLocal(plan: SweepPlan, o: LocalOptions): Promise<SweepS
             else if (out.status === "done") write(`done     ${c.name}`);
             else if (out.status === "interrupted") write(`stopped  ${c.name} (checkpoint kept)`);
             else if (out.status === "busy") write(`busy     ${c.name}: ${out.reason}; left alone`);
-            await view();
-          },
-        );
+            await view().catch(() => {});
+          });
         running.set(c.name, p);
-        write(`start    ${c.name}`);
       }
       if (o.signal?.aborted && running.size === 0) break;
       if (running.size === 0) {

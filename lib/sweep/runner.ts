@@ -88,6 +88,8 @@ export interface RunCellOptions {
   slurm?: string;
   /** Called with each line the run prints (stdout and stderr). */
   onLine?: (line: string) => void;
+  /** Called when the run actually starts (not for finished, busy or refused cells), with `--resume` or not. */
+  onStart?: (resume: boolean) => void;
 }
 
 /**
@@ -150,10 +152,15 @@ export async function runCell(
   const enc = new TextEncoder();
   await log.write(enc.encode(`# ${new Date().toISOString()} ${argv.join(" ")}\n`));
   await record("running");
-  const heartbeat = setInterval(() => void record("running").catch(() => {}), o.heartbeatMs ?? 15_000);
+  // Heartbeats are chained so that none can land after the final record.
+  let beat: Promise<void> = Promise.resolve();
+  const heartbeat = setInterval(() => {
+    beat = beat.then(() => record("running")).catch(() => {});
+  }, o.heartbeatMs ?? 15_000);
 
   let lastErr = "";
   try {
+    o.onStart?.(before.action === "resume");
     const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       env,
@@ -187,6 +194,7 @@ export async function runCell(
     const [status] = await Promise.all([child.status, pump(child.stdout, false), pump(child.stderr, true)]);
     o.signal?.removeEventListener("abort", onAbort);
     clearInterval(heartbeat);
+    await beat;
     const after = await cellStatus(dir, cell.config);
     if (status.success && after.action === "done") {
       await record("done");
@@ -202,9 +210,13 @@ export async function runCell(
       lastErr ||
         (status.success
           ? `the run ended without a complete summary.json (see ${logFile})`
+          : status.signal
+          ? `killed by ${status.signal} (see ${logFile})`
           : `exit status ${status.code} (see ${logFile})`),
     );
   } catch (e) {
+    clearInterval(heartbeat);
+    await beat;
     return await fail(`cannot start the run: ${(e as Error).message.split("\n")[0]}`);
   } finally {
     clearInterval(heartbeat);
