@@ -61,3 +61,68 @@ export type { LrpAffine, LrpConv, LrpLayer, LrpLinear, LrpPlain } from "./lib/ex
 export type { Tf, TfTensor } from "./lib/deps.ts";
 export type { BatchNormStats, ForwardResult, TfjsNetwork } from "./lib/engines/tfjs/network.ts";
 export type { ParamRole } from "./lib/engines/tfjs/layout.ts";
+// The library route: everything the CLI does, as calls (the commands are thin layers over these).
+export {
+  ANALYZE_FIELDS,
+  type AnalyzeConfig,
+  type CommandName,
+  COMMANDS,
+  type CommandSpec,
+  ConfigError,
+  type ConfigOf,
+  CONVERT_FIELDS,
+  type ConvertConfig,
+  DEMO_FIELDS,
+  type DemoConfig,
+  DISTILL_DEFAULTS,
+  DISTILL_FIELDS,
+  type DistillConfig,
+  type FieldSpec,
+  GROUPS,
+  learningRate,
+  LR_SCHEDULES,
+  REDUCTIONS,
+  resolveConfig,
+  resolveFields,
+  RESPONSES,
+  type Settings,
+  TEST_FIELDS,
+  type TestConfig,
+  TRAIN_FIELDS,
+  type TrainConfig,
+} from "./lib/config.ts";
+export { parseSettings, readSettingsFile } from "./lib/config_file.ts";
+export { parseFlags, renderHelp, renderOverview } from "./lib/cli_args.ts";
+export { DATASET_NAMES, loadDataset, type LoadDatasetOptions } from "./lib/data/load.ts";
+export { makeSyntheticDataset, type SyntheticOptions } from "./lib/data/synthetic.ts";
+export { type PngFolderOptions, readPngFolder } from "./lib/data/png_folder.ts";
+export { DataError, type DataProgress, type ImageDataset, type ImageSplit } from "./lib/data/dataset.ts";
+export { BatchLoader, type LoaderOptions } from "./lib/data/loader.ts";
+export { type ArrayDatasetOptions, type ArraySplit, datasetFromArrays } from "./lib/app/data_sources.ts";
+export { type DatasetMetadata, datasetMetadata } from "./lib/app/dataset_metadata.ts";
+export { type LoadedModel, loadModelFile } from "./lib/app/model_file.ts";
+export { paperTeacher, resolveTeacher, type ResolveTeacherOptions } from "./lib/app/teachers.ts";
+export {
+  distill,
+  evaluateNetwork,
+  type EvaluateNetworkOptions,
+  loadTeacher,
+  type LoadTeacherOptions,
+  type RunOptions,
+  type RunResult,
+  type StepProgress,
+  train,
+} from "./lib/app/library.ts";
+export { type ClassificationMetrics, MetricsAccumulator } from "./lib/metrics.ts";
+export type { EpochRecord, RunSummary } from "./lib/trainer.ts";
+export {
+  evaluateModel,
+  type EvaluateOptions,
+  type EvaluationReport,
+  formatReport,
+} from "./lib/app/evaluate.ts";
+export { type Device, DEVICES, OnnxClassifier } from "./lib/eval/onnx_classifier.ts";
+export { convertModel, type ConvertOptions } from "./lib/app/convert.ts";
+export { type AnalysisReport, type AnalyzeOptions, runAnalyze } from "./lib/app/analyze.ts";
+export { belowChanceWarning, chooseNormalisation, type Normalisation } from "./lib/app/normalisation.ts";
+export type { ProgressFields, ProgressStream } from "./lib/progress.ts";

@@ -135,6 +135,7 @@ function checkOptions(graph: Graph, o: OnnxExportOptions): ResolvedOptions {
     arch: graph.arch,
     numClasses: graph.numClasses,
     inChannels: graph.inChannels,
+    imageSize: imageSize ?? undefined,
     dataset: o.dataset,
     mean: o.mean,
     std: o.std,

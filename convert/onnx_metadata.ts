@@ -1,7 +1,7 @@
 /**
  * The `metadata_props` this package writes into exported ONNX files, so evaluation needs no extra
- * flags: architecture, class count, input channels, dataset, normalisation, class names, the
- * BatchNorm treatment and the package that wrote it. Lists are JSON arrays.
+ * flags: architecture, class count, input channels, input size, dataset, normalisation, class
+ * names, the BatchNorm treatment and the package that wrote it. Lists are JSON arrays.
  *
  * @example
  * ```ts
@@ -29,6 +29,7 @@ export const METADATA_KEYS = {
   dataset: "dataset",
   mean: "mean",
   std: "std",
+  imageSize: "image_size",
   classNames: "class_names",
   batchNorm: "batchnorm",
   package: "package",
@@ -43,6 +44,8 @@ export interface ModelMetadata {
   numClasses?: number;
   /** Image channels. */
   inChannels?: number;
+  /** Input height and width the network expects (square images). */
+  imageSize?: number;
   /** Dataset the network was trained on, e.g. `cifar100`. */
   dataset?: string;
   /** Per-channel normalisation mean (inputs are `(x / 255 - mean) / std`). */
@@ -123,6 +126,7 @@ export function parseModelMetadata(record: Record<string, string>, fileName: str
   if (record[K.arch] !== undefined) m.arch = record[K.arch];
   m.numClasses = int(K.numClasses);
   m.inChannels = int(K.inChannels);
+  m.imageSize = int(K.imageSize);
   if (record[K.dataset] !== undefined) m.dataset = record[K.dataset];
   m.mean = list(K.mean, isNum, "numbers");
   m.std = list(K.std, isNum, "numbers");

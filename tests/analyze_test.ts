@@ -292,10 +292,10 @@ Deno.test({
 
     for (
       const [flag, value, why] of [
-        ["--limit", "0", /^error: --limit must be a positive integer, got "0"$/],
-        ["--samples", "0", /^error: --samples must be a positive integer, got "0"$/],
-        ["--gamma", "-1", /^error: --gamma must be a non-negative number, got "-1"$/],
-        ["--lrp-epsilon", "x", /^error: --lrp-epsilon must be a non-negative number, got "x"$/],
+        ["--limit", "0", /^error: --limit must be >= 1, got 0$/],
+        ["--samples", "0", /^error: --samples must be >= 1, got 0$/],
+        ["--gamma", "-1", /^error: --gamma must be >= 0, got -1$/],
+        ["--lrp-epsilon", "x", /^error: --lrp-epsilon must be a number, got "x"$/],
       ] as const
     ) {
       const r = await runCli([...common.slice(0, 5), flag, value, "--out", "bad"], dir);

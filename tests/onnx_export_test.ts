@@ -111,6 +111,7 @@ Deno.test("metadata: everything evaluation needs travels in the file", () => {
     dataset: "toy3",
     mean: [0.5071, 0.4867, 0.4408],
     std: [0.2675, 0.2565, 0.2761],
+    imageSize: 32,
     classNames: ["apple", "aquarium_fish", "baby"],
     batchNorm: "folded",
     package: PACKAGE_NAME,

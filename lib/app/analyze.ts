@@ -33,6 +33,7 @@ import {
 } from "../plots/figures.ts";
 import { createProgress, type ProgressStream } from "../progress.ts";
 import { checkFits } from "./distill.ts";
+import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
 
 /** Options of {@link runAnalyze}. */
@@ -67,6 +68,10 @@ export interface AnalyzeOptions {
   backend?: TfjsBackendName;
   /** Seed of the embedding. */
   seed?: number;
+  /** Normalisation mean (default: the teacher's metadata, else the data's statistics). */
+  mean?: number[];
+  /** Normalisation std (default: the teacher's metadata, else the data's statistics). */
+  std?: number[];
 }
 
 /** Metrics of one response (teacher on x, or on x*). */
@@ -127,7 +132,7 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
     relevance: o.relevance ?? "grad-input",
     lrp: o.lrp,
   };
-  const dataset = await loadDataset(o.data, {
+  let dataset = await loadDataset(o.data, {
     dataDir: o.dataDir ?? "./data",
     download: o.download ?? false,
     testOnly: true,
@@ -141,6 +146,9 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
   });
   checkFits(t.graph, dataset, `teacher ${o.teacher}`);
   progress.line(`teacher  ${t.description}`);
+  const norm = chooseNormalisation(dataset, t.metadata, o, dataset.shape[0], dataset.name);
+  if (norm.note) progress.line(`note     ${norm.note}`);
+  dataset = { ...dataset, mean: norm.mean, std: norm.std };
   const explainer = await TfjsExplainer.create(t.graph, t.weights, o.backend ?? "wasm");
   const k = dataset.numClasses;
   const loader = new BatchLoader(dataset, "test", { batchSize: 64, limit: o.limit ?? 1000, worker: false });
@@ -198,6 +206,8 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
     silhouette2d: silhouetteScore(emb, 2, labels),
   });
   const pm = plainAcc.result(), om = oracleAcc.result();
+  const warning = belowChanceWarning(pm.top1, k, `teacher ${o.teacher}`, dataset.name);
+  if (warning) progress.line(warning);
   const plain = summarise(pm, plainLogits, emb0);
   const oracle = summarise(om, oracleLogits, embOracle);
 

@@ -12,11 +12,15 @@
  * @module
  */
 
+import * as path from "node:path";
 import { describeOnnx, formatOnnxDescription } from "../../convert/onnx_describe.ts";
 import { exportOnnx } from "../../convert/onnx_export.ts";
 import { writeFileAtomic } from "../atomic_file.ts";
+import { METADATA_DATASETS } from "../config.ts";
 import { countParameters } from "../graph.ts";
+import { datasetMetadata } from "./dataset_metadata.ts";
 import { loadModelFile } from "./model_file.ts";
+import { checkChannels } from "./normalisation.ts";
 
 /** Options of {@link convertModel}. */
 export interface ConvertOptions {
@@ -32,6 +36,12 @@ export interface ConvertOptions {
   keepBatchNorm?: boolean;
   /** Dataset metadata to embed (name, normalisation, class names). */
   dataset?: { name: string; mean: number[]; std: number[]; classNames: string[]; imageSize: number };
+  /** Normalisation mean to embed (overrides the dataset's and the source's). */
+  mean?: number[];
+  /** Normalisation std to embed (overrides the dataset's and the source's). */
+  std?: number[];
+  /** Input height and width (default: the dataset's, else the source's metadata, else 32). */
+  imageSize?: number;
 }
 
 /**
@@ -45,13 +55,28 @@ export interface ConvertOptions {
 export async function convertModel(o: ConvertOptions): Promise<string> {
   const src = await loadModelFile(o.from, { arch: o.arch });
   const meta = src.metadata;
+  const g = src.graph;
+  if (o.dataset && (o.dataset.classNames.length !== g.numClasses || o.dataset.mean.length !== g.inChannels)) {
+    const fits = METADATA_DATASETS.filter((d) => {
+      const m = datasetMetadata(d);
+      return m.classNames.length === g.numClasses && m.mean.length === g.inChannels;
+    });
+    throw new Error(
+      `--dataset ${o.dataset.name} has ${o.dataset.classNames.length} classes of ${o.dataset.mean.length}-channel ` +
+        `images but ${o.from} has ${g.numClasses} classes and ${g.inChannels} input channels; ` +
+        (fits.length
+          ? `pass --dataset ${fits.join(" or --dataset ")}`
+          : "leave out --dataset (or pass --mean/--std for its normalisation)"),
+    );
+  }
+  const what = o.dataset?.name ?? meta.dataset ?? path.basename(o.from);
   const bytes = exportOnnx(src.graph, src.weights, {
     opset: o.opset,
     foldBatchNorm: !o.keepBatchNorm,
-    imageSize: o.dataset?.imageSize ?? 32,
+    imageSize: o.imageSize || o.dataset?.imageSize || meta.imageSize || 32,
     dataset: o.dataset?.name ?? meta.dataset,
-    mean: o.dataset?.mean ?? meta.mean,
-    std: o.dataset?.std ?? meta.std,
+    mean: checkChannels(o.mean, "--mean", g.inChannels, what) ?? o.dataset?.mean ?? meta.mean,
+    std: checkChannels(o.std, "--std", g.inChannels, what, true) ?? o.dataset?.std ?? meta.std,
     classNames: o.dataset?.classNames ?? meta.classNames,
   });
   await writeFileAtomic(o.out, bytes);

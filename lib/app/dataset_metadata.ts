@@ -11,6 +11,7 @@
  * @module
  */
 
+import { METADATA_DATASETS } from "../config.ts";
 import { CIFAR_SPECS } from "../data/cifar.ts";
 import { FASHION_MNIST_CLASSES } from "../data/fashion_mnist.ts";
 
@@ -167,6 +168,6 @@ export function datasetMetadata(name: string): DatasetMetadata {
       // Mean/std of the 60,000 training images (the loader computes the same from the data).
       return { name, mean: [0.2860], std: [0.3530], classNames: [...FASHION_MNIST_CLASSES], imageSize: 28 };
     default:
-      throw new Error(`--dataset must be one of cifar10, cifar100, fashion-mnist; got "${name}"`);
+      throw new Error(`--dataset must be one of ${METADATA_DATASETS.join(", ")}; got "${name}"`);
   }
 }

@@ -33,6 +33,7 @@ import { encodeSafetensors } from "../safetensors.ts";
 import type { StateDict } from "../tensor.ts";
 import { evaluate, RUN_FILES, type RunSummary, train } from "../trainer.ts";
 import { evalSource, trainSource } from "./data_sources.ts";
+import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
 
 /** Where the application writes and how it is interrupted. */
@@ -45,6 +46,10 @@ export interface AppIO {
   signal?: AbortSignal;
   /** Folder for downloaded teachers and exported models (default `weights`). */
   weightsDir?: string;
+  /** An in-memory dataset used instead of loading `config.data`. */
+  dataset?: ImageDataset;
+  /** Wraps the progress reporter the training loop gets (library callbacks), given the run folder. */
+  observe?: (progress: Progress, runDir: string) => Progress & { flush(): void };
 }
 
 /** File in a run folder holding the teacher's test metrics (plain, and oracle when used), %. */
@@ -71,7 +76,7 @@ export async function runDistill(
   const weightsDir = io.weightsDir ?? "weights";
   if (c.resume && !c.out) throw new Error("--resume needs --out <run folder> naming the run to continue");
 
-  const dataset = await loadDataset(c.data, {
+  let dataset = io.dataset ?? await loadDataset(c.data, {
     dataDir: c.dataDir,
     download: c.download,
     onProgress: dataProgress(progress),
@@ -87,6 +92,10 @@ export async function runDistill(
   const engine = await createEngine(choice);
   progress.line(`engine   ${engine.name}`);
 
+  if (mode === "train" && (c.mean.length || c.std.length)) {
+    const norm = chooseNormalisation(dataset, {}, c, cin, dataset.name);
+    dataset = { ...dataset, mean: norm.mean, std: norm.std };
+  }
   let teacher: FrozenModel | null = null;
   let teacherEngine = engine;
   let teacherName = "scratch";
@@ -101,6 +110,9 @@ export async function runDistill(
       onInfo: (line) => progress.line(line),
     });
     checkFits(t.graph, dataset, `teacher ${c.teacher}`);
+    const norm = chooseNormalisation(dataset, t.metadata, c, cin, dataset.name);
+    if (norm.note) progress.line(`note     ${norm.note}`);
+    dataset = { ...dataset, mean: norm.mean, std: norm.std };
     teacherName = t.graph.arch === "onnx" ? path.basename(c.teacher).replace(/\.\w+$/, "") : t.graph.arch;
     progress.line(`teacher  ${t.description}`);
     // LRP relevance rules run on tfjs; the student stays on its (faster) engine.
@@ -128,9 +140,8 @@ export async function runDistill(
 
   const runDir = c.out ||
     path.join("runs", `${mode === "train" ? "train" : teacherName}_to_${c.student}_${stamp()}`);
-  const studentOut = mode === "train" && c.studentOut === "weights/student.onnx"
-    ? path.join(weightsDir, `${dataset.name.replace(/[^\w-]+/g, "_")}_${c.student}.onnx`)
-    : c.studentOut;
+  const studentOut = c.studentOut ||
+    path.join(weightsDir, `${dataset.name.replace(/[^\w-]+/g, "_")}_${c.student}.onnx`);
   const bestOut = studentOut.replace(/(\.onnx)?$/, ".best.onnx");
   progress.line(`run      ${runDir}`);
 
@@ -161,6 +172,7 @@ export async function runDistill(
         }),
       );
     };
+    const observed = io.observe?.(progress, runDir);
     const summary = await train({
       config: c,
       student,
@@ -168,7 +180,7 @@ export async function runDistill(
       trainData: trainSource(trainLoader),
       testData: evalSource(testLoader),
       runDir,
-      progress,
+      progress: observed ?? progress,
       engineName: engine.name,
       clock: io.clock,
       signal: io.signal,
@@ -182,6 +194,7 @@ export async function runDistill(
         }
       },
     });
+    observed?.flush();
     if (summary.status === "completed") {
       progress.line(
         `done     best test top-1 ${
@@ -242,6 +255,13 @@ async function reportTeacher(
 ): Promise<TeacherTest> {
   const t0 = performance.now();
   const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses);
+  const warning = belowChanceWarning(
+    plain.top1,
+    teacher.graph.numClasses,
+    `teacher ${c.teacher}`,
+    dataset.name,
+  );
+  if (warning) progress.line(warning);
   let line = `teacher  test top-1 ${plain.top1.toFixed(2)}%, ECE ${plain.ece.toFixed(2)}%`;
   if (c.response === "oracle" && c.gamma > 0) {
     const opts = oracleOptions(c);

@@ -26,6 +26,7 @@ import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
 import { barFigure, reliabilityFigure } from "../plots/figures.ts";
 import { checkFits } from "./distill.ts";
+import { belowChanceWarning } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
 
 /** Options of {@link evaluateModel}. */
@@ -34,6 +35,8 @@ export interface EvaluateOptions {
   model: string;
   /** Dataset (default: the model's metadata). */
   data?: string;
+  /** An in-memory dataset to evaluate on instead of loading `data`. */
+  dataset?: ImageDataset;
   /** Where datasets are looked for. */
   dataDir?: string;
   /** Download a missing dataset. */
@@ -110,6 +113,29 @@ export interface EvaluationReport {
   };
   /** PNG files written with `plotsDir`. */
   plots?: string[];
+  /** Problems worth a look (a model or teacher scoring below chance). */
+  warnings?: string[];
+}
+
+/** A PyTorch checkpoint given where an ONNX file is expected: say how to convert it. */
+async function refusePytorchCheckpoint(file: string): Promise<void> {
+  let head: Uint8Array;
+  try {
+    using f = await Deno.open(file);
+    head = new Uint8Array(2);
+    await f.read(head);
+  } catch {
+    return; // the ONNX reader reports unreadable files
+  }
+  const zip = head[0] === 0x50 && head[1] === 0x4b;
+  if (zip || head[0] === 0x80 || /\.(pth|pt|tar)$/i.test(file)) {
+    const onnx = file.replace(/\.(pth|pt|tar)$/i, "") + ".onnx";
+    throw new Error(
+      `${file} is a PyTorch checkpoint; test evaluates ONNX files: convert it first with ` +
+        `\`deno task convert --from ${file} --out ${onnx} --dataset <cifar10|cifar100|fashion-mnist>\`` +
+        ` (add --arch <name> if its architecture cannot be inferred), then \`deno task test --model ${onnx}\``,
+    );
+  }
 }
 
 /**
@@ -121,15 +147,16 @@ export interface EvaluationReport {
  * ```
  */
 export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationReport> {
+  await refusePytorchCheckpoint(o.model);
   const clf = await OnnxClassifier.open(o.model, o.device ?? "cpu");
   try {
-    const name = o.data ?? clf.metadata.dataset;
+    const name = o.dataset?.name ?? o.data ?? clf.metadata.dataset;
     if (!name) {
       throw new Error(
         `${o.model}: the model does not say which dataset it was trained on; pass --data <name>`,
       );
     }
-    const dataset = await loadDataset(name, {
+    const dataset = o.dataset ?? await loadDataset(name, {
       dataDir: o.dataDir ?? "./data",
       download: o.download ?? false,
       testOnly: true,
@@ -170,6 +197,12 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       await loader.close();
     }
     const metrics = acc.result();
+    const warning = belowChanceWarning(
+      metrics.top1,
+      dataset.numClasses,
+      path.basename(o.model),
+      dataset.name,
+    );
     const report: EvaluationReport = {
       model: o.model,
       dataset: dataset.name,
@@ -179,8 +212,20 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationRepor
       metrics,
       imagesPerSec: metrics.count / (inferMs / 1000),
       seconds: (performance.now() - t0) / 1000,
+      warnings: warning ? [warning] : undefined,
     };
-    if (o.oracle) report.oracle = await oracleComparison(normalised, o);
+    if (o.oracle) {
+      const oracle = report.oracle = await oracleComparison(normalised, o);
+      const plain = oracle?.rows.find((r) => r.gamma === 0);
+      const w = plain &&
+        belowChanceWarning(
+          plain.metrics.top1,
+          dataset.numClasses,
+          `teacher ${o.oracle.teacher}`,
+          dataset.name,
+        );
+      if (w) report.warnings = [...report.warnings ?? [], w];
+    }
     if (o.plotsDir) report.plots = await writePlots(o.plotsDir, report);
     return report;
   } finally {
@@ -324,6 +369,7 @@ export function formatReport(r: EvaluationReport): string {
     }
   }
   if (r.plots?.length) lines.push("", `plots    ${r.plots.join(", ")}`);
+  for (const w of r.warnings ?? []) lines.push("", w);
   return lines.join("\n");
 }
 

@@ -121,7 +121,7 @@ export async function resolveTeacher(spec: string, o: ResolveTeacherOptions): Pr
     try {
       await Deno.stat(local);
     } catch {
-      throw new Error(`${local} is missing and downloads are off (--download false): ${hint}`);
+      throw new Error(`${local} is missing and downloads are off (--no-download): ${hint}`);
     }
   }
   await ensureFile(

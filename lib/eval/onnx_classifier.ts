@@ -21,8 +21,10 @@ import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../convert/onnx_metadata.ts";
 import { loadOnnxruntime, type Ort } from "../deps.ts";
 
+/** Where a classifier can run (`auto`: CUDA when installed, else the CPU). */
+export const DEVICES = ["cpu", "cuda", "auto"] as const;
 /** Where to run. */
-export type Device = "cpu" | "cuda" | "auto";
+export type Device = typeof DEVICES[number];
 
 /** Thrown when the CUDA execution provider cannot be used. */
 export class CudaUnavailableError extends Error {

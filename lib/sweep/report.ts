@@ -140,7 +140,7 @@ const METHOD_LABEL: Record<SweepMethod, string> = { train: "CE only", plain: "KD
  */
 export async function readCellResult(cell: SweepCell): Promise<CellResult | null> {
   const dir = cell.config.out;
-  if ((await cellStatus(dir, cell.config)).action !== "done") return null;
+  if ((await cellStatus(dir, cell.config, cell.command)).action !== "done") return null;
   const summary = JSON.parse(await Deno.readTextFile(path.join(dir, RUN_FILES.summary))) as RunSummary;
   const records = (await Deno.readTextFile(path.join(dir, RUN_FILES.metrics))).split("\n")
     .filter((l) => l.trim()).map((l) => JSON.parse(l) as EpochRecord);

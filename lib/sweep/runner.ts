@@ -17,6 +17,7 @@
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../atomic_file.ts";
+import { COMMANDS } from "../config.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 import {
   type CellRecord,
@@ -125,7 +126,7 @@ export async function runCell(
   if (prev?.status === "running" && await otherRunnerAlive(prev)) {
     return { status: "busy", reason: `${prev.host} is running it (heartbeat ${prev.updated})` };
   }
-  const before = await cellStatus(dir, cell.config);
+  const before = await cellStatus(dir, cell.config, cell.command);
   if (before.action === "done") {
     if (prev?.status !== "done") await record("done");
     return { status: "skipped" };
@@ -133,14 +134,18 @@ export async function runCell(
   if (before.action === "conflict") return await fail(before.reason!);
   for (const dep of cell.dependsOn) {
     const d = plan.cells.find((c) => c.name === dep);
-    if (!d || (await cellStatus(d.config.out, d.config)).action !== "done") {
+    if (!d || (await cellStatus(d.config.out, d.config, d.command)).action !== "done") {
       return await fail(`teacher cell ${dep} has not finished (see ${SWEEP_FILES.state})`);
     }
   }
 
   const configFile = path.join(plan.outDir, SWEEP_FILES.configs, `${cell.name}.json`);
   await Deno.mkdir(path.dirname(configFile), { recursive: true });
-  const { out: _o, resume: _r, ...settings } = cell.config;
+  // The command's own settings only (`train` has no teacher or loss weights), as a user's file would.
+  const fields: Readonly<Record<string, unknown>> = COMMANDS[cell.command].fields;
+  const settings = Object.fromEntries(
+    Object.entries(cell.config).filter(([k]) => Object.hasOwn(fields, k) && k !== "out" && k !== "resume"),
+  );
   await writeFileAtomic(configFile, JSON.stringify(settings, null, 2) + "\n");
   const logFile = path.join(plan.outDir, SWEEP_FILES.logs, `${cell.name}.log`);
   await Deno.mkdir(path.dirname(logFile), { recursive: true });
@@ -195,7 +200,7 @@ export async function runCell(
     o.signal?.removeEventListener("abort", onAbort);
     clearInterval(heartbeat);
     await beat;
-    const after = await cellStatus(dir, cell.config);
+    const after = await cellStatus(dir, cell.config, cell.command);
     if (status.success && after.action === "done") {
       await record("done");
       return { status: "done" };

@@ -15,7 +15,7 @@
 
 import * as path from "node:path";
 import { writeFileAtomic } from "../atomic_file.ts";
-import type { DistillConfig } from "../config.ts";
+import { COMMANDS, type DistillConfig } from "../config.ts";
 import { RUN_FILES } from "../trainer.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 
@@ -78,7 +78,11 @@ const RUN_LOCAL = ["out", "resume", "studentOut", "dataDir", "download", "testTe
  * console.log((await cellStatus(d, { epochs: 2 } as never)).action); // done
  * ```
  */
-export async function cellStatus(dir: string, config: DistillConfig): Promise<CellFolderStatus> {
+export async function cellStatus(
+  dir: string,
+  config: DistillConfig,
+  command: "distill" | "train" = "distill",
+): Promise<CellFolderStatus> {
   const metrics = await readText(path.join(dir, RUN_FILES.metrics));
   const lines = metrics ? metrics.split("\n").filter((l) => l.trim()) : [];
   let seconds = 0;
@@ -90,8 +94,10 @@ export async function cellStatus(dir: string, config: DistillConfig): Promise<Ce
   const base = { epochsDone: lines.length, epochSeconds: lines.length ? seconds / lines.length : NaN };
   const saved = await readJson(path.join(dir, RUN_FILES.config));
   if (saved && typeof saved === "object") {
+    // Only the command's own settings (a `train` run records the distill defaults for the rest).
+    const fields: Readonly<Record<string, unknown>> = COMMANDS[command].fields;
     const diff = Object.keys(config).filter((k) =>
-      !RUN_LOCAL.includes(k) && k in (saved as Record<string, unknown>) &&
+      Object.hasOwn(fields, k) && !RUN_LOCAL.includes(k) && k in (saved as Record<string, unknown>) &&
       JSON.stringify((saved as Record<string, unknown>)[k]) !==
         JSON.stringify(config[k as keyof DistillConfig])
     );
@@ -220,7 +226,7 @@ async function oneState(
   live: ReadonlySet<string>,
   now: number,
 ): Promise<CellState> {
-  const f = await cellStatus(c.config.out, c.config);
+  const f = await cellStatus(c.config.out, c.config, c.command);
   const rec = await readRecord(plan.outDir, c.name);
   const base = {
     name: c.name,
