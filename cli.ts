@@ -33,6 +33,7 @@ import { runAnalyze } from "./lib/app/analyze.ts";
 import { runDemo } from "./lib/app/demo.ts";
 import { createCtrlC } from "./lib/interrupt.ts";
 import { readRunConfig } from "./lib/run_folder.ts";
+import { runSweepCli } from "./lib/sweep/cli.ts";
 
 /** Ctrl-C: quits at once while setting up; stops after the current step with a checkpoint while training. */
 function interruptSignal(): { signal: AbortSignal; onPhase: (p: "setup" | "training") => void } {
@@ -121,9 +122,10 @@ const ACTIONS: { [K in CommandName]: (c: ConfigOf<typeof COMMANDS[K]["fields"]>)
 async function main(args: string[]): Promise<void> {
   const [command, ...rest] = args;
   if (command === undefined || command === "-h" || command === "--help" || command === "help") {
-    console.log(renderOverview(COMMANDS, PACKAGE_VERSION));
+    console.log(withSweep(renderOverview(COMMANDS, PACKAGE_VERSION)));
     return;
   }
+  if (command === "sweep") return await sweepCommand(rest);
   if (command === "--version" || command === "-V") {
     console.log(`oracle-kd ${PACKAGE_VERSION}`);
     return;
@@ -168,6 +170,24 @@ async function main(args: string[]): Promise<void> {
   checkRequired(spec.fields, c);
   // deno-lint-ignore no-explicit-any
   await (ACTIONS[name] as (c: any) => Promise<void>)(c);
+}
+
+// Sweeps: `sweep run|status|report|cell ...`, parsed by lib/sweep/cli.ts (see `sweep --help`).
+async function sweepCommand(args: string[]): Promise<void> {
+  // The runs save their own checkpoints on Ctrl-C: the sweep only stops starting new ones.
+  const ctrlC = createCtrlC();
+  ctrlC.phase("training");
+  const code = await runSweepCli(args, { stream: out, signal: ctrlC.signal });
+  if (code !== 0) Deno.exit(code);
+}
+
+/** The overview with the sweep command listed among the others. */
+function withSweep(overview: string): string {
+  const w = Math.max(10, ...Object.keys(COMMANDS).map((c) => c.length)) + 2; // as renderOverview
+  const line = `  ${
+    "sweep".padEnd(w)
+  }a study of many runs from one spec, locally or on Slurm, and its report`;
+  return overview.replace("\n\nOptions:", `\n${line}\n\nOptions:`);
 }
 
 try {

@@ -49,6 +49,7 @@ export {
   softmaxRows,
 } from "./lib/explain/embedding.ts";
 export * from "./lib/plots/figures.ts";
+export * from "./lib/sweep/mod.ts";
 // Types the public API's signatures mention.
 export type { OnnxImport } from "./convert/onnx_import.ts";
 export type { OnnxDescription } from "./convert/onnx_describe.ts";

@@ -18,6 +18,8 @@
 export { Command, InvalidArgumentError, Option } from "npm:commander@14.0.2";
 /** YAML settings files (`--config run.yaml`). */
 export { parseDocument as parseYamlDocument } from "npm:yaml@2.9.1";
+/** YAML sweep specs. */
+export { parse as parseYaml } from "npm:yaml@2.9.1";
 
 /** The tfjs-core namespace type, for signatures. */
 export type Tf = typeof import("npm:@tensorflow/tfjs-core@4.22.0");

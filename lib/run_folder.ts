@@ -246,6 +246,7 @@ export const RUN_OUTPUTS: readonly string[] = [
   "metrics.jsonl",
   "metrics.csv",
   "curves.png",
+  "teacher_test.json",
   "summary.json",
   "checkpoint.safetensors",
   "best.safetensors",

@@ -77,6 +77,9 @@ export interface AppIO {
   onEpoch?: (record: EpochRecord) => void;
 }
 
+/** File in a run folder holding the teacher's test metrics (plain, and oracle when used), %. */
+export const TEACHER_TEST_FILE = "teacher_test.json";
+
 /** Batch size for evaluation passes (no gradients, so larger is faster). */
 const EVAL_BATCH = 256;
 
@@ -212,14 +215,18 @@ export async function runDistill(
     const provider = teacher ? createResponseProvider(c.response, teacher, oracleOptions(c)) : null;
     io.onPhase?.("training");
     if (teacher && c.testTeacher && !plan?.hasCheckpoint) {
-      await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine, io.signal).catch(
-        (e) => {
-          if (e instanceof InterruptedError) {
-            throw new InterruptedError("interrupted during the teacher's test check; nothing was trained");
-          }
-          throw e;
-        },
-      );
+      const t = await reportTeacher(teacher, testLoader, dataset, c, progress, teacherEngine, io.signal)
+        .catch(
+          (e) => {
+            if (e instanceof InterruptedError) {
+              throw new InterruptedError("interrupted during the teacher's test check; nothing was trained");
+            }
+            throw e;
+          },
+        );
+      // Recorded for sweep reports: the teacher's own test accuracy, plain and as the oracle.
+      await Deno.mkdir(runDir, { recursive: true });
+      await writeFileAtomic(path.join(runDir, TEACHER_TEST_FILE), JSON.stringify(t, null, 2) + "\n");
     }
 
     const exportStudent = async (file: string, weights: StateDict) => {
@@ -324,7 +331,7 @@ async function reportTeacher(
   progress: Progress,
   engine: Engine,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<TeacherTest> {
   const t0 = performance.now();
   const plain = await evaluate(teacher, evalSource(loader), teacher.graph.numClasses, signal);
   const warning = belowChanceWarning(
@@ -346,9 +353,22 @@ async function reportTeacher(
       signal,
     ).finally(() => batched.close());
     line += `; oracle (gamma ${c.gamma}) top-1 ${oracle.top1.toFixed(2)}%, ECE ${oracle.ece.toFixed(2)}%`;
+    progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+    return { plain: pick(plain), oracle: { ...pick(oracle), gamma: c.gamma } };
   }
   progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+  return { plain: pick(plain), oracle: null };
 }
+
+/** The teacher's test metrics as written to {@link TEACHER_TEST_FILE} (top-1 and ECE in %). */
+export interface TeacherTest {
+  /** On the plain test images. */
+  plain: { top1: number; ece: number; nll: number };
+  /** As the oracle (on x*, true labels), or null for plain KD. */
+  oracle: { top1: number; ece: number; nll: number; gamma: number } | null;
+}
+
+const pick = (m: { top1: number; ece: number; nll: number }) => ({ top1: m.top1, ece: m.ece, nll: m.nll });
 
 function dataProgress(progress: Progress) {
   let last = 0;

@@ -37,6 +37,7 @@ import { BatchLoader } from "../data/loader.ts";
 import type { ImageBatch } from "../engines/engine.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
 import type { Progress, ProgressFields, ProgressStream } from "../progress.ts";
+import type { RunPhase } from "../interrupt.ts";
 import type { EpochRecord, RunSummary } from "../trainer.ts";
 import { type AppIO, runDistill } from "./distill.ts";
 import type { LoadedModel } from "./model_file.ts";
@@ -64,6 +65,8 @@ export interface RunOptions {
   stream?: ProgressStream;
   /** Aborting stops after the current step with a checkpoint. */
   signal?: AbortSignal;
+  /** Told when the run moves between setting up and training (the CLI's Ctrl-C handling). */
+  onPhase?: (phase: RunPhase) => void;
   /** An in-memory dataset instead of `config.data` (see `datasetFromArrays`). */
   dataset?: ImageDataset;
   /** Folder for downloaded teachers and default model paths (default `weights`). */
@@ -119,6 +122,7 @@ async function run(c: DistillConfig, mode: "distill" | "train", o: RunOptions): 
     stream: o.stream ?? SILENT,
     clock: o.clock,
     signal: o.signal,
+    onPhase: o.onPhase,
     weightsDir: o.weightsDir,
     dataset: o.dataset,
     observe: (progress) => observeProgress(progress, o.onProgress),

@@ -45,8 +45,12 @@ export function ort(): Promise<Ort> {
   return ortPromise;
 }
 
+/** Environment variable that sets onnxruntime's threads per session (e.g. set per run by sweeps). */
+export const ORT_THREADS_ENV = "ORACLE_KD_THREADS";
+
 /**
- * Threads onnxruntime uses by default: every core the process may use.
+ * Threads onnxruntime uses by default: `ORACLE_KD_THREADS` when set, else every core the process
+ * may use.
  *
  * @example
  * ```ts
@@ -55,6 +59,19 @@ export function ort(): Promise<Ort> {
  * ```
  */
 export function defaultThreads(): number {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get(ORT_THREADS_ENV);
+  } catch {
+    // No env permission: every core.
+  }
+  if (fromEnv !== undefined && fromEnv.trim() !== "") {
+    const n = Number(fromEnv);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`${ORT_THREADS_ENV} must be a positive integer, got "${fromEnv}"`);
+    }
+    return n;
+  }
   return Math.max(1, navigator.hardwareConcurrency || 1);
 }
 
