@@ -177,7 +177,7 @@ program.command("test")
     ),
   )
   .addOption(
-    new Option("--relevance <rule>", "relevance behind x* (LRP rules run the teacher on tfjs-wasm)").choices([
+    new Option("--relevance <rule>", "relevance behind x* (every engine computes every rule)").choices([
       "grad-input",
       "lrp-epsilon",
       "lrp-gamma",
