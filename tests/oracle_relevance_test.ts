@@ -23,6 +23,8 @@ import { initStateDict } from "../lib/models/init.ts";
 import { Rng } from "../lib/rng.ts";
 import type { StateDict } from "../lib/tensor.ts";
 import { ORACLE_ENGINES } from "./engines.ts";
+import { OnnxruntimeEngine } from "../lib/engines/onnxruntime/engine.ts";
+import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
 
 const K = 10;
 const engines = new Map<string, Engine>();
@@ -256,14 +258,15 @@ for (const [label, engine] of engines) {
 // onnxruntime computes LRP as a modified backward pass in its ONNX graph; the tfjs engine walks
 // canonized layers in tfjs ops. Same relevance maps and x* within float32 summation-order noise:
 // relevance max abs diff <= 5e-4 * max |R|, x* <= 1e-5 * max |x|, logits on x* <= 1e-4.
-// Measured (resnet8, wrn_16_1, resnet20; 7 rule settings x 2 reductions x 2 batches): relevance
-// <= 3e-6 * max |R| in 82 of 84 cases, 1.35e-4 in two (wrn_16_1 z+, a near-zero z+ denominator
-// amplifies the summation-order noise); x* <= 2.2e-6 * max |x|; logits <= 1.6e-6.
-const [ortLabel, tfjsLabel] = ["onnxruntime", "tfjs-wasm"];
-for (const arch of ["resnet8", "wrn_16_1"]) {
-  Deno.test(`onnxruntime LRP equals tfjs LRP: relevance maps and x* (${arch})`, async () => {
-    const ort = await load(engines.get(ortLabel)!, arch);
-    const tfjs = await load(engines.get(tfjsLabel)!, arch);
+// Measured (resnet8, wrn_16_1, resnet20; 7 rule settings x 2 reductions x 2 batches, NCHW and
+// NCHWc graphs): relevance <= 3e-6 * max |R| in 82 of 84 cases, 1.35e-4 in two (wrn_16_1 z+, a
+// near-zero z+ denominator amplifies the summation-order noise); x* <= 2.2e-6 * max |x|; logits
+// <= 1.6e-6. Both graph layouts are checked where this onnxruntime build has NCHWc kernels.
+const LAYOUTS = (await nchwcBlockSize()) > 0 ? ["nchwc", "nchw"] as const : ["nchw"] as const;
+for (const [arch, layout] of ["resnet8", "wrn_16_1"].flatMap((a) => LAYOUTS.map((l) => [a, l] as const))) {
+  Deno.test(`onnxruntime LRP equals tfjs LRP: relevance maps and x* (${arch}, ${layout} graphs)`, async () => {
+    const ort = await load(new OnnxruntimeEngine({ layout }), arch);
+    const tfjs = await load(engines.get("tfjs-wasm")!, arch);
     try {
       const b = makeBatch(3, 10);
       const bounds = normalisedBounds([0.5, 0.5, 0.5], [0.2, 0.2, 0.2]);

@@ -114,10 +114,7 @@ export class OnnxruntimeEngine implements Engine {
   }
 }
 
-/**
- * Compiles a frozen graph in NCHWc layout when `block` > 0, else in plain NCHW. LRP oracle graphs
- * (a relevance plan) are NCHW: their modified backward pass exists in that emitter only.
- */
+/** Compiles a frozen graph in NCHWc layout when `block` > 0, else in plain NCHW. */
 function compileFrozenAny(
   net: EvalNet,
   n: number,
@@ -125,8 +122,7 @@ function compileFrozenAny(
   spec: FrozenGraphKind,
   block: number,
 ): Uint8Array {
-  const blocked = block > 0 && !(spec.kind === "oracle" && spec.plan);
-  return blocked ? compileFrozenNchwc(net, n, image, spec, block) : compileFrozen(net, n, image, spec);
+  return block > 0 ? compileFrozenNchwc(net, n, image, spec, block) : compileFrozen(net, n, image, spec);
 }
 
 /** Rejects batches whose image shape does not fit the graph. */

@@ -3,10 +3,9 @@
  * the input gradient dCE/dx (forward, then the backward of the eval network down to the input
  * only), and the whole oracle (rec_num relevance steps, then the forward on x*) as one graph.
  * The oracle computes any relevance rule: the paper's grad-input (the input gradient) or an LRP
- * rule of lib/oracle/rules.ts as a modified backward pass (lrp_graph.ts). This is the portable
- * NCHW form (any onnxruntime build and channel count); the engine prefers the blocked form of
- * frozen_nchwc.ts for forward, input-gradient and grad-input oracle graphs where it applies
- * (LRP graphs are NCHW). Weights are constant initializers.
+ * rule of lib/oracle/rules.ts as a modified backward pass (lrp_graph.ts, shared by both layouts).
+ * This is the portable NCHW form (any onnxruntime build and channel count); the engine prefers the
+ * blocked form of frozen_nchwc.ts where it applies. Weights are constant initializers.
  *
  * @example
  * ```ts
@@ -26,7 +25,7 @@ import { type GradReduction, validateOracleOptions } from "../../oracle/options.
 import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
 import { gradAccumulator } from "./grad_accumulator.ts";
-import { emitRelevance, type LrpHost, type WeightPart } from "./lrp_graph.ts";
+import { emitRelevance, type LinearMap, type LrpHost, type WeightPart, weightPart } from "./lrp_graph.ts";
 import { crossEntropyGrad } from "./loss_ops.ts";
 import { reluGrad } from "./relu_grad.ts";
 
@@ -274,29 +273,70 @@ class EvalEmitter implements FrozenEmitter, LrpHost {
     return emitRelevance(this, fwd, start, plan);
   }
 
-  param(op: EvalOp, what: "weight" | "bias" | "scale" | "shift", part: WeightPart): string | null {
-    if (part === "w") {
-      if (op.op === "affine") return this.#affine(op, what as "scale" | "shift");
-      if (op.op === "linear" || (op.op === "conv" && what === "weight")) {
-        return what === "weight" ? this.#weight(op) : this.#bias(op);
-      }
-    }
-    const src = op.op === "affine"
-      ? op[what as "scale" | "shift"]
-      : op.op === "conv" || op.op === "linear"
-      ? (what === "weight" ? op.weight : op.bias)
-      : null;
-    if (!src) return null;
-    const dims = op.op === "conv"
-      ? (what === "weight" ? [op.co, op.ci, op.k, op.k] : [1, op.co, 1, 1])
-      : op.op === "linear"
-      ? (what === "weight" ? [op.fout, op.fin] : [op.fout])
-      : [1, src.length, 1, 1];
-    return this.#consts.get(op, `${what}${part}`, () => this.b.constant(weightPart(src, part), dims));
+  channelBlock(): number {
+    return 1;
   }
 
-  convTranspose(op: EvalConv, s: string, part: WeightPart, h: number, w: number): string {
-    return this.#convInputGrad(op, s, h, w, part);
+  linearMap(op: EvalConv | EvalLinear | EvalAffine, inShape: number[]): LinearMap {
+    const b = this.b;
+    const [, h, w] = inShape;
+    switch (op.op) {
+      case "conv":
+        return {
+          hasBias: op.bias !== null,
+          apply: (a, part, bias) => {
+            const ins = [a, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)];
+            if (bias && op.bias) ins.push(bias === "w" ? this.#bias(op)! : this.#part(op, "bias", bias));
+            return b.op("Conv", ins, convAttrs(op));
+          },
+          transpose: (s, part) => this.#convInputGrad(op, s, h, w, part),
+        };
+      case "linear":
+        return {
+          hasBias: op.bias !== null,
+          apply: (a, part, bias) => {
+            const ins = [a, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)];
+            if (bias && op.bias) ins.push(bias === "w" ? this.#bias(op)! : this.#part(op, "bias", bias));
+            return b.op("Gemm", ins, { transB: 1 });
+          },
+          transpose: (s, part) =>
+            b.op("MatMul", [s, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)]),
+        };
+      case "affine": {
+        const scale = (part: WeightPart) =>
+          part === "w" ? this.#affine(op, "scale") : this.#part(op, "scale", part);
+        return {
+          hasBias: true,
+          apply: (a, part, bias) => {
+            const y = b.op("Mul", [a, scale(part)]);
+            if (!bias) return y;
+            return b.op("Add", [y, bias === "w" ? this.#affine(op, "shift") : this.#part(op, "shift", bias)]);
+          },
+          transpose: (s, part) => b.op("Mul", [s, scale(part)]),
+        };
+      }
+    }
+  }
+
+  /** A part (W^+ or W^-) of a weight, bias, scale or shift, shaped as the plain one. */
+  #part(
+    op: EvalConv | EvalLinear | EvalAffine,
+    what: "weight" | "bias" | "scale" | "shift",
+    part: WeightPart,
+  ): string {
+    return this.#consts.get(op, `${what}${part}`, () => {
+      if (op.op === "affine") {
+        const v = op[what as "scale" | "shift"];
+        return this.b.constant(weightPart(v, part), [1, v.length, 1, 1]);
+      }
+      const v = what === "weight" ? op.weight : op.bias!;
+      const dims = what === "bias"
+        ? [v.length]
+        : op.op === "conv"
+        ? [op.co, op.ci, op.k, op.k]
+        : [op.fout, op.fin];
+      return this.b.constant(weightPart(v, part), dims);
+    });
   }
 
   /** Input gradient of a constant-weight convolution (with weights W, W^+ or W^-). */
@@ -315,7 +355,7 @@ class EvalEmitter implements FrozenEmitter, LrpHost {
     const s = op.stride;
     const outPadH = h - ((convOut(h, op) - 1) * s - 2 * op.pad + op.k);
     const outPadW = w - ((convOut(w, op) - 1) * s - 2 * op.pad + op.k);
-    return b.op("ConvTranspose", [dy, part === "w" ? this.#weight(op) : this.param(op, "weight", part)!], {
+    return b.op("ConvTranspose", [dy, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)], {
       kernel_shape: [op.k, op.k],
       strides: [s, s],
       pads: [op.pad, op.pad, op.pad, op.pad],
@@ -344,12 +384,6 @@ class EvalEmitter implements FrozenEmitter, LrpHost {
   #affine(op: EvalAffine, key: "scale" | "shift"): string {
     return this.#consts.get(op, key, () => this.b.constant(op[key], [1, op[key].length, 1, 1]));
   }
-}
-
-/** The positive or negative part of `v` (or `v` itself for "w"). */
-function weightPart(v: Float32Array, part: WeightPart): Float32Array {
-  if (part === "w") return v;
-  return v.map((x) => (part === "pos" ? Math.max(x, 0) : Math.min(x, 0)));
 }
 
 /** ONNX Conv attributes of a conv op. */

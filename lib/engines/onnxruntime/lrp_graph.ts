@@ -5,8 +5,10 @@
  * the rule picks the contributions z' and the weights W' (W for epsilon; W + gamma * W^+ and
  * W^+ for gamma and z+, as sign-split constants computed once on the host); residual sums and
  * average pooling split relevance in proportion to the rule's contributions; ReLUs pass it on.
- * The same formulas as the tfjs engine's `lib/engines/tfjs/lrp/`, on NCHW values of the forward
- * pass {@link EvalNet} (BatchNorm folded where exact, else a diagonal linear map).
+ * The same formulas as the tfjs engine's `lib/engines/tfjs/lrp/`, on the forward values of an
+ * {@link EvalNet} (BatchNorm folded where exact, else a diagonal linear map). Layout-neutral: the
+ * NCHW and NCHWc emitters each provide the layer maps ({@link LrpHost}); everything else is
+ * elementwise, and spatial sums use a channel-block view.
  *
  * @example
  * ```ts
@@ -32,7 +34,31 @@ import { gradAccumulator } from "./grad_accumulator.ts";
 /** Which weights a modified pass uses: W, W^+ or W^-. */
 export type WeightPart = "w" | "pos" | "neg";
 
-/** Constants and conv geometry the LRP pass shares with the emitter's forward and backward. */
+/**
+ * The positive or negative part of `v` (or `v` itself for "w").
+ *
+ * @example
+ * ```ts
+ * import { weightPart } from "./lrp_graph.ts";
+ * console.log(weightPart(new Float32Array([-1, 2]), "pos"), weightPart(new Float32Array([-1, 2]), "neg")); // Float32Array(2) [ 0, 2 ] Float32Array(2) [ -1, 0 ]
+ * ```
+ */
+export function weightPart(v: Float32Array, part: WeightPart): Float32Array {
+  if (part === "w") return v;
+  return v.map((x) => (part === "pos" ? Math.max(x, 0) : Math.min(x, 0)));
+}
+
+/** A linear map (conv, fully connected, or an unmerged BatchNorm's diagonal map) and its transpose. */
+export interface LinearMap {
+  /** layer'(a) with weights `part`, plus the bias (or its positive part) when `bias` is given. */
+  apply(a: string, part: WeightPart, bias?: "w" | "pos"): string;
+  /** layer'^T(s) with weights `part`, shaped like the layer's input. */
+  transpose(s: string, part: WeightPart): string;
+  /** Whether the layer has a bias (a shift for BatchNorm). */
+  readonly hasBias: boolean;
+}
+
+/** What a frozen-graph emitter (one per layout) provides to the layout-neutral LRP pass. */
 export interface LrpHost {
   /** The builder. */
   readonly b: OnnxBuilder;
@@ -40,24 +66,16 @@ export interface LrpHost {
   readonly net: EvalNet;
   /** Batch size. */
   readonly n: number;
-  /** A weight-like constant of `op` (part of W, bias or scale), made once. */
-  param(op: EvalOp, what: "weight" | "bias" | "scale" | "shift", part: WeightPart): string | null;
-  /** The input gradient (transpose) of conv `op` with weights `part`, for an input of h x w. */
-  convTranspose(op: EvalConv, s: string, part: WeightPart, h: number, w: number): string;
+  /** The layer as a linear map in this emitter's layout, for an input of per-sample shape `inShape`. */
+  linearMap(op: EvalConv | EvalLinear | EvalAffine, inShape: number[]): LinearMap;
+  /** Channel block of activations with `c` channels: 1 for NCHW, the NCHWc block size when blocked. */
+  channelBlock(c: number): number;
 }
 
 /** Forward values and per-sample shapes (see `ForwardValues` in frozen_graphs.ts). */
 interface Forward {
   values: Map<string, string>;
   shapes: Map<string, number[]>;
-}
-
-/** A bias-free linear map and its transpose, for one weight part. */
-interface LinearMap {
-  apply(a: string, part: WeightPart): string;
-  transpose(s: string, part: WeightPart): string;
-  /** Bias (part "w" or "pos"), or null. */
-  bias(part: "w" | "pos"): string | null;
 }
 
 /**
@@ -94,14 +112,17 @@ export function emitRelevance(host: LrpHost, fwd: Forward, start: string, plan: 
           .forEach((r, j) => push(op.inputs[j], r));
         break;
       case "global_avg_pool": {
-        const [c] = fwd.shapes.get(op.inputs[0])!;
         const a = fwd.values.get(op.inputs[0])!;
-        push(op.inputs[0], poolRelevance(b, plan.sum, a, rOut, plan.stabilizer, host.n, c));
+        push(
+          op.inputs[0],
+          poolRelevance(host, plan.sum, a, rOut, plan.stabilizer, fwd.shapes.get(op.inputs[0])!),
+        );
         break;
       }
       case "affine": {
         const a = fwd.values.get(op.input)!;
-        push(op.input, linearRelevance(b, plan.linear, affineMap(host, op), a, rOut, plan.stabilizer, false));
+        const map = host.linearMap(op, fwd.shapes.get(op.input)!);
+        push(op.input, linearRelevance(b, plan.linear, map, a, rOut, plan.stabilizer, false));
         break;
       }
       case "conv":
@@ -109,7 +130,7 @@ export function emitRelevance(host: LrpHost, fwd: Forward, start: string, plan: 
         const a = fwd.values.get(op.input)!;
         const first = op.input === net.input;
         const rule = first ? plan.first : plan.linear;
-        const map = op.op === "conv" ? convMap(host, op, fwd.shapes.get(op.input)!) : linearMap(host, op);
+        const map = host.linearMap(op, fwd.shapes.get(op.input)!);
         if (rule.name === "zB") {
           if (op.op !== "conv") throw new Error(`${net.arch}: the zB rule needs a convolution first`);
           push(op.input, zBRelevance(host, rule, map, a, rOut, plan.stabilizer, fwd.shapes.get(op.input)!));
@@ -140,39 +161,6 @@ function nonNegativeValues(net: EvalNet): Set<string> {
   return out;
 }
 
-function convMap(host: LrpHost, op: EvalConv, inShape: number[]): LinearMap {
-  const { b } = host;
-  const [, h, w] = inShape;
-  const attrs = {
-    kernel_shape: [op.k, op.k],
-    strides: [op.stride, op.stride],
-    pads: [op.pad, op.pad, op.pad, op.pad],
-  };
-  return {
-    apply: (a, part) => b.op("Conv", [a, host.param(op, "weight", part)!], attrs),
-    transpose: (s, part) => host.convTranspose(op, s, part, h, w),
-    bias: (part) => host.param(op, "bias", part),
-  };
-}
-
-function linearMap(host: LrpHost, op: EvalLinear): LinearMap {
-  const { b } = host;
-  return {
-    apply: (a, part) => b.op("Gemm", [a, host.param(op, "weight", part)!], { transB: 1 }),
-    transpose: (s, part) => b.op("MatMul", [s, host.param(op, "weight", part)!]),
-    bias: (part) => host.param(op, "bias", part),
-  };
-}
-
-function affineMap(host: LrpHost, op: EvalAffine): LinearMap {
-  const { b } = host;
-  return {
-    apply: (a, part) => b.op("Mul", [a, host.param(op, "scale", part)!]),
-    transpose: (s, part) => b.op("Mul", [s, host.param(op, "scale", part)!]),
-    bias: (part) => host.param(op, "shift", part),
-  };
-}
-
 const relu = (b: OnnxBuilder, v: string) => b.op("Relu", [v]);
 const negPart = (b: OnnxBuilder, v: string) => b.op("Min", [v, b.scalar(0)]);
 
@@ -193,23 +181,21 @@ function linearRelevance(
   stabilizer: number,
   nonNegativeInput: boolean,
 ): string {
-  const withBias = (z: string, bias: string | null) => (bias ? b.op("Add", [z, bias]) : z);
   const ratio = (z: string, delta: number) => b.op("Div", [relevance, stabilize(b, z, delta)]);
   const mul = (x: string, y: string) => b.op("Mul", [x, y]);
   const add = (x: string, y: string) => b.op("Add", [x, y]);
   switch (rule.name) {
     case "epsilon": {
-      const s = ratio(withBias(map.apply(a, "w"), map.bias("w")), rule.epsilon + stabilizer);
+      const s = ratio(map.apply(a, "w", "w"), rule.epsilon + stabilizer);
       return mul(a, map.transpose(s, "w"));
     }
     case "gamma": {
       const g = b.scalar(rule.gamma);
-      const z = withBias(map.apply(a, "w"), map.bias("w"));
+      const z = map.apply(a, "w", "w");
       const ap = nonNegativeInput ? a : relu(b, a);
-      let zPos = map.apply(ap, "pos");
+      // Positive part of the contributions, bias included.
+      let zPos = map.apply(ap, "pos", "pos");
       if (!nonNegativeInput) zPos = add(zPos, map.apply(negPart(b, a), "neg"));
-      const biasPos = map.bias("pos");
-      if (biasPos) zPos = add(zPos, biasPos);
       const up = b.op("GreaterOrEqual", [z, b.scalar(0)]);
       const boost = b.op("Where", [up, zPos, b.op("Sub", [z, zPos])]);
       const s = ratio(add(z, mul(boost, g)), stabilizer);
@@ -292,19 +278,31 @@ function addRelevance(
   return parts.map((p) => b.op("Mul", [p, s]));
 }
 
-/** Global average pooling [n, c, h, w] -> [n, c] as weights 1/HW: proportional split. */
+/**
+ * Global average pooling [n, c, h, w] -> [n, c] as weights 1/HW: proportional split. Spatial sums
+ * are taken in a [n, c / B, h * w, B] view (B the channel block), so the same ops serve NCHW
+ * (B = 1) and blocked NCHWc activations.
+ */
 function poolRelevance(
-  b: OnnxBuilder,
+  host: LrpHost,
   rule: LayerRule,
   a: string,
   relevance: string,
   stabilizer: number,
-  n: number,
-  c: number,
+  [c, h, w]: number[],
 ): string {
-  const axes = b.int64s([2, 3]);
-  const [contrib] = sumContributions(b, rule, [a], (v) => b.op("ReduceSum", [v, axes], { keepdims: 1 }));
-  const total = b.op("ReduceSum", [contrib, axes], { keepdims: 0 });
+  const { b, n } = host;
+  const blk = host.channelBlock(c);
+  const view = (v: string) => b.op("Reshape", [v, b.int64s([n, c / blk, h * w, blk])]);
+  const axes = b.int64s([2]);
+  const [contrib] = sumContributions(
+    b,
+    rule,
+    [view(a)],
+    (v) => b.op("ReduceSum", [v, axes], { keepdims: 1 }),
+  );
+  const total = b.op("Reshape", [b.op("ReduceSum", [contrib, axes], { keepdims: 1 }), b.int64s([n, c])]);
   const s = b.op("Div", [relevance, stabilize(b, total, stabilizer)]);
-  return b.op("Mul", [contrib, b.op("Reshape", [s, b.int64s([n, c, 1, 1])])]);
+  const spread = b.op("Mul", [contrib, b.op("Reshape", [s, b.int64s([n, c / blk, 1, blk])])]);
+  return b.op("Reshape", [spread, b.int64s([n, c, h, w])]);
 }
