@@ -283,7 +283,6 @@ class EvalEmitter implements FrozenEmitter, LrpHost {
     switch (op.op) {
       case "conv":
         return {
-          hasBias: op.bias !== null,
           apply: (a, part, bias) => {
             const ins = [a, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)];
             if (bias && op.bias) ins.push(bias === "w" ? this.#bias(op)! : this.#part(op, "bias", bias));
@@ -293,7 +292,6 @@ class EvalEmitter implements FrozenEmitter, LrpHost {
         };
       case "linear":
         return {
-          hasBias: op.bias !== null,
           apply: (a, part, bias) => {
             const ins = [a, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)];
             if (bias && op.bias) ins.push(bias === "w" ? this.#bias(op)! : this.#part(op, "bias", bias));
@@ -306,7 +304,6 @@ class EvalEmitter implements FrozenEmitter, LrpHost {
         const scale = (part: WeightPart) =>
           part === "w" ? this.#affine(op, "scale") : this.#part(op, "scale", part);
         return {
-          hasBias: true,
           apply: (a, part, bias) => {
             const y = b.op("Mul", [a, scale(part)]);
             if (!bias) return y;

@@ -176,7 +176,6 @@ class BlockedEvalEmitter implements FrozenEmitter, LrpHost {
     switch (op.op) {
       case "conv":
         return {
-          hasBias: op.bias !== null,
           apply: (a, part, bias) => this.#conv(op, a, null, false, part, bias ?? null),
           transpose: (s, part) => this.#convInputGrad(op, s, null, h, w, part),
         };
@@ -188,7 +187,6 @@ class BlockedEvalEmitter implements FrozenEmitter, LrpHost {
             () => b.constant(weightPart(op.weight, part), [op.fout, op.fin]),
           );
         return {
-          hasBias: op.bias !== null,
           apply: (a, part, bias) => {
             const ins = [a, weight(part)];
             if (bias && op.bias) ins.push(this.#bias(op, op.fout, bias));
@@ -199,7 +197,6 @@ class BlockedEvalEmitter implements FrozenEmitter, LrpHost {
       }
       case "affine":
         return {
-          hasBias: true,
           apply: (a, part, bias) => this.#affineConv(op, a, bias !== undefined, false, part, bias ?? "w"),
           transpose: (s, part) => this.#affineConv(op, s, false, false, part),
         };

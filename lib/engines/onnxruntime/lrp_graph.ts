@@ -54,8 +54,6 @@ export interface LinearMap {
   apply(a: string, part: WeightPart, bias?: "w" | "pos"): string;
   /** layer'^T(s) with weights `part`, shaped like the layer's input. */
   transpose(s: string, part: WeightPart): string;
-  /** Whether the layer has a bias (a shift for BatchNorm). */
-  readonly hasBias: boolean;
 }
 
 /** What a frozen-graph emitter (one per layout) provides to the layout-neutral LRP pass. */
