@@ -38,8 +38,8 @@ export { exportOnnx, exportOnnxModel, type OnnxExportOptions } from "./convert/o
 export { describeOnnx, formatOnnxDescription } from "./convert/onnx_describe.ts";
 export { OnnxExportError, OnnxFormatError } from "./convert/onnx_errors.ts";
 export { type ModelMetadata, parseModelMetadata } from "./convert/onnx_metadata.ts";
-export * from "./lib/explain/options.ts";
-export { type Explanation, type LayerTotals, TfjsExplainer } from "./lib/explain/explainer.ts";
+export * from "./lib/oracle/mod.ts";
+export { Explainer, type Explanation, TfjsExplainer } from "./lib/explain/explainer.ts";
 export {
   embed2d,
   type EmbeddingOptions,
@@ -55,9 +55,9 @@ export type { OnnxImport } from "./convert/onnx_import.ts";
 export type { OnnxDescription } from "./convert/onnx_describe.ts";
 export type { OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from "./convert/onnx_proto.ts";
 export type { BarSeries, LineSeries, ReliabilityBin } from "./lib/plots/charts.ts";
-export type { RelevanceSettings } from "./lib/explain/relevance.ts";
-export type { Reduction } from "./lib/explain/lrp.ts";
-export type { LrpAffine, LrpConv, LrpLayer, LrpLinear, LrpPlain } from "./lib/explain/canonizers.ts";
+export type { RelevanceSettings } from "./lib/oracle/options.ts";
+export type { Reduction } from "./lib/engines/tfjs/lrp/lrp.ts";
+export type { LrpAffine, LrpConv, LrpLayer, LrpLinear, LrpPlain } from "./lib/engines/tfjs/lrp/canonizers.ts";
 export type { Tf, TfTensor } from "./lib/deps.ts";
 export type { BatchNormStats, ForwardResult, TfjsNetwork } from "./lib/engines/tfjs/network.ts";
 export type { ParamRole } from "./lib/engines/tfjs/layout.ts";

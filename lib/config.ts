@@ -23,7 +23,7 @@ import { DATASET_NAMES } from "./data/load.ts";
 import { ENGINE_NAMES } from "./engines/registry.ts";
 import { TFJS_BACKENDS } from "./engines/tfjs/backend.ts";
 import { DEVICES } from "./eval/onnx_classifier.ts";
-import { RELEVANCE_RULES } from "./explain/options.ts";
+import { GRAD_REDUCTIONS, RELEVANCE_RULES } from "./oracle/options.ts";
 import { buildModel, MODEL_NAMES } from "./models/zoo.ts";
 import {
   bool,
@@ -54,7 +54,7 @@ export const RESPONSES = ["oracle", "plain"] as const;
 /** A teacher response. */
 export type Response = typeof RESPONSES[number];
 /** CE reductions behind the oracle's input gradient. */
-export const REDUCTIONS = ["mean", "sum"] as const;
+export const REDUCTIONS = GRAD_REDUCTIONS;
 /** A CE reduction. */
 export type Reduction = typeof REDUCTIONS[number];
 /** Learning-rate schedules. */
@@ -333,6 +333,7 @@ export const ANALYZE_FIELDS = {
     defaultText: "reports/analyze_<teacher>_<time>",
     placeholder: "dir",
   }),
+  engine: F.engine,
   backend: F.backend,
 } as const;
 

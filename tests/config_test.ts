@@ -87,7 +87,7 @@ import {
 import { parseSettings } from "../lib/config_file.ts";
 import { ENGINE_NAMES } from "../lib/engines/registry.ts";
 import { TFJS_BACKENDS } from "../lib/engines/tfjs/backend.ts";
-import { RELEVANCE_RULES } from "../lib/explain/options.ts";
+import { RELEVANCE_RULES } from "../lib/oracle/options.ts";
 
 Deno.test("every command's fields: a doc, a help group, and a default that passes its own checks", () => {
   for (const [name, cmd] of Object.entries(COMMANDS)) {

@@ -1,11 +1,13 @@
 /**
  * Engine selection: names and backends resolve, unknown ones are refused with the valid set, the
  * `tensorflow` backend without tfjs-node(-gpu) installed says how to install it, and onnxruntime
- * is the default engine of the configuration.
+ * is the default engine of the configuration, and no relevance rule forces an engine.
  */
 import assert from "node:assert/strict";
 import { DISTILL_DEFAULTS } from "../lib/config.ts";
-import { createEngine, teacherEngineChoice } from "../lib/engines/registry.ts";
+import { createEngine } from "../lib/engines/registry.ts";
+import { initStateDict } from "../lib/models/init.ts";
+import { buildModel } from "../lib/models/zoo.ts";
 
 Deno.test("engines resolve by name; unknown engines and backends list the valid ones", async () => {
   const ort = await createEngine({ engine: "onnxruntime", threads: 1 });
@@ -41,11 +43,25 @@ Deno.test("onnxruntime is the default engine, tfjs-wasm the default tfjs backend
   assert.equal(DISTILL_DEFAULTS.backend, "wasm");
 });
 
-Deno.test("an LRP teacher runs on tfjs-wasm unless tfjs was chosen; grad-input keeps the choice", () => {
-  const ort = { engine: "onnxruntime" } as const;
-  assert.equal(teacherEngineChoice(ort, "grad-input"), ort);
-  assert.equal(teacherEngineChoice(ort), ort);
-  assert.deepEqual(teacherEngineChoice(ort, "lrp-gamma"), { engine: "tfjs", backend: "wasm" });
-  const cpu = { engine: "tfjs", backend: "cpu" } as const;
-  assert.equal(teacherEngineChoice(cpu, "lrp-epsilon"), cpu);
+Deno.test("a relevance rule does not choose the engine: onnxruntime runs LRP teachers itself", async () => {
+  const registry = await import("../lib/engines/registry.ts");
+  assert.equal("teacherEngineChoice" in registry, false);
+  const ort = await createEngine({ engine: "onnxruntime", threads: 1 });
+  const g = buildModel("resnet8", { numClasses: 10 });
+  const teacher = await ort.loadFrozen(g, initStateDict(g, 0));
+  try {
+    const batch = {
+      x: new Float32Array(2 * 3 * 8 * 8).fill(0.5),
+      y: new Int32Array([1, 2]),
+      n: 2,
+      shape: [3, 8, 8] as const,
+    };
+    for (const relevance of ["lrp-epsilon", "lrp-gamma", "lrp-zplus"] as const) {
+      const r = await teacher.oracle(batch, { gamma: 0.5, recNum: 1, reduction: "mean", relevance }, true);
+      assert.equal(r.logits.length, 20);
+      assert.ok(r.xStar!.every(Number.isFinite), relevance);
+    }
+  } finally {
+    teacher.dispose();
+  }
 });

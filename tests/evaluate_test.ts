@@ -4,7 +4,7 @@
  * class names from its metadata) and flags override them; every metric matches a small
  * reference implementation run on the same ONNX file's logits; the table, `--json` and
  * `--plots` show them; the oracle comparison (gamma 0 is the plain teacher, gamma > 0 moves it,
- * LRP relevance on tfjs-wasm); any classifier ONNX runs (undeclared shapes, a fixed batch size);
+ * LRP relevance on the chosen engine); any classifier ONNX runs (undeclared shapes, a fixed batch size);
  * bad input is one clear error each.
  */
 import assert from "node:assert/strict";
@@ -334,7 +334,7 @@ Deno.test("CLI: --json prints the report as parseable JSON; --plots writes a rel
   );
 });
 
-Deno.test("--oracle: gamma 0 is the plain teacher, gamma > 0 (x*) moves it; --relevance lrp-epsilon runs the teacher on tfjs-wasm", async () => {
+Deno.test("--oracle: gamma 0 is the plain teacher, gamma > 0 (x*) moves it; --relevance lrp-epsilon runs the teacher on the chosen engine", async () => {
   const teacher = await trained();
   const limit = 64;
   const plain = (await evaluateModel({ model: teacher, limit })).metrics;
@@ -380,11 +380,11 @@ Deno.test("--oracle: gamma 0 is the plain teacher, gamma > 0 (x*) moves it; --re
 
   const lrp = await oracle("lrp-epsilon", [0, 0.5]);
   assert.equal(lrp.oracle?.relevance, "lrp-epsilon");
-  assert.equal(lrp.oracle?.engine, "tfjs-wasm");
-  assert.match(formatReport(lrp), /^oracle {3}relevance lrp-epsilon on tfjs-wasm$/m);
+  assert.equal(lrp.oracle?.engine, "onnxruntime-cpu");
+  assert.match(formatReport(lrp), /^oracle {3}relevance lrp-epsilon on onnxruntime-cpu$/m);
   const [lx, lxStar] = lrp.oracle!.rows.map((r) => r.metrics);
   assert.equal(lx.top1, plain.top1);
-  close(lx.nll, plain.nll, 1e-4, "tfjs gamma 0 NLL");
+  close(lx.nll, plain.nll, 1e-4, "lrp gamma 0 NLL");
   assert.ok(Math.abs(lxStar.nll - lx.nll) > 1e-4, "lrp-epsilon x* did not move the teacher");
   assert.ok(Math.abs(lxStar.nll - xStar.nll) > 1e-5, "lrp-epsilon gave the grad-input x*");
 });

@@ -3,20 +3,26 @@
  * exact, relevance is conserved layer by layer on bias-free networks, LRP-0 equals gradient x
  * input, epsilon / gamma reduce to LRP-0 at 0, z+ keeps relevance non-negative, residual adds
  * split in proportion, every rule matches a naive host implementation on a strided conv, and
- * every rule runs on resnet8 and wrn_16_1.
+ * every rule runs on resnet8 and wrn_16_1. The checks that need only the relevance map (LRP-0 =
+ * gradient x input, epsilon / gamma at 0 = LRP-0, continuity in epsilon, whole-network
+ * conservation) also run through the engine seam on every engine (onnxruntime computes LRP as a
+ * modified backward pass in its ONNX graph); the per-layer checks read the tfjs analyzer's trace.
  */
 import assert from "node:assert/strict";
 import type { TfTensor } from "../lib/deps.ts";
 import { initTfjs } from "../lib/engines/tfjs/backend.ts";
 import { TfjsNetwork } from "../lib/engines/tfjs/network.ts";
-import { LrpAnalyzer, startingRelevance } from "../lib/explain/lrp.ts";
-import { type LrpParams, normalisedBounds, resolveLrpParams } from "../lib/explain/options.ts";
-import { gradInputRelevance } from "../lib/explain/relevance.ts";
-import { addRelevance, convOp, type LayerRule, linearRelevance } from "../lib/explain/rules.ts";
+import { LrpAnalyzer, startingRelevance } from "../lib/engines/tfjs/lrp/lrp.ts";
+import { type LrpParams, normalisedBounds, resolveLrpParams } from "../lib/oracle/options.ts";
+import { gradInputRelevance } from "../lib/engines/tfjs/lrp/relevance.ts";
+import { addRelevance, convOp, type LayerRule, linearRelevance } from "../lib/engines/tfjs/lrp/rules.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { Rng } from "../lib/rng.ts";
 import type { StateDict } from "../lib/tensor.ts";
+import type { FrozenModel, LabelledBatch } from "../lib/engines/engine.ts";
+import { createEngine } from "../lib/engines/registry.ts";
+import { ORACLE_ENGINES } from "./engines.ts";
 
 const tf = await initTfjs("wasm");
 const ARCHS = ["resnet8", "wrn_16_1"] as const;
@@ -297,7 +303,7 @@ for (const nonNegative of [false, true]) {
     ];
     for (const [rule, ref, withBias] of cases) {
       const got = tf.tidy(() => {
-        const r: LayerRule = rule ?? { name: "zB", low: tf.tensor1d(ref.low!), high: tf.tensor1d(ref.high!) };
+        const r: LayerRule = rule ?? { name: "zB", low: ref.low!, high: ref.high! };
         const t = linearRelevance(
           tf,
           r,
@@ -381,3 +387,92 @@ Deno.test("the forward-conv transpose equals tf.conv2dTranspose (strides 1-2, ke
     }
   });
 });
+
+/** The same random batch as {@link batch}, as an NCHW host batch. */
+function hostBatch(seed: number): LabelledBatch {
+  const [x, y] = batch(seed);
+  const nchw = tf.tidy(() => tf.transpose(x, [0, 3, 1, 2]).dataSync() as Float32Array);
+  const labels = y.dataSync() as Int32Array;
+  x.dispose();
+  y.dispose();
+  return { x: nchw, y: labels, n: N, shape: [3, S, S] };
+}
+
+const hostMaxAbs = (a: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+};
+const hostMaxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+for (const choice of ORACLE_ENGINES) {
+  const engine = await createEngine(choice);
+  const relevanceOf = async (
+    t: FrozenModel,
+    b: LabelledBatch,
+    rule: (typeof LRP_RULES)[number],
+    p: LrpParams,
+    reduction: "mean" | "sum",
+  ) =>
+    (await t.oracle(b, { gamma: 0, recNum: 1, reduction, relevance: rule, lrp: p }, { relevance: true }))
+      .relevance!;
+  for (const arch of ARCHS) {
+    for (const biasFree of [true, false]) {
+      Deno.test(`LRP-0 equals gradient x input through the engine seam (${arch}, ${biasFree ? "bias-free" : "with BatchNorm shifts and biases"}, ${choice.label})`, async () => {
+        const g = buildModel(arch, { numClasses: K });
+        const t = await engine.loadFrozen(g, weights(arch, 0, biasFree));
+        try {
+          const b = hostBatch(3);
+          for (const reduction of ["mean", "sum"] as const) {
+            const grad = await t.inputGradient(b, reduction);
+            const gi = b.x.map((v, i) => -v * grad[i]);
+            const lrp0 = await relevanceOf(t, b, "lrp-epsilon", { epsilon: 0 }, reduction);
+            const d = hostMaxDiff(gi, lrp0), scale = hostMaxAbs(gi);
+            assert.ok(scale > 0);
+            assert.ok(
+              d <= 1e-4 * scale,
+              `${reduction}: LRP-0 differs from gradient x input by ${d} (max ${scale})`,
+            );
+          }
+        } finally {
+          t.dispose();
+        }
+      });
+    }
+
+    Deno.test(`LRP-epsilon and LRP-gamma at 0 equal LRP-0 through the engine seam; epsilon moves away continuously (${arch}, ${choice.label})`, async () => {
+      const g = buildModel(arch, { numClasses: K });
+      const t = await engine.loadFrozen(g, weights(arch, 0, false));
+      try {
+        const b = hostBatch(4);
+        const grad = await t.inputGradient(b, "mean");
+        const gi = b.x.map((v, i) => -v * grad[i]);
+        const scale = hostMaxAbs(gi);
+        const eps0 = await relevanceOf(t, b, "lrp-epsilon", { epsilon: 0 }, "mean");
+        assert.ok(hostMaxDiff(eps0, gi) <= 1e-4 * scale);
+        assert.ok(
+          hostMaxDiff(await relevanceOf(t, b, "lrp-gamma", { gamma: 0 }, "mean"), eps0) <= 1e-4 * scale,
+          "gamma 0 is not LRP-0",
+        );
+        const dist: number[] = [];
+        for (const e of [1e-8, 1e-4, 1]) {
+          dist.push(
+            hostMaxDiff(await relevanceOf(t, b, "lrp-epsilon", { epsilon: e }, "mean"), eps0) / scale,
+          );
+        }
+        assert.ok(dist[0] <= 1e-3 && dist[0] < dist[1] && dist[1] < dist[2], `distances ${dist}`);
+        assert.ok(dist[2] > 1e-2, "epsilon 1 changes nothing");
+        assert.ok(
+          hostMaxDiff(await relevanceOf(t, b, "lrp-gamma", { gamma: 0.25 }, "mean"), eps0) > 1e-2 * scale,
+          "gamma 0.25 changes nothing",
+        );
+      } finally {
+        t.dispose();
+      }
+    });
+  }
+}

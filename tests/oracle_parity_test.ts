@@ -130,3 +130,42 @@ sharedTest("the sum reduction makes x* independent of the batch", async () => {
     teacher.dispose();
   }
 });
+
+// No PyTorch golden exists for LRP (Zennit is not installed here), so the two engines' LRP are
+// held to each other on the paper's teacher and real images: relevance within 5e-4 of the largest
+// relevance, x* within 1e-5 of the largest |x| (the tolerances of tests/oracle_relevance_test.ts),
+// logits on x* within 2e-4 (measured on 8 images at the README's gammas: relevance <= 1.8e-6 of
+// the max, x* <= 1.7e-6 of max |x|, logits <= 5.6e-5).
+sharedTest("LRP x* and relevance on the paper's resnet56 teacher: onnxruntime equals tfjs-wasm", async () => {
+  const f = await loadFixture("oracle_golden.json");
+  const { graph, weights } = await loadResnet56Teacher();
+  const [ortChoice, tfjsChoice] = ORACLE_ENGINES;
+  const ort = await (await createEngine(ortChoice)).loadFrozen(graph, weights);
+  const tfjs = await (await createEngine(tfjsChoice)).loadFrozen(graph, weights);
+  try {
+    const n = 8;
+    const x = (f.tensors.get("x")!.data as Float32Array).slice(0, n * PIX);
+    const y = (f.tensors.get("y")!.data as Int32Array).slice(0, n);
+    const batch = { x, y, n, shape: [3, 32, 32] as const };
+    const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (
+      const [relevance, gamma] of [["lrp-epsilon", 100], ["lrp-gamma", 1000], ["lrp-zplus", 1000]] as const
+    ) {
+      const opts = { gamma, recNum: 1, reduction: "mean" as const, relevance };
+      const keep = { xStar: true, relevance: true };
+      const [a, b] = [await ort.oracle(batch, opts, keep), await tfjs.oracle(batch, opts, keep)];
+      const dr = maxAbsDiff(a.relevance!, b.relevance!), sr = maxAbs(b.relevance!);
+      console.log(
+        `${relevance}: relevance ${(dr / sr).toExponential(2)} of max, x* ${
+          (maxAbsDiff(a.xStar!, b.xStar!) / maxAbs(x)).toExponential(2)
+        } of max |x|, logits ${maxAbsDiff(a.logits, b.logits).toExponential(2)}`,
+      );
+      assert.ok(sr > 0 && dr <= 5e-4 * sr, `${relevance}: relevance differs by ${dr} (max ${sr})`);
+      assert.ok(maxAbsDiff(a.xStar!, b.xStar!) <= 1e-5 * maxAbs(x), `${relevance}: x* differs`);
+      assert.ok(maxAbsDiff(a.logits, b.logits) <= 2e-4, `${relevance}: logits on x* differ`);
+    }
+  } finally {
+    ort.dispose();
+    tfjs.dispose();
+  }
+});

@@ -6,9 +6,9 @@
  */
 import { initTfjs, type TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
 import { TfjsNetwork } from "../lib/engines/tfjs/network.ts";
-import { LrpAnalyzer } from "../lib/explain/lrp.ts";
-import { RELEVANCE_RULES } from "../lib/explain/options.ts";
-import { inputRelevance } from "../lib/explain/relevance.ts";
+import { LrpAnalyzer } from "../lib/engines/tfjs/lrp/lrp.ts";
+import { RELEVANCE_RULES } from "../lib/oracle/options.ts";
+import { gradInputRelevance } from "../lib/engines/tfjs/lrp/relevance.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 
@@ -43,7 +43,13 @@ async function time(label: string, f: () => import("../lib/deps.ts").TfTensor): 
 console.log(`${arch}, batch ${n}, 32x32, tfjs ${tf.getBackend()}, ${reps} reps after a warm-up`);
 await time("forward", () => net.forward(x, false).logits);
 for (const rule of RELEVANCE_RULES) {
-  await time(rule, () => inputRelevance(tf, net, lrp, x, y, rule, {}, "mean"));
+  await time(
+    rule,
+    () =>
+      rule === "grad-input"
+        ? gradInputRelevance(tf, net, x, y, "mean")
+        : lrp.relevance(x, y, rule, {}, "mean").relevance,
+  );
 }
 lrp.dispose();
 net.dispose();

@@ -23,8 +23,14 @@ import { BatchLoader } from "../data/loader.ts";
 import type { GradReduction } from "../engines/engine.ts";
 import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
 import { embed2d, predictiveEntropy, silhouetteScore } from "../explain/embedding.ts";
-import { TfjsExplainer } from "../explain/explainer.ts";
-import type { LrpParams, RelevanceRule } from "../explain/options.ts";
+import { Explainer } from "../explain/explainer.ts";
+import type { EngineName } from "../engines/registry.ts";
+import {
+  type LrpParams,
+  type OracleOptions,
+  type RelevanceRule,
+  validateOracleOptions,
+} from "../oracle/mod.ts";
 import { type ClassificationMetrics, MetricsAccumulator, softmaxRow } from "../metrics.ts";
 import {
   embeddingFigure,
@@ -65,6 +71,8 @@ export interface AnalyzeOptions {
   samples?: number;
   /** Report folder. */
   out: string;
+  /** Engine of the teacher (default tfjs); every engine computes every relevance rule. */
+  engine?: EngineName;
   /** tfjs backend for the teacher (default wasm). */
   backend?: TfjsBackendName;
   /** Seed of the embedding. */
@@ -126,13 +134,14 @@ export interface AnalysisReport {
 export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream }): Promise<AnalysisReport> {
   const t0 = performance.now();
   const progress = createProgress({ stream: io.stream });
-  const settings = {
+  const settings: OracleOptions & { relevance: RelevanceRule } = {
     gamma: o.gamma ?? 0.5,
     recNum: o.recNum ?? 1,
     reduction: o.reduction ?? "mean",
     relevance: o.relevance ?? "grad-input",
     lrp: o.lrp,
   };
+  validateOracleOptions(settings);
   let dataset = await loadDataset(o.data, {
     dataDir: o.dataDir ?? "./data",
     download: o.download ?? false,
@@ -150,7 +159,10 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
   const norm = chooseNormalisation(dataset, t.metadata, o, dataset.shape[0], dataset.name);
   if (norm.note) progress.line(`note     ${norm.note}`);
   dataset = { ...dataset, mean: norm.mean, std: norm.std };
-  const explainer = await TfjsExplainer.create(t.graph, t.weights, o.backend ?? "wasm");
+  const explainer = await Explainer.create(t.graph, t.weights, {
+    engine: o.engine ?? "tfjs",
+    backend: o.backend ?? "wasm",
+  });
   const k = dataset.numClasses;
   const loader = new BatchLoader(dataset, "test", { batchSize: 64, limit: o.limit ?? 1000, worker: false });
   const samples = Math.min(o.samples ?? 8, loader.size);

@@ -21,13 +21,18 @@ import type { ImageDataset } from "../data/dataset.ts";
 import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { Engine, FrozenModel, GradReduction, OracleOptions } from "../engines/engine.ts";
-import type { RelevanceRule } from "../explain/options.ts";
-import { createEngine, type EngineName, teacherEngineChoice } from "../engines/registry.ts";
+import { createEngine, type EngineName } from "../engines/registry.ts";
 import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
 import { countParameters, type Graph } from "../graph.ts";
 import { initStateDict } from "../models/init.ts";
 import { buildModel } from "../models/zoo.ts";
-import { createResponseProvider } from "../oracle.ts";
+import {
+  createResponseProvider,
+  oracleIsPlain,
+  oracleResponse,
+  type RelevanceRule,
+  validateOracleOptions,
+} from "../oracle/mod.ts";
 import { createProgress, type Progress, type ProgressStream } from "../progress.ts";
 import type { RunPhase } from "../interrupt.ts";
 import {
@@ -127,7 +132,7 @@ export async function runDistill(
     dataset = { ...dataset, mean: norm.mean, std: norm.std };
   }
   let teacher: FrozenModel | null = null;
-  let teacherEngine = engine;
+  const teacherEngine = engine;
   let teacherName = "scratch";
   if (mode === "distill") {
     const t = await resolveTeacher(c.teacher, {
@@ -145,17 +150,6 @@ export async function runDistill(
     dataset = { ...dataset, mean: norm.mean, std: norm.std };
     teacherName = t.graph.arch === "onnx" ? path.basename(c.teacher).replace(/\.\w+$/, "") : t.graph.arch;
     progress.line(`teacher  ${t.description}`);
-    // LRP relevance rules run on tfjs; the student stays on its (faster) engine.
-    const teacherChoice = teacherEngineChoice(
-      choice,
-      c.response === "oracle" ? c.relevance as RelevanceRule : "grad-input",
-    );
-    if (teacherChoice !== choice) {
-      teacherEngine = await createEngine(teacherChoice);
-      progress.line(
-        `teacher  relevance ${c.relevance} runs on ${teacherEngine.name} (student on ${engine.name})`,
-      );
-    }
     teacher = await teacherEngine.loadFrozen(t.graph, t.weights);
   }
 
@@ -302,13 +296,15 @@ export async function runDistill(
  * ```
  */
 export function oracleOptions(c: DistillConfig): OracleOptions {
-  return {
+  const opts: OracleOptions = {
     gamma: c.gamma,
     recNum: c.recNum,
     reduction: c.reduction as GradReduction,
     relevance: c.relevance as RelevanceRule,
     lrp: { epsilon: c.lrpEpsilon, gamma: c.lrpGamma },
   };
+  validateOracleOptions(opts);
+  return opts;
 }
 
 /** Refuses a network whose classes or channels do not fit the dataset, before any training. */
@@ -342,12 +338,12 @@ async function reportTeacher(
   );
   if (warning) progress.line(warning);
   let line = `teacher  test top-1 ${plain.top1.toFixed(2)}%, ECE ${plain.ece.toFixed(2)}%`;
-  if (c.response === "oracle" && c.gamma > 0) {
-    const opts = oracleOptions(c);
+  const opts = oracleOptions(c);
+  if (c.response === "oracle" && !oracleIsPlain(opts)) {
     // In training batches: with the mean reduction, x* depends on the batch size.
     const batched = new BatchLoader(dataset, "test", { batchSize: c.batchSize, worker: false });
     const oracle = await evaluate(
-      { forward: async (b) => (await teacher.oracle(b, opts)).logits },
+      { forward: async (b) => (await oracleResponse(teacher, b, opts)).logits },
       evalSource(batched),
       teacher.graph.numClasses,
       signal,

@@ -20,8 +20,8 @@ import type { ImageDataset } from "../data/dataset.ts";
 import { loadDataset } from "../data/load.ts";
 import { BatchLoader } from "../data/loader.ts";
 import type { GradReduction } from "../engines/engine.ts";
-import type { LrpParams, RelevanceRule } from "../explain/options.ts";
-import { createEngine, type EngineChoice, teacherEngineChoice } from "../engines/registry.ts";
+import { type LrpParams, oracleResponse, type RelevanceRule, validateOracleOptions } from "../oracle/mod.ts";
+import { createEngine, type EngineChoice } from "../engines/registry.ts";
 import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
 import { confidenceHistogramFigure, reliabilityFigure } from "../plots/figures.ts";
@@ -266,7 +266,15 @@ async function oracleComparison(
   });
   checkFits(t.graph, dataset, `teacher ${spec.teacher}`);
   const relevance = spec.relevance ?? "grad-input";
-  const engine = await createEngine(teacherEngineChoice(spec.engine, relevance));
+  const options = (gamma: number) => ({
+    gamma,
+    recNum: spec.recNum,
+    reduction: spec.reduction,
+    relevance,
+    lrp: spec.lrp,
+  });
+  spec.gammas.forEach((g) => validateOracleOptions(options(g)));
+  const engine = await createEngine(spec.engine);
   const teacher = await engine.loadFrozen(t.graph, t.weights);
   // Batches of 64 as the paper trains: with the mean reduction, x* depends on the batch size.
   const loader = new BatchLoader(dataset, "test", { batchSize: 64, limit: o.limit, worker: false });
@@ -275,13 +283,7 @@ async function oracleComparison(
     for (const gamma of spec.gammas) {
       const acc = new MetricsAccumulator(dataset.numClasses);
       for await (const b of loader.epochBatches()) {
-        const logits = gamma === 0 ? await teacher.forward(b) : (await teacher.oracle(b, {
-          gamma,
-          recNum: spec.recNum,
-          reduction: spec.reduction,
-          relevance,
-          lrp: spec.lrp,
-        })).logits;
+        const logits = (await oracleResponse(teacher, b, options(gamma))).logits;
         const bad = countNonFinite(`teacher logits at gamma ${gamma}`, logits);
         if (bad) {
           throw new Error(

@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { LabelledBatch } from "../engines/engine.ts";
+import type { LabelledBatch } from "../batch.ts";
 import { Rng } from "../rng.ts";
 import { type Assembler, type BatchTicket, createAssembler } from "./assembler.ts";
 import { type BatchPlan, normalizationTable, planCropFlip, planIdentity } from "./augment.ts";

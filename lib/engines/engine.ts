@@ -18,45 +18,20 @@
  * @module
  */
 
-import type { LrpParams, RelevanceRule } from "../explain/options.ts";
+import type { ImageBatch, LabelledBatch } from "../batch.ts";
 import type { Graph } from "../graph.ts";
+import type { GradReduction, OracleOptions } from "../oracle/options.ts";
 import type { StateDict } from "../tensor.ts";
 
-/** A batch of images, NCHW, already normalised. */
-export interface ImageBatch {
-  /** `n * c * h * w` values. */
-  x: Float32Array;
-  /** Batch size. */
-  n: number;
-  /** `[c, h, w]` of one image. */
-  shape: readonly [number, number, number];
-}
+export type { ImageBatch, LabelledBatch } from "../batch.ts";
+export type { GradReduction, OracleOptions } from "../oracle/options.ts";
 
-/** A batch of images with integer class labels. */
-export interface LabelledBatch extends ImageBatch {
-  /** `n` labels in [0, classes). */
-  y: Int32Array;
-}
-
-/** How the cross-entropy behind the input gradient is reduced over the batch. */
-export type GradReduction = "mean" | "sum";
-
-/** Settings of the relevance-reinforced (oracle) input. */
-export interface OracleOptions {
-  /** Step size: x* = x - gamma * |x| * dCE/dx. */
-  gamma: number;
-  /** How many times the step is applied (>= 1). */
-  recNum: number;
-  /** `mean` (the paper's code; x* depends on the batch size) or `sum` (batch-independent). */
-  reduction: GradReduction;
-  /**
-   * Relevance R behind x* = x + gamma * sign(x) * R: `grad-input` (default, the paper's code:
-   * R = x * -dCE/dx, so x* = x - gamma * |x| * dCE/dx) or an LRP rule started from
-   * z * -dCE/dz at the logits (lib/explain/lrp.ts; tfjs engine).
-   */
-  relevance?: RelevanceRule;
-  /** LRP rule parameters; defaults (epsilon 0.25, gamma 0.25, first layer lrp-0) in lib/explain/options.ts. */
-  lrp?: LrpParams;
+/** Which by-products of an oracle pass to return besides the logits on x*. */
+export interface OracleOutputs {
+  /** The final x*, NCHW like the batch. */
+  xStar?: boolean;
+  /** The relevance R of the first step (x* = x + gamma * sign(x) * R), NCHW. */
+  relevance?: boolean;
 }
 
 /** Result of one oracle pass. */
@@ -65,6 +40,23 @@ export interface OracleResult {
   logits: Float32Array;
   /** The final x*, when asked for. */
   xStar?: Float32Array;
+  /** The first step's relevance, when asked for. */
+  relevance?: Float32Array;
+}
+
+/**
+ * What {@link FrozenModel.oracle} returns besides the logits: `true` means x*.
+ *
+ * @example
+ * ```ts
+ * import { oracleOutputs } from "./engine.ts";
+ * console.log(oracleOutputs(true), oracleOutputs({ relevance: true })); // { xStar: true, relevance: false } { xStar: false, relevance: true }
+ * ```
+ */
+export function oracleOutputs(keep: boolean | OracleOutputs = false): Required<OracleOutputs> {
+  return typeof keep === "boolean"
+    ? { xStar: keep, relevance: false }
+    : { xStar: keep.xStar ?? false, relevance: keep.relevance ?? false };
 }
 
 /** A network whose weights never change: teachers, evaluation. BatchNorm in eval mode. */
@@ -75,8 +67,11 @@ export interface FrozenModel {
   forward(batch: ImageBatch): Promise<Float32Array>;
   /** dCE(logits(x), y)/dx with the given reduction, NCHW like `x`; weights get no gradient. */
   inputGradient(batch: LabelledBatch, reduction: GradReduction): Promise<Float32Array>;
-  /** Teacher logits on the relevance-reinforced input (and x* itself with `keepInput`). */
-  oracle(batch: LabelledBatch, opts: OracleOptions, keepInput?: boolean): Promise<OracleResult>;
+  /**
+   * Teacher logits on the relevance-reinforced input x* for any relevance rule (see
+   * lib/oracle/); `keep` asks for x* itself (`true`) and the first step's relevance.
+   */
+  oracle(batch: LabelledBatch, opts: OracleOptions, keep?: boolean | OracleOutputs): Promise<OracleResult>;
   /** Frees engine memory. */
   dispose(): void;
 }

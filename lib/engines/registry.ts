@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { RelevanceRule } from "../explain/options.ts";
 import type { Engine } from "./engine.ts";
 import { TFJS_BACKENDS, type TfjsBackendName } from "./tfjs/backend.ts";
 
@@ -55,23 +54,4 @@ export async function createEngine(choice: EngineChoice): Promise<Engine> {
     default:
       throw new Error(`unknown engine "${choice.engine}"; choose one of ${ENGINE_NAMES.join(", ")}`);
   }
-}
-
-/**
- * The engine a teacher's oracle runs on for `relevance`: LRP rules are implemented on tfjs only,
- * so they get tfjs-wasm unless tfjs was chosen; grad-input keeps `choice`.
- *
- * @example
- * ```ts
- * import { teacherEngineChoice } from "./registry.ts";
- * console.log(teacherEngineChoice({ engine: "onnxruntime" }, "lrp-epsilon")); // { engine: "tfjs", backend: "wasm" }
- * ```
- */
-export function teacherEngineChoice(
-  choice: EngineChoice,
-  relevance: RelevanceRule = "grad-input",
-): EngineChoice {
-  return relevance !== "grad-input" && choice.engine !== "tfjs"
-    ? { engine: "tfjs", backend: "wasm" }
-    : choice;
 }

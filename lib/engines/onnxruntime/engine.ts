@@ -35,11 +35,14 @@ import type {
   LossWeights,
   OptimizerState,
   OracleOptions,
+  OracleOutputs,
   OracleResult,
   SgdOptions,
   StepStats,
   TrainableModel,
 } from "../engine.ts";
+import { oracleOutputs } from "../engine.ts";
+import { relevancePlan } from "../../oracle/rules.ts";
 import { type EvalNet, lowerEvalNet } from "./eval_net.ts";
 import { compileFrozen, FROZEN_IO, type FrozenGraphKind } from "./frozen_graphs.ts";
 import { compileFrozenNchwc, nchwcCompatible } from "./frozen_nchwc.ts";
@@ -171,18 +174,21 @@ class OrtFrozen implements FrozenModel {
     return out[FROZEN_IO.grad];
   }
 
-  async oracle(batch: LabelledBatch, opts: OracleOptions, keepInput = false): Promise<OracleResult> {
-    if (opts.relevance && opts.relevance !== "grad-input") {
-      throw new Error(
-        `relevance rule ${opts.relevance} needs the tfjs engine (the onnxruntime engine computes the paper's ` +
-          `grad-input relevance only); use --engine tfjs for the teacher`,
-      );
-    }
-    const { relevance: _r, lrp: _l, ...rest } = opts;
-    const spec: FrozenGraphKind = { kind: "oracle", ...rest, keepInput };
+  async oracle(
+    batch: LabelledBatch,
+    opts: OracleOptions,
+    keep?: boolean | OracleOutputs,
+  ): Promise<OracleResult> {
+    const plan = relevancePlan(opts, this.graph.inChannels);
+    const want = oracleOutputs(keep);
+    const { gamma, recNum, reduction } = opts;
+    const spec: FrozenGraphKind = { kind: "oracle", gamma, recNum, reduction, keepInput: want.xStar };
+    if (want.relevance) spec.keepRelevance = true;
+    if (plan) spec.plan = plan;
     const out = await this.#run(batch, spec, this.#labelledFeeds(batch));
     const result: OracleResult = { logits: out[FROZEN_IO.logits] };
-    if (keepInput) result.xStar = out[FROZEN_IO.xStar];
+    if (want.xStar) result.xStar = out[FROZEN_IO.xStar];
+    if (want.relevance) result.relevance = out[FROZEN_IO.relevance];
     return result;
   }
 

@@ -2,8 +2,10 @@
  * Compiles an {@link EvalNet} into ONNX models for a fixed batch size: the eval forward pass,
  * the input gradient dCE/dx (forward, then the backward of the eval network down to the input
  * only), and the whole oracle (rec_num relevance steps, then the forward on x*) as one graph.
- * This is the portable NCHW form (any onnxruntime build and channel count); the engine prefers
- * the blocked form of frozen_nchwc.ts where it applies. Weights are constant initializers.
+ * The oracle computes any relevance rule: the paper's grad-input (the input gradient) or an LRP
+ * rule of lib/oracle/rules.ts as a modified backward pass (lrp_graph.ts, shared by both layouts).
+ * This is the portable NCHW form (any onnxruntime build and channel count); the engine prefers the
+ * blocked form of frozen_nchwc.ts where it applies. Weights are constant initializers.
  *
  * @example
  * ```ts
@@ -19,9 +21,11 @@
  */
 
 import { OnnxBuilder } from "../../onnx/builder.ts";
-import type { GradReduction } from "../engine.ts";
+import { type GradReduction, validateOracleOptions } from "../../oracle/options.ts";
+import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
 import { gradAccumulator } from "./grad_accumulator.ts";
+import { emitRelevance, type LinearMap, type LrpHost, type WeightPart, weightPart } from "./lrp_graph.ts";
 import { crossEntropyGrad } from "./loss_ops.ts";
 import { reluGrad } from "./relu_grad.ts";
 
@@ -29,7 +33,17 @@ import { reluGrad } from "./relu_grad.ts";
 export type FrozenGraphKind =
   | { kind: "forward" }
   | { kind: "input_gradient"; reduction: GradReduction }
-  | { kind: "oracle"; gamma: number; recNum: number; reduction: GradReduction; keepInput: boolean };
+  | {
+    kind: "oracle";
+    gamma: number;
+    recNum: number;
+    reduction: GradReduction;
+    keepInput: boolean;
+    /** Output the first step's relevance as `relevance`. */
+    keepRelevance?: boolean;
+    /** An LRP rule's plan; absent: the paper's grad-input relevance. */
+    plan?: RelevancePlan;
+  };
 
 /** Names of the graph inputs and outputs. */
 export const FROZEN_IO = {
@@ -38,11 +52,13 @@ export const FROZEN_IO = {
   logits: "logits",
   grad: "grad",
   xStar: "x_star",
+  relevance: "relevance",
 } as const;
 
 /**
  * Serialises the ONNX model of `spec` for batches of `n` images of shape `image`.
- * Outputs: `logits` (forward, oracle), `grad` (input_gradient), `x_star` (oracle with keepInput).
+ * Outputs: `logits` (forward, oracle), `grad` (input_gradient), `x_star` (oracle with keepInput),
+ * `relevance` (oracle with keepRelevance).
  *
  * @example
  * ```ts
@@ -71,6 +87,8 @@ export interface FrozenEmitter {
   forward(x: string): ForwardValues;
   /** Emits the backward pass of `fwd` from `dLogits` down to the input only; returns dx. */
   backward(fwd: ForwardValues, dLogits: string): string;
+  /** Emits the LRP pass of `plan` from relevance `start` at the logits; returns R at the input. */
+  relevance?(fwd: ForwardValues, start: string, plan: RelevancePlan): string;
 }
 
 /**
@@ -100,18 +118,30 @@ export function emitFrozenGraph(
     b.output(inputGradient(x, onehot, spec.reduction), FROZEN_IO.grad);
     return b.toModel();
   }
-  if (!(Number.isInteger(spec.recNum) && spec.recNum >= 1)) {
-    throw new Error(`oracle recNum must be an integer >= 1, got ${spec.recNum}`);
-  }
+  validateOracleOptions(spec);
+  const plan = spec.plan;
+  if (plan && !em.relevance) throw new Error(`this frozen-graph layout has no LRP pass (${plan.rule})`);
   let xs = x;
+  let firstRelevance: string | null = null;
   const gamma = b.scalar(spec.gamma);
   for (let r = 0; r < spec.recNum; r++) {
+    if (plan) {
+      // R = z * (-dCE/dz) at the logits, propagated down; then x* = x + gamma * sign(x) * R.
+      const fwd = em.forward(xs);
+      const dz = crossEntropyGrad(b, fwd.logits, onehot, spec.reduction === "mean" ? 1 / n : 1);
+      const rel = em.relevance!(fwd, b.op("Mul", [fwd.logits, b.op("Neg", [dz])]), plan);
+      if (r === 0) firstRelevance = rel;
+      xs = b.op("Add", [xs, b.op("Mul", [b.op("Mul", [b.op("Sign", [xs]), rel]), gamma])]);
+      continue;
+    }
     const g = inputGradient(xs, onehot, spec.reduction);
+    if (r === 0 && spec.keepRelevance) firstRelevance = b.op("Mul", [xs, b.op("Neg", [g])]);
     // Same association as the reference: x - (gamma * |x|) * g.
     xs = b.op("Sub", [xs, b.op("Mul", [b.op("Mul", [b.op("Abs", [xs]), gamma]), g])]);
   }
   b.output(em.forward(xs).logits, FROZEN_IO.logits);
   if (spec.keepInput) b.output(xs, FROZEN_IO.xStar);
+  if (spec.keepRelevance) b.output(firstRelevance!, FROZEN_IO.relevance);
   return b.toModel();
 }
 
@@ -139,8 +169,8 @@ export interface ForwardValues {
   shapes: Map<string, number[]>;
 }
 
-/** Emits eval forward and input-gradient subgraphs, sharing one set of weight constants. */
-class EvalEmitter implements FrozenEmitter {
+/** Emits eval forward, input-gradient and LRP subgraphs, sharing one set of weight constants. */
+class EvalEmitter implements FrozenEmitter, LrpHost {
   readonly #consts = new ConstCache();
 
   constructor(
@@ -239,18 +269,90 @@ class EvalEmitter implements FrozenEmitter {
     return dx;
   }
 
-  /** Input gradient of a constant-weight convolution. */
-  #convInputGrad(op: EvalConv, dy: string, h: number, w: number): string {
+  relevance(fwd: ForwardValues, start: string, plan: RelevancePlan): string {
+    return emitRelevance(this, fwd, start, plan);
+  }
+
+  channelBlock(): number {
+    return 1;
+  }
+
+  linearMap(op: EvalConv | EvalLinear | EvalAffine, inShape: number[]): LinearMap {
+    const b = this.b;
+    const [, h, w] = inShape;
+    switch (op.op) {
+      case "conv":
+        return {
+          apply: (a, part, bias) => {
+            const ins = [a, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)];
+            if (bias && op.bias) ins.push(bias === "w" ? this.#bias(op)! : this.#part(op, "bias", bias));
+            return b.op("Conv", ins, convAttrs(op));
+          },
+          transpose: (s, part) => this.#convInputGrad(op, s, h, w, part),
+        };
+      case "linear":
+        return {
+          apply: (a, part, bias) => {
+            const ins = [a, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)];
+            if (bias && op.bias) ins.push(bias === "w" ? this.#bias(op)! : this.#part(op, "bias", bias));
+            return b.op("Gemm", ins, { transB: 1 });
+          },
+          transpose: (s, part) =>
+            b.op("MatMul", [s, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)]),
+        };
+      case "affine": {
+        const scale = (part: WeightPart) =>
+          part === "w" ? this.#affine(op, "scale") : this.#part(op, "scale", part);
+        return {
+          apply: (a, part, bias) => {
+            const y = b.op("Mul", [a, scale(part)]);
+            if (!bias) return y;
+            return b.op("Add", [y, bias === "w" ? this.#affine(op, "shift") : this.#part(op, "shift", bias)]);
+          },
+          transpose: (s, part) => b.op("Mul", [s, scale(part)]),
+        };
+      }
+    }
+  }
+
+  /** A part (W^+ or W^-) of a weight, bias, scale or shift, shaped as the plain one. */
+  #part(
+    op: EvalConv | EvalLinear | EvalAffine,
+    what: "weight" | "bias" | "scale" | "shift",
+    part: WeightPart,
+  ): string {
+    return this.#consts.get(op, `${what}${part}`, () => {
+      if (op.op === "affine") {
+        const v = op[what as "scale" | "shift"];
+        return this.b.constant(weightPart(v, part), [1, v.length, 1, 1]);
+      }
+      const v = what === "weight" ? op.weight : op.bias!;
+      const dims = what === "bias"
+        ? [v.length]
+        : op.op === "conv"
+        ? [op.co, op.ci, op.k, op.k]
+        : [op.fout, op.fin];
+      return this.b.constant(weightPart(v, part), dims);
+    });
+  }
+
+  /** Input gradient of a constant-weight convolution (with weights W, W^+ or W^-). */
+  #convInputGrad(op: EvalConv, dy: string, h: number, w: number, part: WeightPart = "w"): string {
     const b = this.b;
     if (op.stride === 1) {
       // Stride 1: a convolution of dy with the flipped, transposed kernel (NCHWc-friendly).
       const p = op.k - 1 - op.pad;
-      return b.op("Conv", [dy, this.#flipped(op)], { kernel_shape: [op.k, op.k], pads: [p, p, p, p] });
+      const kernel = part === "w" ? this.#flipped(op) : this.#consts.get(
+        op,
+        `flipped${part}`,
+        () => this.b.constant(weightPart(flipTranspose(op), part), [op.ci, op.co, op.k, op.k]),
+      );
+      return b.op("Conv", [dy, kernel], { kernel_shape: [op.k, op.k], pads: [p, p, p, p] });
     }
     const s = op.stride;
     const outPadH = h - ((convOut(h, op) - 1) * s - 2 * op.pad + op.k);
     const outPadW = w - ((convOut(w, op) - 1) * s - 2 * op.pad + op.k);
-    return b.op("ConvTranspose", [dy, this.#weight(op)], {
+    return b.op("ConvTranspose", [dy, part === "w" ? this.#weight(op) : this.#part(op, "weight", part)], {
       kernel_shape: [op.k, op.k],
       strides: [s, s],
       pads: [op.pad, op.pad, op.pad, op.pad],

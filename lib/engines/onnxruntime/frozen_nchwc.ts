@@ -5,7 +5,8 @@
  * ReLUs and residual sums are fused into them (relu(conv(x) + residual) is one operator, and a
  * convolution's input gradient accumulates into the gradient already flowing to that value), and
  * ReLU masks work on blocked tensors directly, so no layout conversions happen between the
- * image input and the image gradient.
+ * image input and the image gradient. LRP oracle graphs (lrp_graph.ts) run on the same blocked
+ * values with ReLUs and sums unfused, since LRP reads the inputs of every layer and sum.
  *
  * @example
  * ```ts
@@ -32,6 +33,8 @@ import {
   type FrozenGraphKind,
 } from "./frozen_graphs.ts";
 import { gradAccumulator } from "./grad_accumulator.ts";
+import { emitRelevance, type LinearMap, type LrpHost, type WeightPart, weightPart } from "./lrp_graph.ts";
+import type { RelevancePlan } from "../../oracle/rules.ts";
 import { reluGrad } from "./relu_grad.ts";
 import { NCHWC_DOMAIN, reorderKernel } from "./nchwc.ts";
 
@@ -85,7 +88,9 @@ export function compileFrozenNchwc(
 ): Uint8Array {
   if (!nchwcCompatible(net, block)) throw new Error(`${net.arch} does not fit NCHWc blocks of ${block}`);
   const b = new OnnxBuilder(`${net.arch}_${spec.kind}_nchwc`);
-  return emitFrozenGraph(b, new BlockedEvalEmitter(b, net, n, image, block), net, n, image, spec);
+  // LRP reads the inputs of every sum and layer, so its graphs keep ReLUs and adds unfused.
+  const fuse = !(spec.kind === "oracle" && spec.plan);
+  return emitFrozenGraph(b, new BlockedEvalEmitter(b, net, n, image, block, fuse), net, n, image, spec);
 }
 
 /** How the forward pass fuses operators into NCHWc convolutions. */
@@ -100,7 +105,7 @@ interface FusionPlan {
   skipped: Set<EvalOp>;
 }
 
-function planFusion(net: EvalNet): FusionPlan {
+function planFusion(net: EvalNet, fuse = true): FusionPlan {
   const uses = new Map<string, EvalOp[]>();
   for (const op of net.ops) {
     for (const i of op.op === "conv" || op.op === "affine" || op.op === "linear" ? [op.input] : op.inputs) {
@@ -113,6 +118,7 @@ function planFusion(net: EvalNet): FusionPlan {
   };
   const producer = new Map(net.ops.map((op) => [op.output, op]));
   const plan: FusionPlan = { relu: new Set(), deferred: new Map(), addConv: new Map(), skipped: new Set() };
+  if (!fuse) return plan;
   for (const op of net.ops) {
     if (op.op !== "add") continue;
     // Prefer the later-produced input, so the other one already exists at the add.
@@ -140,8 +146,8 @@ function planFusion(net: EvalNet): FusionPlan {
   return plan;
 }
 
-/** Emits blocked eval forward and input-gradient subgraphs sharing one set of constants. */
-class BlockedEvalEmitter implements FrozenEmitter {
+/** Emits blocked eval forward, input-gradient and LRP subgraphs sharing one set of constants. */
+class BlockedEvalEmitter implements FrozenEmitter, LrpHost {
   readonly #consts = new ConstCache();
   readonly #plan: FusionPlan;
 
@@ -151,8 +157,56 @@ class BlockedEvalEmitter implements FrozenEmitter {
     readonly n: number,
     readonly image: readonly [number, number, number],
     readonly block: number,
+    fuse = true,
   ) {
-    this.#plan = planFusion(net);
+    this.#plan = planFusion(net, fuse);
+  }
+
+  relevance(fwd: ForwardValues, start: string, plan: RelevancePlan): string {
+    return emitRelevance(this, fwd, start, plan);
+  }
+
+  channelBlock(c: number): number {
+    return c % this.block === 0 ? this.block : 1;
+  }
+
+  linearMap(op: EvalConv | EvalLinear | EvalAffine, inShape: number[]): LinearMap {
+    const b = this.b;
+    const [, h, w] = inShape;
+    switch (op.op) {
+      case "conv":
+        return {
+          apply: (a, part, bias) => this.#conv(op, a, null, false, part, bias ?? null),
+          transpose: (s, part) => this.#convInputGrad(op, s, null, h, w, part),
+        };
+      case "linear": {
+        const weight = (part: WeightPart) =>
+          part === "w" ? this.#linearWeight(op) : this.#consts.get(
+            op,
+            `weight${part}`,
+            () => b.constant(weightPart(op.weight, part), [op.fout, op.fin]),
+          );
+        return {
+          apply: (a, part, bias) => {
+            const ins = [a, weight(part)];
+            if (bias && op.bias) ins.push(this.#bias(op, op.fout, bias));
+            return b.op("Gemm", ins, { transB: 1 });
+          },
+          transpose: (s, part) => b.op("MatMul", [s, weight(part)]),
+        };
+      }
+      case "affine":
+        return {
+          apply: (a, part, bias) => this.#affineConv(op, a, bias !== undefined, false, part, bias ?? "w"),
+          transpose: (s, part) => this.#affineConv(op, s, false, false, part),
+        };
+    }
+  }
+
+  /** The bias of a conv or linear op (or its positive part). */
+  #bias(op: EvalConv | EvalLinear, len: number, part: WeightPart = "w"): string {
+    const key = part === "w" ? "bias" : `bias${part}`;
+    return this.#consts.get(op, key, () => this.b.constant(weightPart(op.bias!, part), [len]));
   }
 
   forward(x: string): ForwardValues {
@@ -214,7 +268,7 @@ class BlockedEvalEmitter implements FrozenEmitter {
         }
         case "linear": {
           const ins = [values.get(op.input)!, this.#linearWeight(op)];
-          if (op.bias) ins.push(this.#consts.get(op, "bias", () => b.constant(op.bias!, [op.fout])));
+          if (op.bias) ins.push(this.#bias(op, op.fout));
           values.set(op.output, b.op("Gemm", ins, { transB: 1 }));
           shapes.set(op.output, [op.fout]);
           break;
@@ -269,10 +323,20 @@ class BlockedEvalEmitter implements FrozenEmitter {
     return dx;
   }
 
-  /** Blocked convolution with optional fused accumulation (`sum`) and ReLU. */
-  #conv(op: EvalConv, x: string, sum: string | null, relu: boolean): string {
-    const ins = [x, this.#kernel(op)];
-    const bias = op.bias ? this.#consts.get(op, "bias", () => this.b.constant(op.bias!, [op.co])) : "";
+  /**
+   * Blocked convolution with optional fused accumulation (`sum`) and ReLU; LRP passes use the
+   * weights' positive or negative `part` and the bias or its positive part (null: no bias).
+   */
+  #conv(
+    op: EvalConv,
+    x: string,
+    sum: string | null,
+    relu: boolean,
+    part: WeightPart = "w",
+    biasPart: "w" | "pos" | null = "w",
+  ): string {
+    const ins = [x, this.#kernel(op, part)];
+    const bias = op.bias && biasPart ? this.#bias(op, op.co, biasPart) : "";
     ins.push(bias);
     if (sum) ins.push(sum);
     const attrs: Record<string, number[] | string> = {
@@ -289,7 +353,14 @@ class BlockedEvalEmitter implements FrozenEmitter {
    * transposed kernel; strided convolutions first spread dy onto the input grid with zeros.
    * The image gradient (fewer channels than a block) is reordered back to NCHW.
    */
-  #convInputGrad(op: EvalConv, dy: string, acc: string | null, h: number, w: number): string {
+  #convInputGrad(
+    op: EvalConv,
+    dy: string,
+    acc: string | null,
+    h: number,
+    w: number,
+    part: WeightPart = "w",
+  ): string {
     const b = this.b;
     const blk = this.block;
     let src = dy;
@@ -302,8 +373,8 @@ class BlockedEvalEmitter implements FrozenEmitter {
       throw new Error(`${this.net.arch}: unsupported strided geometry for ${op.output}`);
     }
     const toImage = op.input === this.net.input;
-    const flipped = this.#consts.get(op, "flipped", () => {
-      const r = reorderKernel(flipTranspose(op), op.ci, op.co, op.k, blk, true);
+    const flipped = this.#consts.get(op, part === "w" ? "flipped" : `flipped${part}`, () => {
+      const r = reorderKernel(weightPart(flipTranspose(op), part), op.ci, op.co, op.k, blk, true);
       return b.constant(r.data, r.dims);
     });
     const ins = [src, flipped, ""];
@@ -326,18 +397,42 @@ class BlockedEvalEmitter implements FrozenEmitter {
    * An eval BatchNorm's `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc
    * convolution; without the shift it is the affine's input gradient.
    */
-  #affineConv(op: EvalAffine, x: string, withShift: boolean, relu: boolean): string {
+  #affineConv(
+    op: EvalAffine,
+    x: string,
+    withShift: boolean,
+    relu: boolean,
+    part: WeightPart = "w",
+    shiftPart: WeightPart = "w",
+  ): string {
     const c = op.scale.length;
-    const ins = [x, this.#consts.get(op, "scale", () => this.b.constant(op.scale, [c, 1, 1, 1]))];
-    if (withShift) ins.push(this.#consts.get(op, "shift", () => this.b.constant(op.shift, [c])));
+    const key = (k: string, p: WeightPart) => p === "w" ? k : `${k}${p}`;
+    const ins = [
+      x,
+      this.#consts.get(
+        op,
+        key("scale", part),
+        () => this.b.constant(weightPart(op.scale, part), [c, 1, 1, 1]),
+      ),
+    ];
+    if (withShift) {
+      ins.push(
+        this.#consts.get(
+          op,
+          key("shift", shiftPart),
+          () => this.b.constant(weightPart(op.shift, shiftPart), [c]),
+        ),
+      );
+    }
     const attrs: Record<string, number | number[] | string> = { kernel_shape: [1, 1], group: c };
     if (relu) attrs.activation = "Relu";
     return this.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
   }
 
-  #kernel(op: EvalConv): string {
-    return this.#consts.get(op, "kernel", () => {
-      const r = reorderKernel(op.weight, op.co, op.ci, op.k, this.block, op.input !== this.net.input);
+  #kernel(op: EvalConv, part: WeightPart = "w"): string {
+    return this.#consts.get(op, part === "w" ? "kernel" : `kernel${part}`, () => {
+      const w = weightPart(op.weight, part);
+      const r = reorderKernel(w, op.co, op.ci, op.k, this.block, op.input !== this.net.input);
       return this.b.constant(r.data, r.dims);
     });
   }

@@ -29,17 +29,19 @@ import type {
   LossWeights,
   OptimizerState,
   OracleOptions,
+  OracleOutputs,
   OracleResult,
   SgdOptions,
   StepStats,
   TrainableModel,
 } from "../engine.ts";
-import { LrpAnalyzer } from "../../explain/lrp.ts";
-import { checkRelevanceRule } from "../../explain/options.ts";
-import { reinforceStep } from "../../explain/relevance.ts";
+import { oracleOutputs } from "../engine.ts";
+import { relevancePlan } from "../../oracle/rules.ts";
+import { LrpAnalyzer } from "./lrp/lrp.ts";
+import { inputGradient, oracleInput } from "./lrp/relevance.ts";
 import { initTfjs, type TfjsBackendName } from "./backend.ts";
 import { fromTfjsLayout, toTfjsLayout } from "./layout.ts";
-import { crossEntropy, distillationLoss } from "./losses.ts";
+import { distillationLoss } from "./losses.ts";
 import { TfjsNetwork } from "./network.ts";
 
 type Tensor4D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
@@ -127,44 +129,36 @@ class TfjsFrozen implements FrozenModel {
     return out;
   }
 
-  #inputGrad(x: TfTensor, y: TfTensor, reduction: GradReduction): TfTensor {
-    const tf = this.net.tf;
-    // tf.grad differentiates with respect to x only: no weight gradients are computed.
-    return tf.grad((xx: TfTensor) => crossEntropy(tf, this.net.forward(xx, false).logits, y, reduction))(x);
-  }
-
   async inputGradient(batch: LabelledBatch, reduction: GradReduction): Promise<Float32Array> {
     await this.activate();
     const tf = this.net.tf;
-    const g = tf.tidy(() => this.#inputGrad(toNhwc(tf, batch), tf.tensor1d(batch.y, "int32"), reduction));
+    const g = tf.tidy(() =>
+      inputGradient(tf, this.net, toNhwc(tf, batch), tf.tensor1d(batch.y, "int32"), reduction)
+    );
     const out = await toNchwHost(tf, g);
     g.dispose();
     return out;
   }
 
-  async oracle(batch: LabelledBatch, opts: OracleOptions, keepInput = false): Promise<OracleResult> {
+  async oracle(
+    batch: LabelledBatch,
+    opts: OracleOptions,
+    keep?: boolean | OracleOutputs,
+  ): Promise<OracleResult> {
     await this.activate();
     const tf = this.net.tf;
-    const rule = checkRelevanceRule(opts.relevance);
-    if (rule !== "grad-input") this.#lrp ??= new LrpAnalyzer(tf, this.graph, (n) => this.net.vars.get(n)!);
-    const [xStar, logits] = tf.tidy(() => {
+    const plan = relevancePlan(opts, this.graph.inChannels);
+    const want = oracleOutputs(keep);
+    if (plan) this.#lrp ??= new LrpAnalyzer(tf, this.graph, (n) => this.net.vars.get(n)!);
+    const [xStar, logits, relevance] = tf.tidy(() => {
       const y = tf.tensor1d(batch.y, "int32");
-      let x: TfTensor = toNhwc(tf, batch);
-      for (let r = 0; r < opts.recNum; r++) {
-        if (rule !== "grad-input") {
-          const rel = this.#lrp!.relevance(x, y, rule, opts.lrp ?? {}, opts.reduction).relevance;
-          x = reinforceStep(tf, x, rel, opts.gamma);
-          continue;
-        }
-        const g = this.#inputGrad(x, y, opts.reduction);
-        x = tf.sub(x, tf.mul(tf.mul(tf.abs(x), g), opts.gamma));
-      }
-      return [x, this.net.forward(x, false).logits];
+      const o = oracleInput(tf, this.net, this.#lrp, plan, toNhwc(tf, batch), y, opts, want.relevance);
+      return [o.xStar, this.net.forward(o.xStar, false).logits, o.relevance ?? tf.zeros([0])];
     });
     const result: OracleResult = { logits: (await logits.data()) as Float32Array };
-    if (keepInput) result.xStar = await toNchwHost(tf, xStar);
-    xStar.dispose();
-    logits.dispose();
+    if (want.xStar) result.xStar = await toNchwHost(tf, xStar);
+    if (want.relevance) result.relevance = await toNchwHost(tf, relevance);
+    for (const t of [xStar, logits, relevance]) t.dispose();
     return result;
   }
 

@@ -9,10 +9,10 @@
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
- * import { TfjsNetwork } from "../engines/tfjs/network.ts";
- * import { buildModel } from "../models/zoo.ts";
- * import { initStateDict } from "../models/init.ts";
+ * import { initTfjs } from "../backend.ts";
+ * import { TfjsNetwork } from "../network.ts";
+ * import { buildModel } from "../../../models/zoo.ts";
+ * import { initStateDict } from "../../../models/init.ts";
  * import { canonize } from "./canonizers.ts";
  * const tf = await initTfjs("cpu");
  * const g = buildModel("resnet8", { numClasses: 10 });
@@ -24,8 +24,8 @@
  * @module
  */
 
-import type { Tf, TfTensor } from "../deps.ts";
-import { type BatchNormNode, type Graph, valueUseCounts } from "../graph.ts";
+import type { Tf, TfTensor } from "../../../deps.ts";
+import { type BatchNormNode, type Graph, valueUseCounts } from "../../../graph.ts";
 
 /** A convolution (BatchNorm possibly merged in). */
 export interface LrpConv {
@@ -126,10 +126,10 @@ export function layerInputs(l: LrpLayer): string[] {
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
- * import { TfjsNetwork } from "../engines/tfjs/network.ts";
- * import { buildModel } from "../models/zoo.ts";
- * import { initStateDict } from "../models/init.ts";
+ * import { initTfjs } from "../backend.ts";
+ * import { TfjsNetwork } from "../network.ts";
+ * import { buildModel } from "../../../models/zoo.ts";
+ * import { initStateDict } from "../../../models/init.ts";
  * import { canonize } from "./canonizers.ts";
  * const tf = await initTfjs("cpu");
  * const g = buildModel("wrn_16_1", { numClasses: 10 });

@@ -1,5 +1,6 @@
 /**
- * Layer-wise relevance propagation through a canonized CIFAR ResNet / WRN in tfjs ops.
+ * Layer-wise relevance propagation through a canonized CIFAR ResNet / WRN in tfjs ops: the tfjs
+ * engine's interpretation of a {@link RelevancePlan} (lib/oracle/rules.ts).
  *
  * Start: R = z * (-dCE(z, y)/dz) at the logits z (CE with the oracle's mean or sum reduction),
  * so that LRP-0 on a ReLU network gives exactly gradient x input, R = x * (-dCE/dx), the
@@ -23,10 +24,10 @@
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
- * import { TfjsNetwork } from "../engines/tfjs/network.ts";
- * import { buildModel } from "../models/zoo.ts";
- * import { initStateDict } from "../models/init.ts";
+ * import { initTfjs } from "../backend.ts";
+ * import { TfjsNetwork } from "../network.ts";
+ * import { buildModel } from "../../../models/zoo.ts";
+ * import { initStateDict } from "../../../models/init.ts";
  * import { LrpAnalyzer } from "./lrp.ts";
  * const tf = await initTfjs("cpu");
  * const g = buildModel("resnet8", { numClasses: 10 });
@@ -39,22 +40,20 @@
  * @module
  */
 
-import type { Tf, TfTensor } from "../deps.ts";
-import type { Graph } from "../graph.ts";
+import type { Tf, TfTensor } from "../../../deps.ts";
+import type { Graph } from "../../../graph.ts";
 import { canonize, type CanonizedGraph, layerInputs, type LrpLayer } from "./canonizers.ts";
-import { type LrpParams, type RelevanceRule, type ResolvedLrpParams, resolveLrpParams } from "./options.ts";
 import {
-  addRelevance,
-  convOp,
-  denseOp,
-  diagonalOp,
-  type LayerRule,
-  linearRelevance,
-  poolRelevance,
-} from "./rules.ts";
+  type GradReduction,
+  type LrpParams,
+  type ResolvedLrpParams,
+  resolveLrpParams,
+} from "../../../oracle/options.ts";
+import { type LayerRule, type LrpRule, planFor, type RelevancePlan } from "../../../oracle/rules.ts";
+import { addRelevance, convOp, denseOp, diagonalOp, linearRelevance, poolRelevance } from "./rules.ts";
 
 /** How the cross-entropy behind the starting relevance is reduced over the batch. */
-export type Reduction = "mean" | "sum";
+export type Reduction = GradReduction;
 
 /** Per-layer relevance totals, one value per sample. */
 export interface LayerTrace {
@@ -91,7 +90,7 @@ export interface CanonizedForward {
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { startingRelevance } from "./lrp.ts";
  * const tf = await initTfjs("cpu");
  * const r = startingRelevance(tf, tf.tensor2d([[2, 0]]), tf.tensor1d([0], "int32"), "sum");
@@ -182,7 +181,7 @@ export class LrpAnalyzer {
   relevance(
     x: TfTensor,
     y: TfTensor,
-    rule: Exclude<RelevanceRule, "grad-input">,
+    rule: LrpRule,
     params: LrpParams,
     reduction: Reduction,
     trace = false,
@@ -193,18 +192,40 @@ export class LrpAnalyzer {
     return this.propagate(values, start, rule, p, trace);
   }
 
+  /** Relevance of `x` (NHWC) for labels `y` under a relevance plan (see {@link relevance}). */
+  planRelevance(
+    x: TfTensor,
+    y: TfTensor,
+    plan: RelevancePlan,
+    reduction: Reduction,
+    trace = false,
+  ): LrpResult {
+    const { values, logits } = this.forward(x);
+    return this.propagatePlan(values, startingRelevance(this.tf, logits, y, reduction), plan, trace);
+  }
+
   /** Propagates a given relevance `start` at the logits down to the input. */
   propagate(
     values: Map<string, TfTensor>,
     start: TfTensor,
-    rule: Exclude<RelevanceRule, "grad-input">,
+    rule: LrpRule,
     p: ResolvedLrpParams,
+    trace = false,
+  ): LrpResult {
+    return this.propagatePlan(values, start, planFor(rule, p, this.graph.inChannels), trace);
+  }
+
+  /** Propagates `start` at the logits down to the input under a relevance plan. */
+  propagatePlan(
+    values: Map<string, TfTensor>,
+    start: TfTensor,
+    plan: RelevancePlan,
     trace = false,
   ): LrpResult {
     const tf = this.tf;
     const g = this.canonized;
-    const main = mainRule(rule, p);
-    const first = this.#firstRule(main, p);
+    const { linear: main, first } = plan;
+    const p = plan;
     const relevance = new Map<string, TfTensor>([[g.output, start]]);
     const traces: LayerTrace[] = [];
     // Each layer's temporaries live in their own scope and consumed relevance maps are freed,
@@ -243,48 +264,9 @@ export class LrpAnalyzer {
     return out;
   }
 
-  #firstRule(main: LayerRule, p: ResolvedLrpParams): LayerRule {
-    switch (p.firstLayer) {
-      case "lrp-0":
-        return { name: "epsilon", epsilon: 0 };
-      case "same":
-        return main;
-      case "zB": {
-        const { low, high } = p.inputBounds!;
-        if (low.length !== this.graph.inChannels) {
-          throw new Error(
-            `lrp.inputBounds has ${low.length} channels, the network reads ${this.graph.inChannels}`,
-          );
-        }
-        return { name: "zB", low: this.tf.tensor1d(low), high: this.tf.tensor1d(high) };
-      }
-    }
-  }
-
   /** Frees the canonized tensors. */
   dispose(): void {
     this.canonized.dispose();
-  }
-}
-
-/**
- * The layer rule behind a relevance rule name.
- *
- * @example
- * ```ts
- * import { mainRule } from "./lrp.ts";
- * import { resolveLrpParams } from "./options.ts";
- * console.log(mainRule("lrp-gamma", resolveLrpParams({ gamma: 0.5 }))); // { name: "gamma", gamma: 0.5 }
- * ```
- */
-export function mainRule(rule: Exclude<RelevanceRule, "grad-input">, p: ResolvedLrpParams): LayerRule {
-  switch (rule) {
-    case "lrp-epsilon":
-      return { name: "epsilon", epsilon: p.epsilon };
-    case "lrp-gamma":
-      return { name: "gamma", gamma: p.gamma };
-    case "lrp-zplus":
-      return { name: "zplus" };
   }
 }
 
@@ -295,7 +277,7 @@ export function mainRule(rule: Exclude<RelevanceRule, "grad-input">, p: Resolved
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { layerRelevance } from "./lrp.ts";
  * const tf = await initTfjs("cpu");
  * const layer = { op: "add" as const, name: "add", inputs: ["a", "b"], output: "s" };

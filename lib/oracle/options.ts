@@ -1,16 +1,26 @@
 /**
- * Which relevance drives the oracle input x* = x + gamma * sign(x) * R, and the parameters of the
- * LRP rules. `grad-input` (R = x * -dCE/dx) is the paper's code; the LRP rules start from the
- * logits with R = z * -dCE/dz and propagate layer by layer (see `lrp.ts`).
+ * The settings of the oracle input x* and their one validation: the step size `gamma`, the
+ * number of steps `recNum`, the reduction of the cross-entropy behind the gradient, which
+ * relevance drives x* = x + gamma * sign(x) * R, and the parameters of the LRP rules.
+ * `grad-input` (R = x * -dCE/dx, so x* = x - gamma * |x| * dCE/dx) is the paper's code; the LRP
+ * rules start from the logits with R = z * -dCE/dz and propagate layer by layer (`rules.ts`
+ * describes them; every engine implements them). Also the gamma-0 rule: a step of 0 leaves x
+ * unchanged, so the oracle response is the plain forward.
  *
  * @example
  * ```ts
- * import { resolveLrpParams } from "./options.ts";
+ * import { resolveLrpParams, validateOracleOptions } from "./options.ts";
+ * validateOracleOptions({ gamma: 0.5, recNum: 1, reduction: "mean", relevance: "lrp-zplus" });
  * const p = resolveLrpParams({ epsilon: 0 });
  * console.log(p.epsilon, p.gamma, p.firstLayer); // 0 0.25 lrp-0
  * ```
  * @module
  */
+
+/** Reductions of the cross-entropy behind the input gradient. */
+export const GRAD_REDUCTIONS = ["mean", "sum"] as const;
+/** How the cross-entropy behind the input gradient is reduced over the batch. */
+export type GradReduction = typeof GRAD_REDUCTIONS[number];
 
 /** Relevance rules the oracle can use. */
 export const RELEVANCE_RULES = ["grad-input", "lrp-epsilon", "lrp-gamma", "lrp-zplus"] as const;
@@ -136,4 +146,66 @@ export function checkRelevanceRule(name: string | undefined): RelevanceRule {
 export function normalisedBounds(mean: readonly number[], std: readonly number[]): InputBounds {
   if (mean.length !== std.length) throw new Error("mean and std need the same number of channels");
   return { low: mean.map((m, c) => (0 - m) / std[c]), high: mean.map((m, c) => (1 - m) / std[c]) };
+}
+
+/** Settings of the relevance-reinforced (oracle) input. */
+export interface OracleOptions {
+  /** Step size: x* = x - gamma * |x| * dCE/dx (0 leaves x unchanged). */
+  gamma: number;
+  /** How many times the step is applied (>= 1). */
+  recNum: number;
+  /** `mean` (the paper's code; x* depends on the batch size) or `sum` (batch-independent). */
+  reduction: GradReduction;
+  /**
+   * Relevance R behind x* = x + gamma * sign(x) * R: `grad-input` (default, the paper's code:
+   * R = x * -dCE/dx, so x* = x - gamma * |x| * dCE/dx) or an LRP rule started from
+   * z * -dCE/dz at the logits (`rules.ts`; every engine).
+   */
+  relevance?: RelevanceRule;
+  /** LRP rule parameters; defaults in {@link LRP_DEFAULTS}. */
+  lrp?: LrpParams;
+}
+
+/** The former name of {@link OracleOptions} in the explain layer. */
+export type RelevanceSettings = OracleOptions;
+
+/**
+ * The one validation of oracle settings (config, CLI, engines and graph compilers call it),
+ * naming the offending field; returns the relevance rule with its default filled in.
+ *
+ * @example
+ * ```ts
+ * import { validateOracleOptions } from "./options.ts";
+ * console.log(validateOracleOptions({ gamma: 0.5, recNum: 1, reduction: "mean" })); // grad-input
+ * try { validateOracleOptions({ gamma: 0.5, recNum: 0, reduction: "sum" }); }
+ * catch (e) { console.log((e as Error).message); } // rec_num (recNum) must be an integer >= 1, got 0
+ * ```
+ */
+export function validateOracleOptions(o: OracleOptions): RelevanceRule {
+  if (!Number.isFinite(o.gamma) || o.gamma < 0) {
+    throw new Error(`gamma must be a finite number >= 0, got ${o.gamma}`);
+  }
+  if (!Number.isInteger(o.recNum) || o.recNum < 1) {
+    throw new Error(`rec_num (recNum) must be an integer >= 1, got ${o.recNum}`);
+  }
+  if (!(GRAD_REDUCTIONS as readonly string[]).includes(o.reduction)) {
+    throw new Error(`reduction must be one of ${GRAD_REDUCTIONS.join(", ")}, got "${o.reduction}"`);
+  }
+  const rule = checkRelevanceRule(o.relevance);
+  if (rule !== "grad-input") resolveLrpParams(o.lrp);
+  return rule;
+}
+
+/**
+ * The gamma-0 rule: a step of 0 leaves x unchanged, so the oracle response is the teacher's
+ * plain forward and no gradient pass is needed.
+ *
+ * @example
+ * ```ts
+ * import { oracleIsPlain } from "./options.ts";
+ * console.log(oracleIsPlain({ gamma: 0, recNum: 3, reduction: "mean" }), oracleIsPlain({ gamma: 0.5, recNum: 1, reduction: "mean" })); // true false
+ * ```
+ */
+export function oracleIsPlain(o: OracleOptions): boolean {
+  return o.gamma === 0;
 }

@@ -1,5 +1,6 @@
 /**
- * LRP rules as tf ops, by the "modified gradient" trick: z = layer'(a), s = R / stab(z),
+ * The tfjs interpretation of the relevance rules described as data in lib/oracle/rules.ts, by
+ * the "modified gradient" trick: z = layer'(a), s = R / stab(z),
  * c = layer'^T(s), R_in = a * c. Each rule is a way of counting the contribution z_ij of input i
  * to output j of a linear map (conv or fully connected):
  *
@@ -19,7 +20,7 @@
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { denseOp, linearRelevance } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const a = tf.tensor2d([[1, 2]]), w = tf.tensor2d([[1], [-1]]);
@@ -29,17 +30,13 @@
  * @module
  */
 
-import type { Tf, TfTensor } from "../deps.ts";
+import type { Tf, TfTensor } from "../../../deps.ts";
+import type { LayerRule } from "../../../oracle/rules.ts";
+
+export type { LayerRule } from "../../../oracle/rules.ts";
 
 type Tensor4D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
 type Tensor2D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor2D;
-
-/** A rule for a linear map, with its parameters. */
-export type LayerRule =
-  | { name: "epsilon"; epsilon: number }
-  | { name: "gamma"; gamma: number }
-  | { name: "zplus" }
-  | { name: "zB"; low: TfTensor; high: TfTensor };
 
 /** A bias-free linear map f(a; W) and its transpose f^T(s; W) = d(sum f(a; W) * s)/da. */
 export interface LinearOp {
@@ -54,7 +51,7 @@ export interface LinearOp {
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { denseOp } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const op = denseOp(tf), w = tf.tensor2d([[1, 2]]);
@@ -74,7 +71,7 @@ export function denseOp(tf: Tf): LinearOp {
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { convOp } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const op = convOp(tf, 2, 1), a = tf.ones([1, 4, 4, 1]), w = tf.ones([3, 3, 1, 1]);
@@ -96,7 +93,7 @@ export function convOp(tf: Tf, stride: number, pad: number): LinearOp {
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { convTranspose } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const s = tf.ones([1, 2, 2, 1]), w = tf.ones([3, 3, 1, 1]);
@@ -143,7 +140,7 @@ export function convTranspose(
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { diagonalOp } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * console.log(Array.from(diagonalOp(tf).apply(tf.tensor2d([[1, 2]]), tf.tensor1d([3, -1])).dataSync())); // [3, -2]
@@ -158,7 +155,7 @@ export function diagonalOp(tf: Tf): LinearOp {
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { stabilize } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * console.log(Array.from(stabilize(tf, tf.tensor1d([-1, 0, 2]), 0.5).dataSync())); // [-1.5, 0.5, 2.5]
@@ -179,7 +176,7 @@ const neg = (tf: Tf, t: TfTensor) => tf.minimum(t, 0);
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { denseOp, linearRelevance } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const a = tf.tensor2d([[1, 3]]), w = tf.tensor2d([[1], [1]]);
@@ -236,7 +233,8 @@ export function linearRelevance(
     }
     case "zB": {
       // Bounds as full tensors: the convolution's zero padding must not see them.
-      const low = tf.add(tf.zerosLike(a), rule.low), high = tf.add(tf.zerosLike(a), rule.high);
+      const low = tf.add(tf.zerosLike(a), tf.tensor1d([...rule.low]));
+      const high = tf.add(tf.zerosLike(a), tf.tensor1d([...rule.high]));
       const [wp, wn] = [pos(tf, w), neg(tf, w)];
       const z = tf.sub(tf.sub(op.apply(a, w), op.apply(low, wp)), op.apply(high, wn));
       const s = ratio(z, stabilizer);
@@ -254,7 +252,7 @@ export function linearRelevance(
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { sumContributions } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const [p] = sumContributions(tf, { name: "zplus" }, [tf.tensor1d([-1, 2])], (t) => t);
@@ -292,7 +290,7 @@ export function sumContributions(
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { addRelevance } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const [ra, rb] = addRelevance(tf, { name: "epsilon", epsilon: 0 }, [tf.scalar(1), tf.scalar(3)], tf.scalar(8), 1e-9);
@@ -317,7 +315,7 @@ export function addRelevance(
  *
  * @example
  * ```ts
- * import { initTfjs } from "../engines/tfjs/backend.ts";
+ * import { initTfjs } from "../backend.ts";
  * import { poolRelevance } from "./rules.ts";
  * const tf = await initTfjs("cpu");
  * const r = poolRelevance(tf, { name: "zplus" }, tf.tensor4d([1, 3], [1, 1, 2, 1]), tf.tensor2d([[4]]), 1e-9);
