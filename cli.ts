@@ -159,7 +159,9 @@ program.command("test")
   .option("--data <name>", "dataset (default: from the model's metadata)")
   .option("--data-dir <dir>", "where datasets are looked for", "./data")
   .option("--download", "download a missing dataset")
-  .addOption(new Option("--device <device>", "where to run").choices(["cpu", "cuda", "auto"]).default("cpu"))
+  .addOption(
+    new Option("--device <device>", "where to run").choices(["cpu", "cuda", "webgpu", "auto"]).default("cpu"),
+  )
   .option("--batch-size <n>", "images per inference call", "256")
   .option("--limit <n>", "evaluate only the first N test images")
   .option("--mean <list>", "override the normalisation mean (comma separated)")
@@ -187,7 +189,12 @@ program.command("test")
   .option("--lrp-epsilon <e>", "epsilon of --relevance lrp-epsilon", "0.25")
   .option("--lrp-gamma <g>", "gamma of --relevance lrp-gamma (not the oracle step)", "0.25")
   .addOption(
-    new Option("--engine <engine>", "engine for the teacher's gradients").choices(["onnxruntime", "tfjs"])
+    new Option("--engine <engine>", "engine for the teacher's gradients").choices([
+      "onnxruntime",
+      "tfjs",
+      "webgpu",
+      "auto",
+    ])
       .default(
         "onnxruntime",
       ),
@@ -305,7 +312,8 @@ program.command("demo")
   .description("the whole pipeline offline in minutes: teacher, oracle distillation, ONNX, evaluation")
   .option("--epochs <n>", "epochs of each stage", "3")
   .addOption(
-    new Option("--engine <engine>", "compute engine").choices(["onnxruntime", "tfjs"]).default("onnxruntime"),
+    new Option("--engine <engine>", "compute engine").choices(["onnxruntime", "tfjs", "webgpu", "auto"])
+      .default("onnxruntime"),
   )
   .addOption(
     new Option("--backend <backend>", "tfjs backend").choices(["wasm", "cpu", "tensorflow"]).default("wasm"),

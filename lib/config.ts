@@ -69,7 +69,7 @@ export interface DistillConfig {
   seed: number;
   /** Use a seeded subset of this many training images (0: all). */
   subset: number;
-  /** Compute engine: onnxruntime (default on CPU) or tfjs. */
+  /** Compute engine: auto (default: webgpu on a hardware GPU, else onnxruntime), onnxruntime, tfjs or webgpu. */
   engine: string;
   /** tfjs backend: wasm, cpu or tensorflow. */
   backend: string;
@@ -126,7 +126,7 @@ export const DISTILL_DEFAULTS: Readonly<DistillConfig> = Object.freeze({
   nesterov: false,
   seed: 0,
   subset: 0,
-  engine: "onnxruntime",
+  engine: "auto",
   backend: "wasm",
   out: "",
   studentOut: "weights/student.onnx",
@@ -171,7 +171,7 @@ export const DISTILL_FIELDS: Readonly<Record<keyof DistillConfig, FieldSpec>> = 
   nesterov: { type: "boolean", doc: "Nesterov momentum" },
   seed: { type: "integer", doc: "random seed", min: 0 },
   subset: { type: "integer", doc: "seeded training subset size (0: all)", min: 0 },
-  engine: { type: "string", doc: "compute engine", choices: ["onnxruntime", "tfjs"] },
+  engine: { type: "string", doc: "compute engine", choices: ["auto", "onnxruntime", "tfjs", "webgpu"] },
   backend: { type: "string", doc: "tfjs backend", choices: ["wasm", "cpu", "tensorflow"] },
   out: { type: "string", doc: "run folder (default runs/<teacher>_to_<student>_<time>)" },
   studentOut: { type: "string", doc: "final student ONNX path" },
