@@ -89,11 +89,18 @@ export function probeWebgpuAdapter(): Promise<WebgpuProbe> {
     const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
     if (!gpu) return { adapter: null, description: "this Deno has no navigator.gpu", software: false };
     let adapter: GPUAdapter | null = null;
+    // Without XDG_RUNTIME_DIR, the Wayland client library that adapter discovery loads prints
+    // "error: XDG_RUNTIME_DIR is invalid or not set" twice (harmless, but it reads as a failure):
+    // give it an absolute path with no display socket for the duration of the request.
+    const xdg = envGet("XDG_RUNTIME_DIR");
+    if (xdg === undefined) envSet("XDG_RUNTIME_DIR", "/nonexistent-xdg-runtime-dir");
     try {
       adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
     } catch (e) {
       const why = String((e as Error).message ?? e).split("\n")[0];
       return { adapter: null, description: `requestAdapter failed: ${why}`, software: false };
+    } finally {
+      if (xdg === undefined) envSet("XDG_RUNTIME_DIR", undefined);
     }
     if (!adapter) return { adapter: null, description: "no WebGPU adapter found", software: false };
     const info = (adapter.info ?? {}) as GPUAdapterInfo & { isFallbackAdapter?: boolean; device?: string };
@@ -103,20 +110,41 @@ export function probeWebgpuAdapter(): Promise<WebgpuProbe> {
       .filter(Boolean).join(", ");
     return {
       adapter,
-      description: extra ? `${name} (${extra})` : name,
+      description: extra ? `${name}, ${extra}` : name,
       software: isSoftwareAdapter(info, flag),
     };
   })();
   return probed;
 }
 
-/** Whether the environment variable {@link WEBGPU_ALLOW_SOFTWARE_ENV} is `1` (false without env access). */
+/**
+ * Whether the environment variable {@link WEBGPU_ALLOW_SOFTWARE_ENV} is `1` (false without env access).
+ *
+ * @example
+ * ```ts
+ * import { softwareAllowedByEnv } from "./webgpu_backend.ts";
+ * console.log(typeof softwareAllowedByEnv()); // boolean
+ * ```
+ */
 export function softwareAllowedByEnv(): boolean {
+  return envGet(WEBGPU_ALLOW_SOFTWARE_ENV) === "1";
+}
+
+/** An environment variable, or undefined (also without env permission). */
+function envGet(name: string): string | undefined {
   try {
-    return Deno.env.get(WEBGPU_ALLOW_SOFTWARE_ENV) === "1";
+    return Deno.env.get(name);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Sets (or, with undefined, deletes) an environment variable; a no-op without env permission. */
+function envSet(name: string, value: string | undefined): void {
+  try {
+    if (value === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, value);
+  } catch { /* no env permission: the messages stay */ }
 }
 
 let warned = false;
