@@ -3,7 +3,8 @@
  * adapter, opted into explicitly): every relevance rule gives the oracle x* and logits that
  * tfjs-wasm gives; a training step, an oracle pass and an eval forward each read the GPU back
  * exactly once (the step's scalars, the logits); and 200 oracle-KD steps leave the live tensor
- * count and the GPU memory tfjs reports exactly flat. The PyTorch parity of the engine is in
+ * count and the GPU memory tfjs reports exactly flat. The convolution weight gradient, which the
+ * project computes itself on webgpu (tfjs-webgpu's is wrong at batch 64 here), equals tfjs-wasm's. The PyTorch parity of the engine is in
  * sgd_parity_test.ts, oracle_parity_test.ts and onnx_import_test.ts.
  *
  * The models are tiny (8x8 images) because a software adapter is slow.
@@ -13,6 +14,7 @@ import type { Engine, FrozenModel, LabelledBatch } from "../lib/engines/engine.t
 import { createEngine } from "../lib/engines/registry.ts";
 import { RELEVANCE_RULES } from "../lib/explain/options.ts";
 import { loadTfjsCore } from "../lib/deps.ts";
+import { initTfjs } from "../lib/engines/tfjs/backend.ts";
 import { type Graph, GraphBuilder } from "../lib/graph.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { initStateDict } from "../lib/models/init.ts";
@@ -60,6 +62,39 @@ function tinyNet(): Graph {
 async function webgpu(): Promise<Engine> {
   return await createEngine(WEBGPU_ENGINE);
 }
+
+Deno.test(
+  engineTest(
+    `conv weight gradients equal tfjs-wasm's at batch 64, strides 1 and 2 (${WEBGPU_ENGINE.label})`,
+    WEBGPU_ENGINE,
+  ),
+  async () => {
+    await initTfjs("wasm");
+    const tf = await initTfjs("webgpu", { allowSoftwareAdapter: true });
+    // [batch, size, channels in, channels out, stride]: 64 x 32 x 32 is where tfjs-webgpu's own kernel failed.
+    for (const [n, hw, ci, co, s] of [[64, 32, 16, 16, 1], [8, 16, 16, 32, 2], [4, 8, 8, 8, 1]]) {
+      const rng = new Rng(n + s);
+      const xd = Float32Array.from({ length: n * hw * hw * ci }, () => rng.normal());
+      const ho = Math.ceil(hw / s);
+      const dd = Float32Array.from({ length: n * ho * ho * co }, () => rng.normal());
+      const wd = Float32Array.from({ length: 9 * ci * co }, () => 0.1 * rng.normal());
+      const filterGrad = async (backend: string) => {
+        await tf.setBackend(backend);
+        const x = tf.tensor4d(xd, [n, hw, hw, ci]), dy = tf.tensor4d(dd, [n, ho, ho, co]);
+        const w = tf.tensor4d(wd, [3, 3, ci, co]);
+        type T4 = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
+        const g = tf.grad((ww) => tf.sum(tf.mul(tf.conv2d(x, ww as T4, s, 1), dy)))(w);
+        const out = (await g.data()) as Float32Array;
+        tf.dispose([x, dy, w, g]);
+        return out;
+      };
+      const want = await filterGrad("wasm"), got = await filterGrad("webgpu");
+      // Stated tolerance: 1e-5 of the largest entry (sums of up to 65,536 float32 products).
+      const d = maxAbsDiff(got, want), scale = peak(want);
+      assert.ok(d <= 1e-5 * scale, `batch ${n}, ${hw}x${hw}, stride ${s}: differs by ${d} (scale ${scale})`);
+    }
+  },
+);
 
 for (const arch of ["resnet8", "wrn_16_1"]) {
   const name =

@@ -23,6 +23,7 @@ import {
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import { installThreadedWasmBackend } from "./wasm_threads.ts";
 import { installWebgpuBackend } from "./webgpu_backend.ts";
+import { registerWebgpuConvGradient } from "./webgpu_conv_grad.ts";
 
 /** tfjs backends of `--engine tfjs --backend <name>` (WebGPU is its own engine, `webgpu`). */
 export const TFJS_BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
@@ -84,7 +85,9 @@ export async function initTfjs(backend: TfjsBackendName = "wasm", opts: TfjsInit
       }
       break;
     case "webgpu":
-      break; // registered above
+      // The backend itself was registered above; the weight gradient of convolutions is ours.
+      registerWebgpuConvGradient(tf);
+      break;
     default:
       throw new Error(`unknown tfjs backend "${backend}"; choose one of ${TFJS_BACKENDS.join(", ")}`);
   }
