@@ -110,13 +110,14 @@ for (const arch of ["resnet8", "wrn_16_1"]) {
         const opts = { gamma: 0.5, recNum: 1, reduction: "mean" as const, relevance };
         const want = await ref.oracle(b, opts, true);
         const got = await gpu.oracle(b, opts, true);
-        // Stated tolerance: 1e-5 of the largest |x*| and 1e-4 of the largest |logit| (float32
-        // sums in another order; measured below 1e-6 of the scale).
-        const dx = maxAbsDiff(got.xStar!, want.xStar!), sx = peak(want.xStar!);
-        assert.ok(dx <= 1e-5 * sx, `${relevance}: x* differs by ${dx} (scale ${sx})`);
+        // Stated tolerance: 1e-3 of how far x* moved from x (it moves by 5e-4 to 1e-2 here;
+        // measured: at most 1.2e-7, float32 sums in another order), and 1e-4 of the largest |logit|.
+        const moved = maxAbsDiff(want.xStar!, b.x);
+        assert.ok(moved > 1e-4, `${relevance}: the reference x* equals x`);
+        const dx = maxAbsDiff(got.xStar!, want.xStar!);
+        assert.ok(dx <= 1e-3 * moved, `${relevance}: x* differs by ${dx} (x* - x up to ${moved})`);
         const dl = maxAbsDiff(got.logits, want.logits), sl = peak(want.logits);
         assert.ok(dl <= 1e-4 * Math.max(1, sl), `${relevance}: logits differ by ${dl} (scale ${sl})`);
-        assert.ok(maxAbsDiff(got.xStar!, b.x) > 1e-3, `${relevance}: x* equals x`);
       }
     } finally {
       ref.dispose();
