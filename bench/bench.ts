@@ -6,9 +6,12 @@
  * the ratio per case. Writes the JSON to `.bench/bench_<time>.json`. A script that reports; it
  * asserts nothing.
  *
- *   deno task bench [--engines onnxruntime,tfjs-wasm] [--rounds 2] [--quick] [--no-torch]
+ *   deno task bench [--engines onnxruntime,tfjs-wasm,webgpu] [--rounds 2] [--quick] [--no-torch]
+ *       [--cases kd_step,train_step]
  *
- * tfjs runs only the five main cases (its batch-256 and resnet110 steps take minutes).
+ * tfjs runs only the five main cases (its batch-256 and resnet110 steps take minutes). `webgpu`
+ * measures the GPU Deno's WebGPU sees; where only a software adapter exists it reports an error
+ * row unless ORACLE_KD_WEBGPU_ALLOW_SOFTWARE=1 (correctness runs; its timings mean nothing).
  * @module
  */
 
@@ -35,9 +38,12 @@ const program = new Command()
   .option("--engines <list>", "engines to measure", "onnxruntime,tfjs-wasm")
   .option("--rounds <n>", "alternations per case (medians of the rounds are compared)", "2")
   .option("--quick", "about 1 s per case")
-  .option("--no-torch", "skip the PyTorch reference");
+  .option("--no-torch", "skip the PyTorch reference")
+  .option("--cases <list>", "comma-separated subset of the cases (default: all; tfjs: the main ones)");
 program.parse(["deno", "bench", ...Deno.args]);
-const o = program.opts<{ engines: string; rounds: string; quick?: boolean; torch: boolean }>();
+const o = program.opts<
+  { engines: string; rounds: string; quick?: boolean; torch: boolean; cases?: string }
+>();
 
 const hasTorch = o.torch && (await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"] })
   .output().then((r) => r.success).catch(() => false));
@@ -61,7 +67,8 @@ for (const label of o.engines.split(",").map((s) => s.trim()).filter(Boolean)) {
     "--json",
   ];
   if (o.quick) args.push("--quick");
-  if (engine === "tfjs") args.push("--cases", MAIN_CASES.join(","));
+  if (o.cases) args.push("--cases", o.cases);
+  else if (engine === "tfjs") args.push("--cases", MAIN_CASES.join(","));
   const compare = hasTorch && Object.keys(torchRows).length === 0;
   if (compare) args.push("--compare-torch");
   console.log(`measuring ${label}${compare ? " and PyTorch" : ""} ...`);

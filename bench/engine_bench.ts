@@ -2,7 +2,7 @@
  * Engine benchmark: images/s and peak resident memory of the oracle-KD workloads, optionally side
  * by side with PyTorch CPU (tools/torch_bench.py: same cases, same semantics).
  *
- *   deno run -A bench/engine_bench.ts [--engine onnxruntime|tfjs] [--backend wasm|cpu]
+ *   deno run -A bench/engine_bench.ts [--engine onnxruntime|tfjs|webgpu] [--backend wasm|cpu]
  *       [--batch 64] [--threads N] [--quick] [--compare-torch] [--rounds 2] [--json]
  *
  * Cases (random CIFAR-shaped data, 100 classes, seeded weights):
@@ -189,7 +189,7 @@ function loadAverage(): string {
 
 const program = new Command()
   .name("engine_bench")
-  .option("--engine <name>", "onnxruntime or tfjs", "onnxruntime")
+  .option("--engine <name>", "onnxruntime, tfjs or webgpu (a GPU through Deno's WebGPU)", "onnxruntime")
   .option("--backend <name>", "tfjs backend (wasm, cpu, tensorflow)", "wasm")
   .option("--batch <n>", "batch size of the main cases", "64")
   .option("--threads <n>", "threads for onnxruntime and PyTorch", String(navigator.hardwareConcurrency || 1))

@@ -156,7 +156,12 @@ const F = {
   weightDecay: num("optimiser", "L2 weight decay", 2.5e-4, { min: 0 }),
   momentum: num("optimiser", "SGD momentum", 0.9, { min: 0 }),
   nesterov: bool("optimiser", "Nesterov momentum", false),
-  engine: choice("engine", "compute engine", ENGINE_NAMES, "onnxruntime"),
+  engine: choice(
+    "engine",
+    "compute engine (auto: webgpu on a hardware GPU, else onnxruntime)",
+    ENGINE_NAMES,
+    "auto",
+  ),
   backend: choice("engine", "tfjs backend", TFJS_BACKENDS, "wasm"),
   resume: bool("run", "resume the run in --out from its checkpoint", false),
   overwrite: bool("run", "replace the run in a non-empty --out folder (refused without it)", false),

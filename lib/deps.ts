@@ -76,6 +76,24 @@ export function loadTfjsWasmBackend(): Promise<TfjsWasmModule> {
   return import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
 }
 
+/** The tfjs WebGPU backend module (pure JS and WGSL; runs on Deno's built-in `navigator.gpu`). */
+export type TfjsWebgpuModule = typeof import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+
+/**
+ * Loads the tfjs `webgpu` backend module (it registers a backend factory with tfjs-core, which
+ * lib/engines/tfjs/webgpu_backend.ts replaces by one that picks the adapter itself).
+ *
+ * @example
+ * ```ts
+ * import { loadTfjsWebgpuBackend } from "./deps.ts";
+ * const webgpu = await loadTfjsWebgpuBackend();
+ * console.log(typeof webgpu.WebGPUBackend); // function
+ * ```
+ */
+export function loadTfjsWebgpuBackend(): Promise<TfjsWebgpuModule> {
+  return import("npm:@tensorflow/tfjs-backend-webgpu@4.22.0");
+}
+
 /**
  * Loads tfjs-node-gpu, else tfjs-node (native TensorFlow, CUDA where built for it).
  * Throws when neither is installed; the caller turns that into an install hint.

@@ -125,7 +125,7 @@ Deno.test("--config works on every command (JSON or YAML; errors in the file nam
         "demo",
         "m.yaml",
         "epochs: 1\nengine: gpu\n",
-        /^error: m\.yaml: --engine must be one of tfjs, onnxruntime; got "gpu"$/,
+        /^error: m\.yaml: --engine must be one of tfjs, onnxruntime, webgpu, auto; got "gpu"$/,
       ],
     ];
     for (const [command, file, body, why] of cases) {

@@ -1,7 +1,8 @@
 /**
  * Engine selection: names and backends resolve, unknown ones are refused with the valid set, the
- * `tensorflow` backend without tfjs-node(-gpu) installed says how to install it, and onnxruntime
- * is the default engine of the configuration, and no relevance rule forces an engine.
+ * `tensorflow` backend without tfjs-node(-gpu) installed says how to install it, and auto
+ * (webgpu on a hardware GPU, else onnxruntime; tests/webgpu_choice_test.ts) is the default engine
+ * of the configuration, and no relevance rule forces an engine.
  */
 import assert from "node:assert/strict";
 import { DISTILL_DEFAULTS } from "../lib/config.ts";
@@ -16,11 +17,11 @@ Deno.test("engines resolve by name; unknown engines and backends list the valid 
   assert.equal(cpu.name, "tfjs-cpu");
   await assert.rejects(
     createEngine({ engine: "torch" as "tfjs" }),
-    /unknown engine "torch"; choose one of tfjs, onnxruntime/,
+    /unknown engine "torch"; choose one of tfjs, onnxruntime, webgpu, auto/,
   );
   await assert.rejects(
     createEngine({ engine: "tfjs", backend: "webgpu" as "wasm" }),
-    /unknown tfjs backend "webgpu"; choose one of wasm, cpu, tensorflow/,
+    /unknown tfjs backend "webgpu"; choose one of wasm, cpu, tensorflow \(WebGPU is --engine webgpu\)/,
   );
 });
 
@@ -38,8 +39,8 @@ Deno.test("the tensorflow backend without tfjs-node(-gpu) fails with how to inst
   if (native) console.log("tfjs-node(-gpu) is installed here; the error path was not exercised");
 });
 
-Deno.test("onnxruntime is the default engine, tfjs-wasm the default tfjs backend", () => {
-  assert.equal(DISTILL_DEFAULTS.engine, "onnxruntime");
+Deno.test("auto is the default engine, tfjs-wasm the default tfjs backend", () => {
+  assert.equal(DISTILL_DEFAULTS.engine, "auto");
   assert.equal(DISTILL_DEFAULTS.backend, "wasm");
 });
 

@@ -1,6 +1,7 @@
 /**
  * ONNX import against PyTorch: files written by torch.onnx.export (tools/make_onnx_fixtures.py)
- * must give PyTorch's logits and input gradients on the tfjs engine (wasm backend), and every
+ * must give PyTorch's logits and input gradients on the tfjs engine (wasm backend), the imported
+ * resnet20 teachers also on the webgpu engine (any adapter, software included), and every
  * malformed or unsupported file must fail with one clear line.
  */
 import assert from "node:assert/strict";
@@ -9,7 +10,9 @@ import { OnnxFormatError } from "../convert/onnx_errors.ts";
 import { decodeOnnxModel, encodeOnnxModel, int64Tensor, type OnnxModel } from "../convert/onnx_proto.ts";
 import { describeOnnx } from "../convert/onnx_describe.ts";
 import { TfjsEngine } from "../lib/engines/tfjs/engine.ts";
-import type { FrozenModel } from "../lib/engines/engine.ts";
+import type { Engine, FrozenModel } from "../lib/engines/engine.ts";
+import { createEngine } from "../lib/engines/registry.ts";
+import { engineTest, WEBGPU_ENGINE } from "./engines.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
 import { loadFixture } from "./fixtures.ts";
@@ -38,9 +41,14 @@ function argmaxRows(logits: Float32Array, k: number): number[] {
   return out;
 }
 
-async function withModel<T>(bytes: Uint8Array, name: string, f: (m: FrozenModel) => Promise<T>): Promise<T> {
+async function withModel<T>(
+  bytes: Uint8Array,
+  name: string,
+  f: (m: FrozenModel) => Promise<T>,
+  on: Engine = engine,
+): Promise<T> {
   const imp = importOnnx(bytes, name);
-  const m = await engine.loadFrozen(imp.graph, imp.weights);
+  const m = await on.loadFrozen(imp.graph, imp.weights);
   try {
     return await f(m);
   } finally {
@@ -101,26 +109,26 @@ Deno.test("dynamic and static batch exports both run at another batch size", asy
   }
 });
 
-Deno.test("the cifar100 resnet20 teacher, BatchNorm folded and kept: real images match PyTorch", async () => {
+async function resnet20TeacherMatches(on: Engine): Promise<void> {
   const images = f32(teacherFx, "cifar100/images");
   const labels = teacherFx.tensors.get("cifar100/labels")!.data;
   const ref = f32(teacherFx, "cifar100/resnet20/image_logits");
   const n = images.length / 3072;
   assert.equal(n, 20);
   for (const name of ["resnet20_cifar100_folded.onnx", "resnet20_cifar100_bn.onnx"]) {
-    const got: Float32Array = await withModel(onnxFile(name), name, (m) => m.forward(batch(images, n)));
+    const got: Float32Array = await withModel(onnxFile(name), name, (m) => m.forward(batch(images, n)), on);
     assert.ok(maxAbsDiff(got, ref) <= TOL, `${name}: ${maxAbsDiff(got, ref)}`);
     assert.deepEqual(argmaxRows(got, 100), argmaxRows(ref, 100), `${name} top-1`);
     const seededRef = f32(teacherFx, "cifar100/resnet20/seeded_logits");
-    const seededGot = await withModel(onnxFile(name), name, (m) => m.forward(batch(seeded, 8)));
+    const seededGot = await withModel(onnxFile(name), name, (m) => m.forward(batch(seeded, 8)), on);
     assert.ok(maxAbsDiff(seededGot, seededRef) <= TOL, name);
     // The teacher is a real one: most of these test images are classified correctly.
     const hits = argmaxRows(got, 100).filter((c, i) => c === labels[i]).length;
     assert.ok(hits >= 12, `${hits}/20 correct`);
   }
-});
+}
 
-Deno.test("an imported teacher serves as oracle: input gradient matches PyTorch's", async () => {
+async function importedOracleMatches(on: Engine): Promise<void> {
   const y = Int32Array.from(teacherFx.tensors.get("cifar100/seeded_labels")!.data);
   const ref = f32(teacherFx, "cifar100/resnet20/seeded_input_grad");
   const scale = Math.max(...ref.map(Math.abs));
@@ -140,8 +148,20 @@ Deno.test("an imported teacher serves as oracle: input gradient matches PyTorch'
       assert.ok(maxAbsDiff(o.xStar!, expected) <= gamma * maxX * gradTol, `${name}: x*`);
       assert.ok(maxAbsDiff(o.xStar!, b.x) > 1e-3, "x* moved away from x");
       assert.equal(o.logits.length, 800);
-    });
+    }, on);
   }
+}
+
+const resnet20Test = "the cifar100 resnet20 teacher, BatchNorm folded and kept: real images match PyTorch";
+const oracleTest = "an imported teacher serves as oracle: input gradient matches PyTorch's";
+Deno.test(resnet20Test, () => resnet20TeacherMatches(engine));
+Deno.test(oracleTest, () => importedOracleMatches(engine));
+// The same tolerances on the webgpu engine.
+Deno.test(engineTest(`${resnet20Test} (${WEBGPU_ENGINE.label})`, WEBGPU_ENGINE), async () => {
+  await resnet20TeacherMatches(await createEngine(WEBGPU_ENGINE));
+});
+Deno.test(engineTest(`${oracleTest} (${WEBGPU_ENGINE.label})`, WEBGPU_ENGINE), async () => {
+  await importedOracleMatches(await createEngine(WEBGPU_ENGINE));
 });
 
 Deno.test("names: state-dict keys survive, folded convs get module-path names, shared weights stay shared", () => {

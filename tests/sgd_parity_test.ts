@@ -8,7 +8,7 @@ import { buildModel } from "../lib/models/zoo.ts";
 import type { StateDict } from "../lib/tensor.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
 import { type Fixture, loadFixture } from "./fixtures.ts";
-import { PARITY_ENGINES } from "./engines.ts";
+import { engineTest, PARITY_ENGINES } from "./engines.ts";
 import { createEngine } from "../lib/engines/registry.ts";
 
 const TOL = 1e-5;
@@ -30,7 +30,8 @@ function stateFromFixture(f: Fixture, prefix: string, keys: string[]): StateDict
 
 for (const choice of PARITY_ENGINES) {
   for (const variant of ["plain", "nesterov"] as const) {
-    Deno.test(`SGD distillation steps equal PyTorch (${choice.label}, ${variant})`, async () => {
+    const test = engineTest(`SGD distillation steps equal PyTorch (${choice.label}, ${variant})`, choice);
+    Deno.test(test, async () => {
       const f = await loadFixture("sgd_golden.json");
       const m = f.meta as {
         classes: number;

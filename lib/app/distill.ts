@@ -123,7 +123,11 @@ export async function runDistill(
       `${cin}x${h}x${w}, ${dataset.numClasses} classes`,
   );
 
-  const choice = { engine: c.engine as EngineName, backend: c.backend as TfjsBackendName };
+  const choice = {
+    engine: c.engine as EngineName,
+    backend: c.backend as TfjsBackendName,
+    onChoice: (line: string) => progress.line(line), // what `auto` picked, and why
+  };
   const engine = await createEngine(choice);
   progress.line(`engine   ${engine.name}`);
 

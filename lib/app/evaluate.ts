@@ -42,7 +42,7 @@ export interface EvaluateOptions {
   dataDir?: string;
   /** Download a missing dataset. */
   download?: boolean;
-  /** cpu (default), cuda, or auto (CUDA when installed, else CPU). */
+  /** cpu (default), cuda, webgpu, or auto (CUDA when installed, else WebGPU on a hardware GPU, else CPU). */
   device?: Device;
   /** Images per inference call (default 256). */
   batchSize?: number;
@@ -90,7 +90,7 @@ export interface EvaluationReport {
   /** Dataset name. */
   dataset: string;
   /** Device used. */
-  device: "cpu" | "cuda";
+  device: "cpu" | "cuda" | "webgpu";
   /** Why `auto` fell back to the CPU, if it did. */
   deviceNote?: string;
   /** Class names by index. */

@@ -1,6 +1,7 @@
 /**
  * Any classifier ONNX file on onnxruntime-node: CPU by default with every core, CUDA when its
- * execution provider is installed. Checks that the model takes NCHW images of the data's shape
+ * execution provider is installed, WebGPU (onnxruntime-node's built-in Dawn provider) on a GPU
+ * with a Vulkan driver. Checks that the model takes NCHW images of the data's shape
  * and returns one score per class, with errors that show both shapes: declared shapes before
  * the first image is read, undeclared ones on the first batch. A model exported with a fixed
  * batch size (no dynamic batch axis) is fed batches of exactly that size.
@@ -21,11 +22,18 @@ import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
 import { type ModelMetadata, parseModelMetadata } from "../../convert/onnx_metadata.ts";
 import { loadOnnxruntime, type Ort } from "../deps.ts";
 import { countNonFinite, describeNonFinite } from "../../convert/non_finite.ts";
+import { probeWebgpuAdapter, WEBGPU_INSTALL_HINT } from "../engines/tfjs/webgpu_backend.ts";
 
-/** Where a classifier can run (`auto`: CUDA when installed, else the CPU). */
-export const DEVICES = ["cpu", "cuda", "auto"] as const;
+/** Where a classifier can run (`auto`: CUDA, else WebGPU on a hardware adapter, else the CPU). */
+export const DEVICES = ["cpu", "cuda", "webgpu", "auto"] as const;
 /** Where to run. */
 export type Device = typeof DEVICES[number];
+
+/** Thrown when onnxruntime's WebGPU execution provider finds no adapter it accepts. */
+export class WebgpuProviderUnavailableError extends Error {
+  /** Error name. */
+  override name = "WebgpuProviderUnavailableError";
+}
 
 /** Thrown when the CUDA execution provider cannot be used. */
 export class CudaUnavailableError extends Error {
@@ -40,6 +48,15 @@ export const CUDA_INSTALL_HINT =
   "`npm install onnxruntime-node@1.30.0 --onnxruntime-node-install-cuda=v12` (or `deno install " +
   "--allow-scripts=npm:onnxruntime-node@1.30.0 npm:onnxruntime-node@1.30.0` with nodeModulesDir), then retry; " +
   "or use --device cpu";
+
+/** The one-line error of `--device webgpu` where onnxruntime's WebGPU provider cannot run. */
+function webgpuUnavailable(why: string): WebgpuProviderUnavailableError {
+  return new WebgpuProviderUnavailableError(
+    `WebGPU execution provider unavailable (${why}); ${
+      WEBGPU_INSTALL_HINT.replace("--engine onnxruntime", "--device cpu")
+    } (onnxruntime's Dawn refuses software adapters such as llvmpipe)`,
+  );
+}
 
 /** Declared input/output shapes (null for symbolic dimensions; null lists where the file declares no shape). */
 export interface IoShapes {
@@ -62,7 +79,7 @@ export class OnnxClassifier {
     private readonly ort: Ort,
     private readonly session: Awaited<ReturnType<Ort["InferenceSession"]["create"]>>,
     /** Device actually used. */
-    readonly device: "cpu" | "cuda",
+    readonly device: "cpu" | "cuda" | "webgpu",
     /** Metadata written by this package (empty for other producers). */
     readonly metadata: ModelMetadata,
     /** Declared shapes. */
@@ -75,7 +92,9 @@ export class OnnxClassifier {
 
   /**
    * Opens `file`. `device` cuda fails with {@link CudaUnavailableError} when the provider is
-   * missing; `auto` then falls back to the CPU and says why in {@link fallbackReason}.
+   * missing, webgpu with {@link WebgpuProviderUnavailableError} when it finds no GPU (it refuses
+   * software adapters); `auto` tries CUDA, then WebGPU where Deno sees a hardware adapter, then
+   * falls back to the CPU and says why in {@link fallbackReason}.
    *
    * @example
    * ```ts
@@ -99,23 +118,41 @@ export class OnnxClassifier {
     if (device !== "cpu") {
       const level = ort.env.logLevel;
       ort.env.logLevel = "fatal"; // the native loader logs its own failure; we explain it below
+      const missed: string[] = [];
       try {
-        const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cuda"] });
-        return new OnnxClassifier(ort, s, "cuda", metadata, io, file);
-      } catch (e) {
-        // The native message carries terminal colour codes; strip them.
-        // deno-lint-ignore no-control-regex
-        const why = String((e as Error).message ?? e).split("\n")[0].replace(/\x1b\[[0-9;]*m/g, "").slice(
-          0,
-          200,
-        );
-        if (device === "cuda") {
-          throw new CudaUnavailableError(
-            `CUDA execution provider unavailable (${why}). ${CUDA_INSTALL_HINT}`,
-          );
+        for (const ep of device === "auto" ? ["cuda", "webgpu"] as const : [device]) {
+          if (ep === "webgpu") {
+            // Dawn refuses software adapters and prints its failures on stderr: ask it only where
+            // Deno's WebGPU sees a hardware GPU.
+            const probe = await probeWebgpuAdapter();
+            if (!probe.adapter || probe.software) {
+              const why = probe.adapter
+                ? `only the software adapter ${probe.description}`
+                : probe.description;
+              if (device === "webgpu") throw webgpuUnavailable(`no hardware WebGPU adapter: ${why}`);
+              missed.push(`WebGPU: no hardware adapter (${why})`);
+              continue;
+            }
+          }
+          try {
+            const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: [ep] });
+            return new OnnxClassifier(ort, s, ep, metadata, io, file);
+          } catch (e) {
+            // The native message carries terminal colour codes and a source location; strip them.
+            const why = String((e as Error).message ?? e).split("\n")[0]
+              // deno-lint-ignore no-control-regex
+              .replace(/\x1b\[[0-9;]*m/g, "").replace(/^.* was false\. /, "").slice(0, 200);
+            if (device === "cuda") {
+              throw new CudaUnavailableError(
+                `CUDA execution provider unavailable (${why}). ${CUDA_INSTALL_HINT}`,
+              );
+            }
+            if (device === "webgpu") throw webgpuUnavailable(why);
+            missed.push(`${ep === "cuda" ? "CUDA" : "WebGPU"} unavailable (${why})`);
+          }
         }
         const s = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ["cpu"] });
-        return new OnnxClassifier(ort, s, "cpu", metadata, io, file, `CUDA unavailable (${why})`);
+        return new OnnxClassifier(ort, s, "cpu", metadata, io, file, missed.join("; "));
       } finally {
         ort.env.logLevel = level;
       }

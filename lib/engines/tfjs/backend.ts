@@ -1,7 +1,8 @@
 /**
  * Selects and initialises a tfjs backend: `wasm` (default on CPU, XNNPACK convolutions plus the
- * project's training kernels), `cpu` (pure JS reference) or `tensorflow` (tfjs-node-gpu, then
- * tfjs-node, when the user installed them).
+ * project's training kernels), `cpu` (pure JS reference), `tensorflow` (tfjs-node-gpu, then
+ * tfjs-node, when the user installed them), or `webgpu` (any GPU Deno's WebGPU sees; the engine
+ * registry calls it engine `webgpu`, see webgpu_backend.ts).
  *
  * @example
  * ```ts
@@ -21,11 +22,19 @@ import {
 } from "../../deps.ts";
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
 import { installThreadedWasmBackend } from "./wasm_threads.ts";
+import { installWebgpuBackend } from "./webgpu_backend.ts";
+import { registerWebgpuConvGradient } from "./webgpu_conv_grad.ts";
 
-/** tfjs backends this package can run on. */
+/** tfjs backends of `--engine tfjs --backend <name>` (WebGPU is its own engine, `webgpu`). */
 export const TFJS_BACKENDS = ["wasm", "cpu", "tensorflow"] as const;
-/** A tfjs backend name. */
-export type TfjsBackendName = typeof TFJS_BACKENDS[number];
+/** A tfjs backend name: one of {@link TFJS_BACKENDS}, or `webgpu` (engine `webgpu`). */
+export type TfjsBackendName = typeof TFJS_BACKENDS[number] | "webgpu";
+
+/** Options of {@link initTfjs}. */
+export interface TfjsInitOptions {
+  /** `webgpu` only: accept a software adapter (llvmpipe, SwiftShader); default from the environment. */
+  allowSoftwareAdapter?: boolean;
+}
 
 /** Thrown when the `tensorflow` backend is asked for but no native tfjs package is installed. */
 export class BackendUnavailableError extends Error {
@@ -44,10 +53,12 @@ export class BackendUnavailableError extends Error {
  * console.log(tf.getBackend()); // wasm
  * ```
  */
-export async function initTfjs(backend: TfjsBackendName = "wasm"): Promise<Tf> {
+export async function initTfjs(backend: TfjsBackendName = "wasm", opts: TfjsInitOptions = {}): Promise<Tf> {
   const tf = await loadTfjsCore();
   // PROD silences tfjs's console banners ("install tfjs-node") and skips debug-only checks.
   tf.env().set("PROD", true);
+  // The adapter is judged on every request: a software adapter needs its own permission each time.
+  if (backend === "webgpu") await installWebgpuBackend(tf, { allowSoftware: opts.allowSoftwareAdapter });
   if (tf.getBackend() === backend) return tf;
   switch (backend) {
     case "cpu":
@@ -72,6 +83,10 @@ export async function initTfjs(backend: TfjsBackendName = "wasm"): Promise<Tf> {
             String((e as Error).message ?? e).split("\n")[0],
         );
       }
+      break;
+    case "webgpu":
+      // The backend itself was registered above; the weight gradient of convolutions is ours.
+      registerWebgpuConvGradient(tf);
       break;
     default:
       throw new Error(`unknown tfjs backend "${backend}"; choose one of ${TFJS_BACKENDS.join(", ")}`);

@@ -1,5 +1,7 @@
 /**
- * The tfjs engine: {@link Engine} on a tfjs backend (wasm by default, cpu, or tensorflow).
+ * The tfjs engine: {@link Engine} on a tfjs backend (wasm by default, cpu, or tensorflow), and the
+ * `webgpu` engine: the same engine on tfjs's WebGPU backend (webgpu_backend.ts), where tensors
+ * stay on the GPU across a step: the batch goes in, and one small read brings the step's scalars out.
  *
  * @example
  * ```ts
@@ -39,7 +41,7 @@ import { oracleOutputs } from "../engine.ts";
 import { relevancePlan } from "../../oracle/rules.ts";
 import { LrpAnalyzer } from "./lrp/lrp.ts";
 import { inputGradient, oracleInput } from "./lrp/relevance.ts";
-import { initTfjs, type TfjsBackendName } from "./backend.ts";
+import { initTfjs, type TfjsBackendName, type TfjsInitOptions } from "./backend.ts";
 import { fromTfjsLayout, toTfjsLayout } from "./layout.ts";
 import { distillationLoss } from "./losses.ts";
 import { TfjsNetwork } from "./network.ts";
@@ -68,9 +70,9 @@ export class TfjsEngine implements Engine {
    * console.log((await TfjsEngine.create("cpu")).name); // tfjs-cpu
    * ```
    */
-  static async create(backend: TfjsBackendName = "wasm"): Promise<TfjsEngine> {
-    const tf = await initTfjs(backend);
-    return new TfjsEngine(tf, `tfjs-${backend}`, backend);
+  static async create(backend: TfjsBackendName = "wasm", opts: TfjsInitOptions = {}): Promise<TfjsEngine> {
+    const tf = await initTfjs(backend, opts);
+    return new TfjsEngine(tf, backend === "webgpu" ? "webgpu" : `tfjs-${backend}`, backend);
   }
 
   /** See {@link Engine.loadFrozen}. */
@@ -219,8 +221,12 @@ class TfjsTrainable implements TrainableModel {
     this.net.updateRunningStats(stats);
     this.#step++;
     const [ceT, kdT, logits] = kept;
-    const [ce, kd] = [(await ceT.data())[0], (await kdT.data())[0]];
-    const hits = await topkHits(tf, logits, y);
+    // One read brings every scalar of the step to the host (a GPU round trip each otherwise).
+    const scalars = tf.tidy(() =>
+      tf.concat([tf.reshape(ceT, [1]), tf.reshape(kdT, [1]), topkHits(tf, logits, y)])
+    );
+    const [ce, kd, correct1, correct5] = (await scalars.data()) as Float32Array;
+    scalars.dispose();
     for (const k of kept) k.dispose();
     for (const g of Object.values(grads)) g.dispose();
     value.dispose();
@@ -228,7 +234,7 @@ class TfjsTrainable implements TrainableModel {
     y.dispose();
     t?.dispose();
     const loss = teacherLogits ? w.ceWeight * ce + w.alpha * w.temperature ** 2 * kd : w.ceWeight * ce;
-    return { loss, ce, kd, correct1: hits[0], correct5: hits[1] };
+    return { loss, ce, kd, correct1, correct5 };
   }
 
   forward(batch: ImageBatch): Promise<Float32Array> {
@@ -275,18 +281,10 @@ class TfjsTrainable implements TrainableModel {
   }
 }
 
-/** Top-1 and top-5 hit counts of `logits` against `labels`. */
-async function topkHits(tf: Tf, logits: TfTensor, labels: TfTensor): Promise<[number, number]> {
+/** Top-1 and top-5 hit counts of `logits` against `labels`, as a float32 [2] tensor (no host read). */
+function topkHits(tf: Tf, logits: TfTensor, labels: TfTensor): TfTensor {
   const k = Math.min(5, logits.shape[1]!);
-  const { values, indices } = tf.topk(logits, k);
-  const idx = (await indices.data()) as Int32Array;
-  const y = (await labels.data()) as Int32Array;
-  values.dispose();
-  indices.dispose();
-  let c1 = 0, c5 = 0;
-  for (let i = 0; i < y.length; i++) {
-    if (idx[i * k] === y[i]) c1++;
-    for (let j = 0; j < k; j++) if (idx[i * k + j] === y[i]) c5++;
-  }
-  return [c1, c5];
+  // top-k indices are distinct, so the matches in a row are 0 or 1: their sum counts top-k hits.
+  const match = tf.cast(tf.equal(tf.topk(logits, k).indices, tf.expandDims(labels, 1)), "float32");
+  return tf.stack([tf.sum(tf.slice(match, [0, 0], [-1, 1])), tf.sum(match)]);
 }
