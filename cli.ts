@@ -25,15 +25,15 @@ import {
 } from "./lib/config.ts";
 import { readSettingsFile } from "./lib/config_file.ts";
 import { PACKAGE_VERSION } from "./convert/onnx_metadata.ts";
-import { distill, train } from "./lib/app/library.ts";
-import { convertModel } from "./lib/app/convert.ts";
-import { datasetMetadata } from "./lib/app/dataset_metadata.ts";
-import { evaluateModel, formatReport } from "./lib/app/evaluate.ts";
-import { runAnalyze } from "./lib/app/analyze.ts";
-import { runDemo } from "./lib/app/demo.ts";
+import { distill, train } from "./app/library.ts";
+import { convertModel } from "./app/convert.ts";
+import { datasetMetadata } from "./lib/data/metadata.ts";
+import { evaluateModel, formatReport } from "./app/evaluate.ts";
+import { runAnalyze } from "./app/analyze.ts";
+import { runDemo } from "./app/demo.ts";
 import { createCtrlC } from "./lib/interrupt.ts";
 import { readRunConfig } from "./lib/run_folder.ts";
-import { runSweepCli } from "./lib/sweep/cli.ts";
+import { runSweepCli } from "./app/sweep/cli.ts";
 
 /** Ctrl-C: quits at once while setting up; stops after the current step with a checkpoint while training. */
 function interruptSignal(): { signal: AbortSignal; onPhase: (p: "setup" | "training") => void } {
@@ -172,7 +172,7 @@ async function main(args: string[]): Promise<void> {
   await (ACTIONS[name] as (c: any) => Promise<void>)(c);
 }
 
-// Sweeps: `sweep run|status|report|cell ...`, parsed by lib/sweep/cli.ts (see `sweep --help`).
+// Sweeps: `sweep run|status|report|cell ...`, parsed by app/sweep/cli.ts (see `sweep --help`).
 async function sweepCommand(args: string[]): Promise<void> {
   // The runs save their own checkpoints on Ctrl-C: the sweep only stops starting new ones.
   const ctrlC = createCtrlC();

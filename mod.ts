@@ -49,7 +49,7 @@ export {
   softmaxRows,
 } from "./lib/explain/embedding.ts";
 export * from "./lib/plots/figures.ts";
-export * from "./lib/sweep/mod.ts";
+export * from "./app/sweep/mod.ts";
 // Types the public API's signatures mention.
 export type { OnnxImport } from "./convert/onnx_import.ts";
 export type { OnnxDescription } from "./convert/onnx_describe.ts";
@@ -98,10 +98,10 @@ export { makeSyntheticDataset, type SyntheticOptions } from "./lib/data/syntheti
 export { type PngFolderOptions, readPngFolder } from "./lib/data/png_folder.ts";
 export { DataError, type DataProgress, type ImageDataset, type ImageSplit } from "./lib/data/dataset.ts";
 export { BatchLoader, type LoaderOptions } from "./lib/data/loader.ts";
-export { type ArrayDatasetOptions, type ArraySplit, datasetFromArrays } from "./lib/app/data_sources.ts";
-export { type DatasetMetadata, datasetMetadata } from "./lib/app/dataset_metadata.ts";
-export { type LoadedModel, loadModelFile } from "./lib/app/model_file.ts";
-export { paperTeacher, resolveTeacher, type ResolveTeacherOptions } from "./lib/app/teachers.ts";
+export { type ArrayDatasetOptions, type ArraySplit, datasetFromArrays } from "./app/data_sources.ts";
+export { type DatasetMetadata, datasetMetadata } from "./lib/data/metadata.ts";
+export { type LoadedModel, loadModelFile } from "./app/model_file.ts";
+export { paperTeacher, resolveTeacher, type ResolveTeacherOptions } from "./app/teachers.ts";
 export {
   distill,
   evaluateNetwork,
@@ -112,17 +112,12 @@ export {
   type RunResult,
   type StepProgress,
   train,
-} from "./lib/app/library.ts";
+} from "./app/library.ts";
 export { type ClassificationMetrics, MetricsAccumulator } from "./lib/metrics.ts";
 export type { EpochRecord, RunSummary } from "./lib/trainer.ts";
-export {
-  evaluateModel,
-  type EvaluateOptions,
-  type EvaluationReport,
-  formatReport,
-} from "./lib/app/evaluate.ts";
-export { type Device, DEVICES, OnnxClassifier } from "./lib/eval/onnx_classifier.ts";
-export { convertModel, type ConvertOptions } from "./lib/app/convert.ts";
-export { type AnalysisReport, type AnalyzeOptions, runAnalyze } from "./lib/app/analyze.ts";
-export { belowChanceWarning, chooseNormalisation, type Normalisation } from "./lib/app/normalisation.ts";
+export { evaluateModel, type EvaluateOptions, type EvaluationReport, formatReport } from "./app/evaluate.ts";
+export { type Device, DEVICES, OnnxClassifier } from "./app/onnx_classifier.ts";
+export { convertModel, type ConvertOptions } from "./app/convert.ts";
+export { type AnalysisReport, type AnalyzeOptions, runAnalyze } from "./app/analyze.ts";
+export { belowChanceWarning, chooseNormalisation, type Normalisation } from "./app/normalisation.ts";
 export type { ProgressFields, ProgressStream } from "./lib/progress.ts";

@@ -30,7 +30,7 @@ import {
 } from "../lib/graph.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { int64Scalar, numel, type StateDict } from "../lib/tensor.ts";
-import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "./non_finite.ts";
+import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "../lib/non_finite.ts";
 import { OnnxFormatError } from "./onnx_errors.ts";
 import { parseModelMetadata } from "./onnx_metadata.ts";
 import {

@@ -18,7 +18,7 @@
 
 import type { HostTensor, StateDict } from "../lib/tensor.ts";
 import { CheckpointError, withFileName } from "./checkpoint_error.ts";
-import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "./non_finite.ts";
+import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "../lib/non_finite.ts";
 import { PyGlobal, PyObject, shortRepr, unpickle } from "./pickle.ts";
 import { tensorValues, toHostTensor } from "./tensor_view.ts";
 import { TorchTensorRef, torchUnpickleOptions } from "./torch_pickle.ts";

@@ -22,7 +22,7 @@
 import { DATASET_NAMES } from "./data/load.ts";
 import { ENGINE_NAMES } from "./engines/registry.ts";
 import { TFJS_BACKENDS } from "./engines/tfjs/backend.ts";
-import { DEVICES } from "./eval/onnx_classifier.ts";
+import { DEVICES } from "./engines/devices.ts";
 import { GRAD_REDUCTIONS, RELEVANCE_RULES } from "./oracle/options.ts";
 import { buildModel, MODEL_NAMES } from "./models/zoo.ts";
 import {
@@ -61,10 +61,9 @@ export type Reduction = typeof REDUCTIONS[number];
 export const LR_SCHEDULES = ["multistep", "cosine"] as const;
 /** A learning-rate schedule. */
 export type LrSchedule = typeof LR_SCHEDULES[number];
-/** Datasets whose metadata `convert --dataset` can embed without reading their files. */
-export const METADATA_DATASETS = ["cifar10", "cifar100", "fashion-mnist"] as const;
-/** A dataset with built-in metadata. */
-export type MetadataDataset = typeof METADATA_DATASETS[number];
+import { METADATA_DATASETS } from "./data/metadata.ts";
+
+export { METADATA_DATASETS, type MetadataDataset } from "./data/metadata.ts";
 
 /**
  * Why `name` is not a zoo architecture (with the valid names), or undefined when it is one.

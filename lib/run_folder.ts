@@ -530,3 +530,14 @@ function hostName(): string {
     return "";
   }
 }
+
+/** File in a run folder holding the teacher's test metrics (plain, and oracle when used), %. */
+export const TEACHER_TEST_FILE = "teacher_test.json";
+
+/** The teacher's test metrics as written to {@link TEACHER_TEST_FILE} (top-1 and ECE in %). */
+export interface TeacherTest {
+  /** On the plain test images. */
+  plain: { top1: number; ece: number; nll: number };
+  /** As the oracle (on x*, true labels), or null for plain KD. */
+  oracle: { top1: number; ece: number; nll: number; gamma: number } | null;
+}

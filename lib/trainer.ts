@@ -24,7 +24,7 @@ import type { Progress } from "./progress.ts";
 import { checkpointMismatch, runSettings } from "./run_folder.ts";
 import { writeRunLogs } from "./run_logs.ts";
 import type { StateDict } from "./tensor.ts";
-import { countNonFinite, describeNonFinite } from "../convert/non_finite.ts";
+import { countNonFinite, describeNonFinite } from "./non_finite.ts";
 
 /** Shuffled, augmented training batches whose position can be saved and restored exactly. */
 export interface TrainBatchSource {

@@ -8,14 +8,14 @@
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { runDistill } from "../lib/app/distill.ts";
-import { type AnalysisReport, runAnalyze } from "../lib/app/analyze.ts";
-import { loadModelFile } from "../lib/app/model_file.ts";
+import { runDistill } from "../app/distill.ts";
+import { type AnalysisReport, runAnalyze } from "../app/analyze.ts";
+import { loadModelFile } from "../app/model_file.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { loadDataset } from "../lib/data/load.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
 import { createEngine } from "../lib/engines/registry.ts";
-import { OnnxClassifier } from "../lib/eval/onnx_classifier.ts";
+import { OnnxClassifier } from "../app/onnx_classifier.ts";
 import { silhouetteScore } from "../lib/explain/embedding.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../lib/metrics.ts";
 import { categoricalColor } from "../lib/plots/colors.ts";

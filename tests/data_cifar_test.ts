@@ -4,7 +4,7 @@ import { gzip, writeTar } from "../lib/data/archive.ts";
 import { CIFAR_SPECS, parseCifarRecords, readCifarArchive, readCifarFolder } from "../lib/data/cifar.ts";
 import { DataError } from "../lib/data/dataset.ts";
 import { SHARED_DIR, sharedTest } from "./test_utils.ts";
-import { CIFAR10_CLASSES } from "../lib/app/dataset_metadata.ts";
+import { CIFAR10_CLASSES } from "../lib/data/metadata.ts";
 
 const CIFAR10_DIR = new URL("data/cifar-10-batches-bin/", SHARED_DIR);
 const CIFAR100_DIR = new URL("data/cifar-100-binary/", SHARED_DIR);

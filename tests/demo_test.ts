@@ -4,7 +4,7 @@
  * demo (minutes of training) is run by `deno task demo`, not here.
  */
 import assert from "node:assert/strict";
-import { DEMO_SETTINGS, formatDemoSummary, writePngFolder } from "../lib/app/demo.ts";
+import { DEMO_SETTINGS, formatDemoSummary, writePngFolder } from "../app/demo.ts";
 import { readPngFolder } from "../lib/data/png_folder.ts";
 import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
 import type { ClassificationMetrics } from "../lib/metrics.ts";

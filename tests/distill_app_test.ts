@@ -8,12 +8,12 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
-import { type AppIO, runDistill } from "../lib/app/distill.ts";
+import { type AppIO, runDistill } from "../app/distill.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { type DistillConfig, resolveConfig } from "../lib/config.ts";
 import { loadDataset } from "../lib/data/load.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
-import { OnnxClassifier } from "../lib/eval/onnx_classifier.ts";
+import { OnnxClassifier } from "../app/onnx_classifier.ts";
 import { MetricsAccumulator } from "../lib/metrics.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";

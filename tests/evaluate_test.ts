@@ -1,5 +1,5 @@
 /**
- * `deno task test --model m.onnx` (lib/app/evaluate.ts, lib/eval/onnx_classifier.ts): device
+ * `deno task test --model m.onnx` (app/evaluate.ts, app/onnx_classifier.ts): device
  * choice and the CUDA fallback; a model exported here needs no flags (dataset, normalisation,
  * class names from its metadata) and flags override them; every metric matches a small
  * reference implementation run on the same ONNX file's logits; the table, `--json` and
@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { exportOnnx, exportOnnxModel } from "../convert/onnx_export.ts";
 import { encodeOnnxModel, int64Tensor, type OnnxModel } from "../convert/onnx_proto.ts";
-import { evaluateModel, type EvaluationReport, formatReport } from "../lib/app/evaluate.ts";
-import { runDistill } from "../lib/app/distill.ts";
+import { evaluateModel, type EvaluationReport, formatReport } from "../app/evaluate.ts";
+import { runDistill } from "../app/distill.ts";
 import { resolveConfig } from "../lib/config.ts";
 import type { ImageDataset } from "../lib/data/dataset.ts";
 import { makeSyntheticDataset } from "../lib/data/synthetic.ts";

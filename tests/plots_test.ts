@@ -43,7 +43,7 @@ import {
   CIFAR100_FINE_TO_COARSE,
   CIFAR100_SUPERCLASSES,
   colourGroups,
-} from "../lib/app/dataset_metadata.ts";
+} from "../lib/data/metadata.ts";
 
 /** A rendered figure of `w x h` SVG units at `scale`: right size, not blank, title drawn. */
 function assertFigure(png: Uint8Array, w: number, h: number, scale: number, titleBand = 40): Picture {

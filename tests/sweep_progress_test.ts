@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { progressLine, threadsPerJob } from "../lib/sweep/local.ts";
-import type { CellState, SweepState } from "../lib/sweep/state.ts";
+import { progressLine, threadsPerJob } from "../app/sweep/local.ts";
+import type { CellState, SweepState } from "../app/sweep/state.ts";
 
 function state(cells: CellState[]): SweepState {
   const counts = { done: 0, running: 0, failed: 0, interrupted: 0, pending: 0 };

@@ -2,9 +2,9 @@
 // trainer writes them), so every figure in the tables can be checked by hand.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { planSweep, type SweepCell } from "../lib/sweep/plan.ts";
-import { sweepReport, writeSweepReport } from "../lib/sweep/report.ts";
-import { parseSweepSpec } from "../lib/sweep/spec.ts";
+import { planSweep, type SweepCell } from "../app/sweep/plan.ts";
+import { sweepReport, writeSweepReport } from "../app/sweep/report.ts";
+import { parseSweepSpec } from "../app/sweep/spec.ts";
 
 /** Writes a finished run folder for `cell` whose epochs have these test top-1 values. */
 async function fakeRun(

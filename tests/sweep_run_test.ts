@@ -2,13 +2,13 @@
 // subprocess of the package's CLI and takes a few seconds.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { runLocal } from "../lib/sweep/local.ts";
-import { planSweep, type SweepPlan } from "../lib/sweep/plan.ts";
-import { readCellResult, writeSweepReport } from "../lib/sweep/report.ts";
-import { runCell } from "../lib/sweep/runner.ts";
-import { runSweepCli } from "../lib/sweep/cli.ts";
-import { parseSweepSpec } from "../lib/sweep/spec.ts";
-import { loadPlan, readRecord, sweepState, writeRecord } from "../lib/sweep/state.ts";
+import { runLocal } from "../app/sweep/local.ts";
+import { planSweep, type SweepPlan } from "../app/sweep/plan.ts";
+import { readCellResult, writeSweepReport } from "../app/sweep/report.ts";
+import { runCell } from "../app/sweep/runner.ts";
+import { runSweepCli } from "../app/sweep/cli.ts";
+import { parseSweepSpec } from "../app/sweep/spec.ts";
+import { loadPlan, readRecord, sweepState, writeRecord } from "../app/sweep/state.ts";
 
 const TINY = { data: "synthetic", epochs: 1, subset: 100, batchSize: 50 };
 

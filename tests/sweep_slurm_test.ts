@@ -5,8 +5,8 @@
 // test is reported as ignored and says why. Daemons that fail to start fail the test.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { runSweepCli } from "../lib/sweep/cli.ts";
-import { loadPlan, readRecord, sweepState } from "../lib/sweep/state.ts";
+import { runSweepCli } from "../app/sweep/cli.ts";
+import { loadPlan, readRecord, sweepState } from "../app/sweep/state.ts";
 
 const BINARIES = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo"];
 

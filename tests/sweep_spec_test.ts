@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { loadSweepSpec, parseOverrides, parseSweepSpec, SweepSpecError } from "../lib/sweep/spec.ts";
-import { planSweep } from "../lib/sweep/plan.ts";
+import { loadSweepSpec, parseOverrides, parseSweepSpec, SweepSpecError } from "../app/sweep/spec.ts";
+import { planSweep } from "../app/sweep/plan.ts";
 
 const base = {
   settings: { data: "synthetic", epochs: 2 },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mean, pairedDifference, sampleStd, studentTCdf, studentTQuantile } from "../lib/sweep/stats.ts";
+import { mean, pairedDifference, sampleStd, studentTCdf, studentTQuantile } from "../app/sweep/stats.ts";
 
 Deno.test("sweep stats: t quantiles match the published table", () => {
   // scipy.stats.t.ppf(p, df), 9 significant digits

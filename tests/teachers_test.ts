@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { paperTeacher, resolveTeacher } from "../lib/app/teachers.ts";
+import { paperTeacher, resolveTeacher } from "../app/teachers.ts";
 import { SHARED_DIR, sharedTest } from "./test_utils.ts";
 
 async function withMirror(

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { trainSource } from "../lib/app/data_sources.ts";
+import { trainSource } from "../app/data_sources.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { BatchLoader } from "../lib/data/loader.ts";

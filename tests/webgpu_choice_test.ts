@@ -17,7 +17,7 @@ import {
   WEBGPU_ALLOW_SOFTWARE_ENV,
   WebgpuUnavailableError,
 } from "../lib/engines/tfjs/webgpu_backend.ts";
-import { OnnxClassifier, WebgpuProviderUnavailableError } from "../lib/eval/onnx_classifier.ts";
+import { OnnxClassifier, WebgpuProviderUnavailableError } from "../app/onnx_classifier.ts";
 import { assertOneLineError, CLI, type Run } from "./cli_utils.ts";
 
 const probe = await probeWebgpuAdapter();

@@ -1,6 +1,6 @@
 /**
  * `deno task sweep run|status|report|cell`: the command line of sweeps, a thin layer over
- * lib/sweep. `cli.ts` hands it every argument after `sweep`.
+ * app/sweep. `cli.ts` hands it every argument after `sweep`.
  *
  * @example
  * ```ts
@@ -12,8 +12,8 @@
  * @module
  */
 
-import { Command, Option } from "../deps.ts";
-import type { ProgressStream } from "../progress.ts";
+import { Command, Option } from "../../lib/deps.ts";
+import type { ProgressStream } from "../../lib/progress.ts";
 import { progressLine, runLocal } from "./local.ts";
 import { planSweep, type SweepPlan } from "./plan.ts";
 import { writeSweepReport } from "./report.ts";

@@ -15,11 +15,11 @@
  */
 
 import * as path from "node:path";
-import { DISTILL_DEFAULTS, resolveConfig } from "../config.ts";
-import { makeSyntheticDataset, type SyntheticOptions } from "../data/synthetic.ts";
-import type { ImageDataset } from "../data/dataset.ts";
-import { encodePng } from "../deps.ts";
-import type { ClassificationMetrics } from "../metrics.ts";
+import { DISTILL_DEFAULTS, resolveConfig } from "../lib/config.ts";
+import { makeSyntheticDataset, type SyntheticOptions } from "../lib/data/synthetic.ts";
+import type { ImageDataset } from "../lib/data/dataset.ts";
+import { encodePng } from "../lib/deps.ts";
+import type { ClassificationMetrics } from "../lib/metrics.ts";
 import { type AppIO, runDistill } from "./distill.ts";
 import { evaluateModel } from "./evaluate.ts";
 
@@ -84,7 +84,7 @@ export const DEMO_SETTINGS: Readonly<DemoSettings> = {
  * @example
  * ```ts
  * import { writePngFolder } from "./demo.ts";
- * import { makeSyntheticDataset } from "../data/synthetic.ts";
+ * import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
  * const dir = await Deno.makeTempDir();
  * await writePngFolder(makeSyntheticDataset({ numClasses: 2, trainCount: 4, testCount: 2, shape: [3, 4, 4] }), dir);
  * console.log([...Deno.readDirSync(`${dir}/train`)].length); // 2

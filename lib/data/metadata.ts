@@ -4,16 +4,20 @@
  *
  * @example
  * ```ts
- * import { datasetMetadata } from "./dataset_metadata.ts";
+ * import { datasetMetadata } from "./metadata.ts";
  * const m = datasetMetadata("cifar10");
  * console.log(m.classNames[3], m.mean); // cat [0.4914, 0.4822, 0.4465]
  * ```
  * @module
  */
 
-import { METADATA_DATASETS } from "../config.ts";
-import { CIFAR_SPECS } from "../data/cifar.ts";
-import { FASHION_MNIST_CLASSES } from "../data/fashion_mnist.ts";
+import { CIFAR_SPECS } from "./cifar.ts";
+import { FASHION_MNIST_CLASSES } from "./fashion_mnist.ts";
+
+/** Datasets whose metadata `convert --dataset` can embed without reading their files. */
+export const METADATA_DATASETS = ["cifar10", "cifar100", "fashion-mnist"] as const;
+/** A dataset with built-in metadata. */
+export type MetadataDataset = typeof METADATA_DATASETS[number];
 
 /** What a model file needs to be evaluated without flags. */
 export interface DatasetMetadata {
@@ -177,7 +181,7 @@ export const CIFAR100_SUPERCLASSES: readonly string[] = [
  *
  * @example
  * ```ts
- * import { CIFAR100_CLASSES, CIFAR100_SUPERCLASSES, CIFAR100_FINE_TO_COARSE } from "./dataset_metadata.ts";
+ * import { CIFAR100_CLASSES, CIFAR100_SUPERCLASSES, CIFAR100_FINE_TO_COARSE } from "./metadata.ts";
  * const seal = CIFAR100_CLASSES.indexOf("seal");
  * console.log(CIFAR100_SUPERCLASSES[CIFAR100_FINE_TO_COARSE[seal]]); // aquatic_mammals
  * ```
@@ -208,7 +212,7 @@ export interface ColourGroups {
  *
  * @example
  * ```ts
- * import { CIFAR100_CLASSES, colourGroups } from "./dataset_metadata.ts";
+ * import { CIFAR100_CLASSES, colourGroups } from "./metadata.ts";
  * const g = colourGroups(Int32Array.of(0, 1, 99), [...CIFAR100_CLASSES]);
  * console.log(Array.from(g.labels), g.names.length, g.note); // [ 4, 1, 13 ] 20 colour: CIFAR-100 superclass
  * ```
@@ -228,7 +232,7 @@ export function colourGroups(labels: Int32Array, classNames: string[]): ColourGr
  *
  * @example
  * ```ts
- * import { datasetMetadata } from "./dataset_metadata.ts";
+ * import { datasetMetadata } from "./metadata.ts";
  * console.log(datasetMetadata("fashion-mnist").imageSize); // 28
  * ```
  */

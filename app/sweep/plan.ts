@@ -22,7 +22,7 @@
  */
 
 import * as path from "node:path";
-import { type DistillConfig, resolveConfig } from "../config.ts";
+import { type DistillConfig, resolveConfig } from "../../lib/config.ts";
 import { type SweepMethod, type SweepSpec, SweepSpecError } from "./spec.ts";
 
 /** One run of the sweep. */

@@ -13,12 +13,12 @@
  */
 
 import * as path from "node:path";
-import { fitZooModel } from "../../convert/infer_arch.ts";
-import { importOnnx } from "../../convert/onnx_import.ts";
-import { type ModelMetadata, parseModelMetadata } from "../../convert/onnx_metadata.ts";
-import { readCheckpoint } from "../../convert/pth.ts";
-import type { Graph } from "../graph.ts";
-import type { StateDict } from "../tensor.ts";
+import { fitZooModel } from "../convert/infer_arch.ts";
+import { importOnnx } from "../convert/onnx_import.ts";
+import { type ModelMetadata, parseModelMetadata } from "../convert/onnx_metadata.ts";
+import { readCheckpoint } from "../convert/pth.ts";
+import type { Graph } from "../lib/graph.ts";
+import type { StateDict } from "../lib/tensor.ts";
 
 /** A loaded network. */
 export interface LoadedModel {

@@ -7,34 +7,34 @@
  * @example
  * ```ts ignore
  * import { runDistill } from "./distill.ts";
- * import { resolveConfig } from "../config.ts";
+ * import { resolveConfig } from "../lib/config.ts";
  * const summary = await runDistill(resolveConfig({ data: "synthetic", teacher: "t.onnx", epochs: 1 }), io);
  * ```
  * @module
  */
 
 import * as path from "node:path";
-import { exportOnnx } from "../../convert/onnx_export.ts";
-import { removeDeadTemps, writeFileAtomic } from "../atomic_file.ts";
-import type { DistillConfig } from "../config.ts";
-import type { ImageDataset } from "../data/dataset.ts";
-import { loadDataset } from "../data/load.ts";
-import { BatchLoader } from "../data/loader.ts";
-import type { Engine, FrozenModel, GradReduction, OracleOptions } from "../engines/engine.ts";
-import { createEngine, type EngineName } from "../engines/registry.ts";
-import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
-import { countParameters, type Graph } from "../graph.ts";
-import { initStateDict } from "../models/init.ts";
-import { buildModel } from "../models/zoo.ts";
+import { exportOnnx } from "../convert/onnx_export.ts";
+import { removeDeadTemps, writeFileAtomic } from "../lib/atomic_file.ts";
+import type { DistillConfig } from "../lib/config.ts";
+import type { ImageDataset } from "../lib/data/dataset.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { BatchLoader } from "../lib/data/loader.ts";
+import type { Engine, FrozenModel, GradReduction, OracleOptions } from "../lib/engines/engine.ts";
+import { createEngine, type EngineName } from "../lib/engines/registry.ts";
+import type { TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
+import { countParameters } from "../lib/graph.ts";
+import { initStateDict } from "../lib/models/init.ts";
+import { buildModel } from "../lib/models/zoo.ts";
 import {
   createResponseProvider,
   oracleIsPlain,
   oracleResponse,
   type RelevanceRule,
   validateOracleOptions,
-} from "../oracle/mod.ts";
-import { createProgress, type Progress, type ProgressStream } from "../progress.ts";
-import type { RunPhase } from "../interrupt.ts";
+} from "../lib/oracle/mod.ts";
+import { createProgress, type Progress, type ProgressStream } from "../lib/progress.ts";
+import type { RunPhase } from "../lib/interrupt.ts";
 import {
   checkNewRunFolder,
   checkWritable,
@@ -44,9 +44,11 @@ import {
   recordResume,
   type ResumePlan,
   RunLock,
-} from "../run_folder.ts";
-import { encodeSafetensors } from "../safetensors.ts";
-import type { StateDict } from "../tensor.ts";
+  TEACHER_TEST_FILE,
+  type TeacherTest,
+} from "../lib/run_folder.ts";
+import { encodeSafetensors } from "../lib/safetensors.ts";
+import type { StateDict } from "../lib/tensor.ts";
 import {
   type EpochRecord,
   evaluate,
@@ -54,8 +56,9 @@ import {
   RUN_FILES,
   type RunSummary,
   train,
-} from "../trainer.ts";
+} from "../lib/trainer.ts";
 import { evalSource, trainSource } from "./data_sources.ts";
+import { checkFits } from "../lib/data/fits.ts";
 import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
 
@@ -81,9 +84,6 @@ export interface AppIO {
   /** Called with each finished epoch's record (library callbacks). */
   onEpoch?: (record: EpochRecord) => void;
 }
-
-/** File in a run folder holding the teacher's test metrics (plain, and oracle when used), %. */
-export const TEACHER_TEST_FILE = "teacher_test.json";
 
 /** Batch size for evaluation passes (no gradients, so larger is faster). */
 const EVAL_BATCH = 256;
@@ -295,7 +295,7 @@ export async function runDistill(
  * @example
  * ```ts
  * import { oracleOptions } from "./distill.ts";
- * import { resolveConfig } from "../config.ts";
+ * import { resolveConfig } from "../lib/config.ts";
  * console.log(oracleOptions(resolveConfig()).relevance); // grad-input
  * ```
  */
@@ -309,18 +309,6 @@ export function oracleOptions(c: DistillConfig): OracleOptions {
   };
   validateOracleOptions(opts);
   return opts;
-}
-
-/** Refuses a network whose classes or channels do not fit the dataset, before any training. */
-export function checkFits(g: Graph, ds: ImageDataset, what: string): void {
-  if (g.numClasses !== ds.numClasses) {
-    throw new Error(
-      `${what} has ${g.numClasses} classes but ${ds.name} has ${ds.numClasses}; use a teacher trained on ${ds.name}`,
-    );
-  }
-  if (g.inChannels !== ds.shape[0]) {
-    throw new Error(`${what} reads ${g.inChannels} input channels but ${ds.name} images have ${ds.shape[0]}`);
-  }
 }
 
 async function reportTeacher(
@@ -358,14 +346,6 @@ async function reportTeacher(
   }
   progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
   return { plain: pick(plain), oracle: null };
-}
-
-/** The teacher's test metrics as written to {@link TEACHER_TEST_FILE} (top-1 and ECE in %). */
-export interface TeacherTest {
-  /** On the plain test images. */
-  plain: { top1: number; ece: number; nll: number };
-  /** As the oracle (on x*, true labels), or null for plain KD. */
-  oracle: { top1: number; ece: number; nll: number; gamma: number } | null;
 }
 
 const pick = (m: { top1: number; ece: number; nll: number }) => ({ top1: m.top1, ece: m.ece, nll: m.nll });

@@ -15,9 +15,9 @@
  * @module
  */
 
-import { categoricalColor } from "../plots/colors.ts";
-import { renderSvg } from "../plots/render.ts";
-import { element, formatNumber, linearScale, niceTicks, svgDocument } from "../plots/svg.ts";
+import { categoricalColor } from "../../lib/plots/colors.ts";
+import { renderSvg } from "../../lib/plots/render.ts";
+import { element, formatNumber, linearScale, niceTicks, svgDocument } from "../../lib/plots/svg.ts";
 
 /** One panel: `values[column][row]` holds the seeds' values (empty where none finished). */
 export interface FigurePanel {

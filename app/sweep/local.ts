@@ -13,7 +13,7 @@
  * @module
  */
 
-import { formatDuration, type ProgressStream } from "../progress.ts";
+import { formatDuration, type ProgressStream } from "../../lib/progress.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 import { type CellOutcome, runCell } from "./runner.ts";
 import { type SweepState, sweepState, writeSweepState } from "./state.ts";

@@ -15,9 +15,9 @@
  */
 
 import * as path from "node:path";
-import { TEACHER_TEST_FILE, type TeacherTest } from "../app/distill.ts";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { type EpochRecord, RUN_FILES, type RunSummary } from "../trainer.ts";
+import { TEACHER_TEST_FILE, type TeacherTest } from "../../lib/run_folder.ts";
+import { writeFileAtomic } from "../../lib/atomic_file.ts";
+import { type EpochRecord, RUN_FILES, type RunSummary } from "../../lib/trainer.ts";
 import { sweepFigurePng } from "./figure.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 import type { SweepMethod } from "./spec.ts";

@@ -14,32 +14,32 @@
  * @module
  */
 
-import { colourGroups } from "./dataset_metadata.ts";
-import { encodeBase64 } from "../encoding.ts";
+import { colourGroups } from "../lib/data/metadata.ts";
+import { encodeBase64 } from "../lib/encoding.ts";
 import * as path from "node:path";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { loadDataset } from "../data/load.ts";
-import { BatchLoader } from "../data/loader.ts";
-import type { GradReduction } from "../engines/engine.ts";
-import type { TfjsBackendName } from "../engines/tfjs/backend.ts";
-import { embed2d, predictiveEntropy, silhouetteScore } from "../explain/embedding.ts";
-import { Explainer } from "../explain/explainer.ts";
-import type { EngineName } from "../engines/registry.ts";
+import { writeFileAtomic } from "../lib/atomic_file.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { BatchLoader } from "../lib/data/loader.ts";
+import type { GradReduction } from "../lib/engines/engine.ts";
+import type { TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
+import { embed2d, predictiveEntropy, silhouetteScore } from "../lib/explain/embedding.ts";
+import { Explainer } from "../lib/explain/explainer.ts";
+import type { EngineName } from "../lib/engines/registry.ts";
 import {
   type LrpParams,
   type OracleOptions,
   type RelevanceRule,
   validateOracleOptions,
-} from "../oracle/mod.ts";
-import { type ClassificationMetrics, MetricsAccumulator, softmaxRow } from "../metrics.ts";
+} from "../lib/oracle/mod.ts";
+import { type ClassificationMetrics, MetricsAccumulator, softmaxRow } from "../lib/metrics.ts";
 import {
   embeddingFigure,
   entropyHistogramFigure,
   relevanceHeatmapFigure,
   reliabilityFigure,
-} from "../plots/figures.ts";
-import { createProgress, type ProgressStream } from "../progress.ts";
-import { checkFits } from "./distill.ts";
+} from "../lib/plots/figures.ts";
+import { createProgress, type ProgressStream } from "../lib/progress.ts";
+import { checkFits } from "../lib/data/fits.ts";
 import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
 

@@ -14,9 +14,9 @@
  */
 
 import * as path from "node:path";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { COMMANDS, type DistillConfig } from "../config.ts";
-import { RUN_FILES } from "../trainer.ts";
+import { writeFileAtomic } from "../../lib/atomic_file.ts";
+import { COMMANDS, type DistillConfig } from "../../lib/config.ts";
+import { RUN_FILES } from "../../lib/trainer.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 
 /** Files of a sweep folder. */

@@ -4,8 +4,8 @@
  *
  * @example
  * ```ts
- * import { makeSyntheticDataset } from "../data/synthetic.ts";
- * import { BatchLoader } from "../data/loader.ts";
+ * import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
+ * import { BatchLoader } from "../lib/data/loader.ts";
  * import { trainSource } from "./data_sources.ts";
  * const ds = makeSyntheticDataset({ trainCount: 10, testCount: 4 });
  * const src = trainSource(new BatchLoader(ds, "train", { batchSize: 4, worker: false }));
@@ -23,18 +23,18 @@ import {
   checkDataset,
   type ImageDataset,
   type ImageSplit,
-} from "../data/dataset.ts";
-import type { LabelledBatch } from "../engines/engine.ts";
-import type { BatchLoader, LoaderState } from "../data/loader.ts";
-import type { EvalBatchSource, TrainBatchSource } from "../trainer.ts";
+} from "../lib/data/dataset.ts";
+import type { LabelledBatch } from "../lib/engines/engine.ts";
+import type { BatchLoader, LoaderState } from "../lib/data/loader.ts";
+import type { EvalBatchSource, TrainBatchSource } from "../lib/trainer.ts";
 
 /**
  * Training batches of a loader, one epoch at a time (the loader itself runs on across epochs).
  *
  * @example
  * ```ts
- * import { makeSyntheticDataset } from "../data/synthetic.ts";
- * import { BatchLoader } from "../data/loader.ts";
+ * import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
+ * import { BatchLoader } from "../lib/data/loader.ts";
  * import { trainSource } from "./data_sources.ts";
  * const src = trainSource(new BatchLoader(makeSyntheticDataset({ trainCount: 3 }), "train", { batchSize: 2, worker: false }));
  * console.log(src.batchesPerEpoch); // 2
@@ -66,8 +66,8 @@ export function trainSource(loader: BatchLoader): TrainBatchSource {
  *
  * @example
  * ```ts
- * import { makeSyntheticDataset } from "../data/synthetic.ts";
- * import { BatchLoader } from "../data/loader.ts";
+ * import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
+ * import { BatchLoader } from "../lib/data/loader.ts";
  * import { evalSource } from "./data_sources.ts";
  * const src = evalSource(new BatchLoader(makeSyntheticDataset({ testCount: 5 }), "test", { batchSize: 2, worker: false }));
  * let n = 0;

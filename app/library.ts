@@ -7,9 +7,9 @@
  * ```ts
  * import { datasetFromArrays } from "./data_sources.ts";
  * import { evaluateNetwork } from "./library.ts";
- * import { createEngine } from "../engines/registry.ts";
- * import { buildModel } from "../models/zoo.ts";
- * import { initStateDict } from "../models/init.ts";
+ * import { createEngine } from "../lib/engines/registry.ts";
+ * import { buildModel } from "../lib/models/zoo.ts";
+ * import { initStateDict } from "../lib/models/init.ts";
  * const ds = datasetFromArrays({
  *   shape: [3, 8, 8], numClasses: 2,
  *   train: { images: new Uint8Array(4 * 192), labels: new Int32Array([0, 1, 0, 1]) },
@@ -31,14 +31,14 @@ import {
   TRAIN_FIELDS,
   trainAsDistill,
   type TrainConfig,
-} from "../config.ts";
-import type { ImageDataset } from "../data/dataset.ts";
-import { BatchLoader } from "../data/loader.ts";
-import type { ImageBatch } from "../engines/engine.ts";
-import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
-import type { Progress, ProgressFields, ProgressStream } from "../progress.ts";
-import type { RunPhase } from "../interrupt.ts";
-import type { EpochRecord, RunSummary } from "../trainer.ts";
+} from "../lib/config.ts";
+import type { ImageDataset } from "../lib/data/dataset.ts";
+import { BatchLoader } from "../lib/data/loader.ts";
+import type { ImageBatch } from "../lib/engines/engine.ts";
+import { type ClassificationMetrics, MetricsAccumulator } from "../lib/metrics.ts";
+import type { Progress, ProgressFields, ProgressStream } from "../lib/progress.ts";
+import type { RunPhase } from "../lib/interrupt.ts";
+import type { EpochRecord, RunSummary } from "../lib/trainer.ts";
 import { type AppIO, runDistill } from "./distill.ts";
 import type { LoadedModel } from "./model_file.ts";
 import { resolveTeacher } from "./teachers.ts";

@@ -15,20 +15,25 @@
  */
 
 import * as path from "node:path";
-import { writeFileAtomic } from "../atomic_file.ts";
-import type { ImageDataset } from "../data/dataset.ts";
-import { loadDataset } from "../data/load.ts";
-import { BatchLoader } from "../data/loader.ts";
-import type { GradReduction } from "../engines/engine.ts";
-import { type LrpParams, oracleResponse, type RelevanceRule, validateOracleOptions } from "../oracle/mod.ts";
-import { createEngine, type EngineChoice } from "../engines/registry.ts";
-import { type Device, OnnxClassifier } from "../eval/onnx_classifier.ts";
-import { type ClassificationMetrics, MetricsAccumulator } from "../metrics.ts";
-import { confidenceHistogramFigure, reliabilityFigure } from "../plots/figures.ts";
-import { checkFits } from "./distill.ts";
+import { writeFileAtomic } from "../lib/atomic_file.ts";
+import type { ImageDataset } from "../lib/data/dataset.ts";
+import { loadDataset } from "../lib/data/load.ts";
+import { BatchLoader } from "../lib/data/loader.ts";
+import type { GradReduction } from "../lib/engines/engine.ts";
+import {
+  type LrpParams,
+  oracleResponse,
+  type RelevanceRule,
+  validateOracleOptions,
+} from "../lib/oracle/mod.ts";
+import { createEngine, type EngineChoice } from "../lib/engines/registry.ts";
+import { type Device, OnnxClassifier } from "./onnx_classifier.ts";
+import { type ClassificationMetrics, MetricsAccumulator } from "../lib/metrics.ts";
+import { confidenceHistogramFigure, reliabilityFigure } from "../lib/plots/figures.ts";
+import { checkFits } from "../lib/data/fits.ts";
 import { belowChanceWarning } from "./normalisation.ts";
 import { resolveTeacher } from "./teachers.ts";
-import { countNonFinite, describeNonFinite } from "../../convert/non_finite.ts";
+import { countNonFinite, describeNonFinite } from "../lib/non_finite.ts";
 
 /** Options of {@link evaluateModel}. */
 export interface EvaluateOptions {

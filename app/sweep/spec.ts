@@ -19,8 +19,8 @@
  * @module
  */
 
-import { parseYaml } from "../deps.ts";
-import { DISTILL_FIELDS, type DistillConfig, flagName, parseField, resolveConfig } from "../config.ts";
+import { parseYaml } from "../../lib/deps.ts";
+import { DISTILL_FIELDS, type DistillConfig, flagName, parseField, resolveConfig } from "../../lib/config.ts";
 
 /** How a cell trains: CE only (`train`), Hinton KD (`plain`) or the paper's oracle KD (`oracle`). */
 export type SweepMethod = "train" | "plain" | "oracle";

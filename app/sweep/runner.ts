@@ -16,8 +16,8 @@
 
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { COMMANDS } from "../config.ts";
+import { writeFileAtomic } from "../../lib/atomic_file.ts";
+import { COMMANDS } from "../../lib/config.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
 import {
   type CellRecord,

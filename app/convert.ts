@@ -13,14 +13,14 @@
  */
 
 import * as path from "node:path";
-import { describeOnnx, formatOnnxDescription } from "../../convert/onnx_describe.ts";
-import { describeNonFinite, findNonFinite } from "../../convert/non_finite.ts";
-import { exportOnnx } from "../../convert/onnx_export.ts";
-import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
-import { writeFileAtomic } from "../atomic_file.ts";
-import { METADATA_DATASETS } from "../config.ts";
-import { countParameters } from "../graph.ts";
-import { datasetMetadata } from "./dataset_metadata.ts";
+import { describeOnnx, formatOnnxDescription } from "../convert/onnx_describe.ts";
+import { describeNonFinite, findNonFinite } from "../lib/non_finite.ts";
+import { exportOnnx } from "../convert/onnx_export.ts";
+import { decodeOnnxModel } from "../convert/onnx_proto.ts";
+import { writeFileAtomic } from "../lib/atomic_file.ts";
+import { METADATA_DATASETS } from "../lib/config.ts";
+import { countParameters } from "../lib/graph.ts";
+import { datasetMetadata } from "../lib/data/metadata.ts";
 import { loadModelFile } from "./model_file.ts";
 import { checkChannels } from "./normalisation.ts";
 

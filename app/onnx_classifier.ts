@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { OnnxClassifier } from "./onnx_classifier.ts";
- * const url = new URL("../../tests/fixtures/onnx/resnet8_opset13.onnx", import.meta.url);
+ * const url = new URL("../tests/fixtures/onnx/resnet8_opset13.onnx", import.meta.url);
  * const clf = await OnnxClassifier.open(url.pathname);
  * const logits = await clf.run(new Float32Array(2 * 3 * 32 * 32), 2, [3, 32, 32]);
  * console.log(logits.length, clf.device); // 20 cpu
@@ -18,16 +18,15 @@
  * @module
  */
 
-import { decodeOnnxModel } from "../../convert/onnx_proto.ts";
-import { type ModelMetadata, parseModelMetadata } from "../../convert/onnx_metadata.ts";
-import { loadOnnxruntime, type Ort } from "../deps.ts";
-import { countNonFinite, describeNonFinite } from "../../convert/non_finite.ts";
-import { probeWebgpuAdapter, WEBGPU_INSTALL_HINT } from "../engines/tfjs/webgpu_backend.ts";
+import { decodeOnnxModel } from "../convert/onnx_proto.ts";
+import { type ModelMetadata, parseModelMetadata } from "../convert/onnx_metadata.ts";
+import { loadOnnxruntime, type Ort } from "../lib/deps.ts";
+import { countNonFinite, describeNonFinite } from "../lib/non_finite.ts";
+import { probeWebgpuAdapter, WEBGPU_INSTALL_HINT } from "../lib/engines/tfjs/webgpu_backend.ts";
 
-/** Where a classifier can run (`auto`: CUDA, else WebGPU on a hardware adapter, else the CPU). */
-export const DEVICES = ["cpu", "cuda", "webgpu", "auto"] as const;
-/** Where to run. */
-export type Device = typeof DEVICES[number];
+import { type Device, DEVICES } from "../lib/engines/devices.ts";
+
+export { type Device, DEVICES };
 
 /** Thrown when onnxruntime's WebGPU execution provider finds no adapter it accepts. */
 export class WebgpuProviderUnavailableError extends Error {
@@ -174,7 +173,7 @@ export class OnnxClassifier {
    * @example
    * ```ts
    * import { OnnxClassifier } from "./onnx_classifier.ts";
-   * const clf = await OnnxClassifier.open(new URL("../../tests/fixtures/onnx/resnet8_opset13.onnx", import.meta.url).pathname);
+   * const clf = await OnnxClassifier.open(new URL("../tests/fixtures/onnx/resnet8_opset13.onnx", import.meta.url).pathname);
    * try { clf.checkFits([1, 28, 28], 10); } catch (e) { console.log((e as Error).message.includes("[N, 3, 32, 32]")); } // true
    * ```
    */

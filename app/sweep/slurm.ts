@@ -16,7 +16,7 @@
  */
 
 import * as path from "node:path";
-import { writeFileAtomic } from "../atomic_file.ts";
+import { writeFileAtomic } from "../../lib/atomic_file.ts";
 import type { SweepPlan } from "./plan.ts";
 import { CLI_ENTRY, THREAD_ENVS } from "./runner.ts";
 import { sweepState } from "./state.ts";

@@ -12,8 +12,8 @@
  */
 
 import * as path from "node:path";
-import { ensureFile } from "../data/download.ts";
-import { MODEL_NAMES } from "../models/zoo.ts";
+import { ensureFile } from "../lib/data/download.ts";
+import { MODEL_NAMES } from "../lib/models/zoo.ts";
 import { type LoadedModel, loadModelFile } from "./model_file.ts";
 
 /** The paper's public repository (branch master) holding the teacher checkpoints. */
