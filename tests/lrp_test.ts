@@ -476,3 +476,8 @@ for (const choice of ORACLE_ENGINES) {
     });
   }
 }
+
+// Creating the engines above (webgpu among them) switched tfjs's global backend; the host-level
+// tests registered earlier use `tf` directly on wasm. Each engine switches back to its own backend
+// before every call, so restoring wasm here serves both.
+await tf.setBackend("wasm");

@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer";
 
 /** Path of the read-only shared material (teachers, CIFAR samples) beside the project. */
-export const SHARED_DIR = new URL("../../shared", import.meta.url);
+export const SHARED_DIR = new URL("../../shared/", import.meta.url);
 
 /**
  * Base64 to bytes.

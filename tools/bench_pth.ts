@@ -18,7 +18,7 @@ import {
 const REPEATS = 5;
 let files = Deno.args;
 if (files.length === 0) {
-  const shared = new URL("../../shared/teachers", import.meta.url);
+  const shared = new URL("../../shared/teachers/", import.meta.url);
   files = ["cifar100", "cifar10"].flatMap((ds) =>
     ["resnet20", "resnet32", "resnet56"].map((a) => new URL(`${ds}/${a}.pth`, shared).pathname)
   );
