@@ -70,6 +70,21 @@ export function compileTrainStepNchwc(graph: Graph, spec: TrainGraphSpec, block:
   return new BlockedTrainEmitter(graph, spec, block).emit();
 }
 
+/**
+ * The row length for staged sums over `spatial` values: its largest divisor not above its square
+ * root (the image width for square images).
+ *
+ * @example
+ * ```ts
+ * import { rowLength } from "./train_nchwc.ts";
+ * console.log(rowLength(1024), rowLength(64), rowLength(7)); // 32 8 1
+ * ```
+ */
+export function rowLength(spatial: number): number {
+  for (let r = Math.floor(Math.sqrt(spatial)); r > 1; r--) if (spatial % r === 0) return r;
+  return 1;
+}
+
 /** Which nodes run fused into others in the forward pass. */
 interface TrainFusion {
   /** BatchNorm or conv nodes whose ReLU runs inside them. */
@@ -524,17 +539,22 @@ class BlockedTrainEmitter implements TrainStepState {
     return this.#depthwise(s.centered, this.#asKernel(scaleXc, c), shift, dyPart, false, c);
   }
 
-  /** Per-channel sums [c] of a blocked tensor (sum of squares with ReduceSumSquare). */
+  /**
+   * Per-channel sums [c] of a blocked tensor (sum of squares with ReduceSumSquare), in three
+   * short stages: along image rows, over the rows, over the batch. onnxruntime accumulates each
+   * reduction in one float32 running sum; summing a channel's H*W values per image in one pass
+   * leaves the batch variance a few ulps off (PyTorch sums in double), a single pass over all
+   * N*H*W values about 1e-5 relative off, enough to flip ReLU kinks downstream.
+   */
   #channelSum(v: string, c: number, spatial: number, op: "ReduceSum" | "ReduceSumSquare"): string {
     const b = this.b;
     const cb = c / this.block;
-    // Spatial first (contiguous runs of one block), then the batch.
-    const perImage = b.op(op, [
-      b.op("Reshape", [v, b.int64s([this.n * cb, spatial, this.block])]),
-      b.int64s([1]),
-    ], {
-      keepdims: 0,
-    });
+    const row = rowLength(spatial);
+    const rows = b.op(op, [
+      b.op("Reshape", [v, b.int64s([this.n * cb, spatial / row, row, this.block])]),
+      b.int64s([2]),
+    ], { keepdims: 0 });
+    const perImage = b.op("ReduceSum", [rows, b.int64s([1])], { keepdims: 0 });
     return b.op("ReduceSum", [b.op("Reshape", [perImage, b.int64s([this.n, c])]), b.int64s([0])], {
       keepdims: 0,
     });
@@ -590,6 +610,13 @@ class BlockedTrainEmitter implements TrainStepState {
       this.#filledKernels.set(key, name = this.b.constant(new Float32Array(c).fill(v), [c, 1, 1, 1]));
     }
     return name;
+  }
+
+  /** A blocked activation in plain NCHW (diagnostics: exposeForward). */
+  plain(value: string, shape: number[]): string {
+    return shape.length === 3
+      ? this.b.op("ReorderOutput", [value], { channels: shape[0] }, NCHWC_DOMAIN)
+      : value;
   }
 
   #set(value: string, onnx: string, shape: number[]): void {
