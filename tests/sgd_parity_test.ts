@@ -143,7 +143,7 @@ function rawTensor(meta: RealMeta, raw: Float32Array, name: string): Float32Arra
 
 /**
  * Engines of the real-image case: PARITY_ENGINES, with onnxruntime in both of its layouts. The
- * pure-JS tfjs-cpu reference needs about 40 minutes for the two steps (resnet56's oracle and
+ * pure-JS tfjs-cpu reference needs over 30 minutes for the two steps (resnet56's oracle and
  * resnet20's step on 20 images, measured on 2 shared cores); it runs when ORACLE_KD_SLOW_TESTS=1.
  */
 interface RealEngine {
@@ -172,7 +172,7 @@ const SLOW_TESTS = Deno.env.get("ORACLE_KD_SLOW_TESTS") === "1";
 for (const { label, create, slow } of REAL_ENGINES) {
   const register = slow && !SLOW_TESTS
     ? (name: string, fn: () => Promise<void>) =>
-      Deno.test({ name: `${name} [slow: about 40 min; ORACLE_KD_SLOW_TESTS=1 runs it]`, ignore: true, fn })
+      Deno.test({ name: `${name} [slow: over 30 min; ORACLE_KD_SLOW_TESTS=1 runs it]`, ignore: true, fn })
     : sharedTest;
   register(
     `two oracle-KD steps on real CIFAR-100 images, resnet56 -> resnet20, stay within ${REAL_FACTOR}x of PyTorch float32's distance from float64 (${label})`,
