@@ -18,15 +18,9 @@
  * @module
  */
 
-import {
-  type BatchNormNode,
-  type ConvNode,
-  type Graph,
-  type GraphNode,
-  valueUseCounts,
-} from "../lib/graph.ts";
+import type { BatchNormNode, Graph, GraphNode } from "../lib/graph.ts";
 import type { HostTensor, StateDict } from "../lib/tensor.ts";
-import { foldBatchNorm } from "./batchnorm_fold.ts";
+import { foldableBatchNorms, foldBatchNorm } from "./batchnorm_fold.ts";
 import { OnnxExportError } from "./onnx_errors.ts";
 import { metadataEntries, type ModelMetadata, PACKAGE_NAME, PACKAGE_VERSION } from "./onnx_metadata.ts";
 import {
@@ -325,19 +319,6 @@ class OnnxWriter {
       }
     }
   }
-}
-
-/** conv name -> the BatchNorm that reads only that conv's output (and is its only reader). */
-function foldableBatchNorms(g: Graph): Map<string, BatchNormNode> {
-  const uses = valueUseCounts(g);
-  const producers = new Map<string, GraphNode>(g.nodes.map((n) => [n.output, n]));
-  const out = new Map<string, BatchNormNode>();
-  for (const n of g.nodes) {
-    if (n.op !== "batchnorm") continue;
-    const p = producers.get(n.inputs[0]);
-    if (p?.op === "conv" && uses.get(p.output) === 1) out.set((p as ConvNode).name, n);
-  }
-  return out;
 }
 
 function paramsOf(n: GraphNode): string[] {

@@ -21,6 +21,7 @@
 import { onnxProto } from "../lib/deps.ts";
 import { numel } from "../lib/tensor.ts";
 import { OnnxFormatError } from "./onnx_errors.ts";
+import { type AttributeRecord, encodeModelProto, type TensorRecord } from "../lib/onnx/messages.ts";
 
 /** ONNX TensorProto element types this package reads. */
 export const ONNX_DTYPE = { FLOAT: 1, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
@@ -473,43 +474,18 @@ function rawBytes(t: OnnxTensor): Uint8Array {
   return new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength).slice();
 }
 
-function tensorTo(t: OnnxTensor) {
-  return { name: t.name, dataType: t.dataType, dims: t.dims, rawData: rawBytes(t) };
+function tensorRecord(t: OnnxTensor): TensorRecord {
+  return { name: t.name, dataType: t.dataType, dims: t.dims, raw: rawBytes(t) };
 }
 
-function valueInfoTo(v: OnnxValueInfo) {
-  return {
-    name: v.name,
-    type: {
-      tensorType: {
-        elemType: v.elemType,
-        shape: v.dims === null ? undefined : {
-          dim: v.dims.map((d) =>
-            typeof d === "number" ? { dimValue: d } : typeof d === "string" ? { dimParam: d } : {}
-          ),
-        },
-      },
-    },
-  };
-}
-
-const utf8Encoder = new TextEncoder();
-
-function attributeTo(a: OnnxAttribute) {
-  const out: Record<string, unknown> = { name: a.name, type: a.type };
-  if (a.f !== undefined) out.f = a.f;
-  if (a.i !== undefined) out.i = a.i;
-  if (a.s !== undefined) out.s = utf8Encoder.encode(a.s);
-  if (a.t !== undefined) out.t = tensorTo(a.t);
-  if (a.floats !== undefined) out.floats = a.floats;
-  if (a.ints !== undefined) out.ints = a.ints;
-  if (a.strings !== undefined) out.strings = a.strings.map((s) => utf8Encoder.encode(s));
-  return out;
+function attributeRecord(a: OnnxAttribute): AttributeRecord {
+  return { ...a, t: a.t === undefined ? undefined : tensorRecord(a.t) };
 }
 
 /**
- * Encodes a model as ONNX protobuf bytes. Same object, same bytes (fields are written in field
- * order, tensors as little-endian `raw_data`).
+ * Encodes a model as ONNX protobuf bytes through the package's one writer
+ * (`lib/onnx/messages.ts`). Same object, same bytes (fields in field-number order, tensors as
+ * little-endian `raw_data`).
  *
  * @example
  * ```ts
@@ -523,31 +499,21 @@ function attributeTo(a: OnnxAttribute) {
  * ```
  */
 export function encodeOnnxModel(m: OnnxModel): Uint8Array {
-  const proto = {
+  return encodeModelProto({
     irVersion: m.irVersion,
-    opsetImport: m.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
     producerName: m.producerName,
     producerVersion: m.producerVersion,
     docString: m.docString,
-    metadataProps: m.metadata.map(([key, value]) => ({ key, value })),
     graph: {
+      nodes: m.nodes.map((n) => ({ ...n, attributes: n.attributes.map(attributeRecord) })),
       name: m.graphName,
-      node: m.nodes.map((n) => ({
-        name: n.name,
-        opType: n.opType,
-        domain: n.domain,
-        input: n.inputs,
-        output: n.outputs,
-        attribute: n.attributes.map(attributeTo),
-      })),
-      initializer: m.initializers.map(tensorTo),
-      input: m.inputs.map(valueInfoTo),
-      output: m.outputs.map(valueInfoTo),
+      initializers: m.initializers.map(tensorRecord),
+      inputs: m.inputs,
+      outputs: m.outputs,
     },
-  };
-  const buf = onnxProto.ModelProto.encode(proto).finish();
-  // A plain Uint8Array, not the Buffer subclass protobufjs may hand back.
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
+    opsetImports: m.opsetImports,
+    metadata: m.metadata,
+  });
 }
 
 /**

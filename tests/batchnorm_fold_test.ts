@@ -1,6 +1,12 @@
 /** BatchNorm folding against a direct convolution followed by eval-mode BatchNorm. */
 import assert from "node:assert/strict";
-import { foldBatchNorm } from "../convert/batchnorm_fold.ts";
+import { foldableBatchNorms, foldBatchNorm } from "../convert/batchnorm_fold.ts";
+import { exportOnnx } from "../convert/onnx_export.ts";
+import { decodeOnnxModel } from "../convert/onnx_proto.ts";
+import { GraphBuilder } from "../lib/graph.ts";
+import { lowerEvalNet } from "../lib/engines/onnxruntime/eval_net.ts";
+import { initStateDict } from "../lib/models/init.ts";
+import { buildModel } from "../lib/models/zoo.ts";
 import { Rng } from "../lib/rng.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
 
@@ -67,4 +73,24 @@ Deno.test("mismatched channel counts are an error", () => {
     () => foldBatchNorm({ shape: [2, 1, 1, 1], data: new Float32Array(2) }, undefined, bn),
     /BatchNorm gamma has 1 channels, the convolution 2/,
   );
+});
+
+Deno.test("one foldability rule: the engine's eval graph and the exporter fold the same BatchNorms", () => {
+  for (const arch of ["resnet8", "wrn_16_1"] as const) {
+    const g = buildModel(arch, { numClasses: 10 });
+    const foldable = foldableBatchNorms(g);
+    const bns = g.nodes.filter((n) => n.op === "batchnorm").length;
+    // wrn's pre-activation BatchNorms read adds, not convs: they stay.
+    assert.ok(foldable.size > 0 && (arch === "resnet8" ? foldable.size === bns : foldable.size < bns));
+    const net = lowerEvalNet(g, initStateDict(g, 1));
+    assert.equal(net.ops.filter((o) => o.op === "affine").length, bns - foldable.size);
+    const exported = decodeOnnxModel(exportOnnx(g, initStateDict(g, 1)), "x.onnx");
+    assert.equal(exported.nodes.filter((n) => n.opType === "BatchNormalization").length, bns - foldable.size);
+  }
+  // A convolution output read by a BatchNorm and by something else does not fold.
+  const b = new GraphBuilder("t", 3, 2);
+  const c = b.conv("conv", b.input, 3, 4, 3, 1, 1);
+  const bn = b.batchNorm("bn", c, 4);
+  const g = b.finish(b.linear("fc", b.globalAvgPool("pool", b.add("add", bn, c)), 4, 2));
+  assert.equal(foldableBatchNorms(g).size, 0);
 });

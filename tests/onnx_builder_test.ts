@@ -1,11 +1,24 @@
 /**
- * The in-memory ONNX writer: protobuf wire encoding, and models onnxruntime loads and runs with
- * the attribute kinds the compilers use (ints, int lists, floats, strings, other domains).
+ * The package's one ONNX writer (lib/onnx/messages.ts on lib/onnx/protobuf.ts): protobuf wire
+ * encoding, models onnxruntime loads and runs with the attribute kinds the compilers use (ints,
+ * int lists, floats, strings, other domains), and the exporter's encoding byte-identical to
+ * onnx-proto's protobufjs encoder for every field kind.
  */
 import assert from "node:assert/strict";
 import { floatAttr, OnnxBuilder } from "../lib/onnx/builder.ts";
 import { ProtoWriter } from "../lib/onnx/protobuf.ts";
 import { createSession, runSession } from "../lib/engines/onnxruntime/session.ts";
+import { onnxProto } from "../lib/deps.ts";
+import {
+  ATTR,
+  decodeOnnxModel,
+  encodeOnnxModel,
+  floatTensor,
+  int64Tensor,
+  ONNX_DTYPE,
+  type OnnxModel,
+  type OnnxTensor,
+} from "../convert/onnx_proto.ts";
 
 Deno.test("protobuf varints: multi-byte, 64-bit negatives, packed lists", () => {
   assert.deepEqual([...new ProtoWriter().varint(1, 300).finish()], [8, 0xac, 0x02]);
@@ -48,4 +61,111 @@ Deno.test("builder refuses reused names and malformed initializers", () => {
   // Equal scalars and int lists are shared, not duplicated.
   assert.equal(b.scalar(2), b.scalar(2));
   assert.equal(b.int64s([1, 2]), b.int64s([1, 2]));
+});
+
+Deno.test("one ONNX writer: encodeOnnxModel writes what onnx-proto's protobuf encoder writes, byte for byte", () => {
+  const model: OnnxModel = {
+    irVersion: 8,
+    opsetImports: [{ domain: "", version: 17 }, { domain: "com.microsoft.nchwc", version: 1 }],
+    producerName: "writer-test",
+    producerVersion: "",
+    docString: "every field kind",
+    graphName: "g",
+    metadata: [["k", "v"], ["empty", ""]],
+    inputs: [{ name: "x", elemType: 1, dims: ["batch", 3, null, 32] }, {
+      name: "r",
+      elemType: 7,
+      dims: null,
+    }],
+    outputs: [{ name: "y", elemType: 1, dims: [] }],
+    initializers: [
+      floatTensor("w", [2, 2], new Float32Array([1, -2.5, 3e-8, 4])),
+      int64Tensor("axes", [3], [-1, 0, 2 ** 40]),
+      floatTensor("scalar", [], new Float32Array([7])),
+    ],
+    nodes: [
+      {
+        name: "n0",
+        opType: "Custom",
+        domain: "",
+        inputs: ["x", "", "w"],
+        outputs: ["y", "aux"],
+        attributes: [
+          { name: "f", type: ATTR.FLOAT, f: 0 },
+          { name: "i", type: ATTR.INT, i: -3 },
+          { name: "s", type: ATTR.STRING, s: "relu ü" },
+          { name: "t", type: ATTR.TENSOR, t: int64Tensor("t", [1], [5]) },
+          { name: "fs", type: ATTR.FLOATS, floats: [0.5, -1] },
+          { name: "is", type: ATTR.INTS, ints: [1, -1, 300] },
+          { name: "ss", type: ATTR.STRINGS, strings: ["a", ""] },
+        ],
+      },
+      {
+        name: "",
+        opType: "Identity",
+        domain: "com.microsoft.nchwc",
+        inputs: ["y"],
+        outputs: ["z"],
+        attributes: [],
+      },
+    ],
+  };
+  const ours = encodeOnnxModel(model);
+  // The same model through onnx-proto (protobufjs), the encoder this package used before.
+  const tensor = (t: OnnxTensor) => ({
+    name: t.name,
+    dataType: t.dataType,
+    dims: t.dims,
+    rawData: new Uint8Array(
+      (t.dataType === ONNX_DTYPE.INT64
+        ? BigInt64Array.from(t.data, (v) => BigInt(v))
+        : Float32Array.from(t.data))
+        .buffer,
+    ),
+  });
+  const valueInfo = (v: OnnxModel["inputs"][number]) => ({
+    name: v.name,
+    type: {
+      tensorType: {
+        elemType: v.elemType,
+        shape: v.dims === null ? undefined : {
+          dim: v.dims.map((d) =>
+            typeof d === "number" ? { dimValue: d } : typeof d === "string" ? { dimParam: d } : {}
+          ),
+        },
+      },
+    },
+  });
+  const text = new TextEncoder();
+  const theirs = onnxProto.ModelProto.encode({
+    irVersion: model.irVersion,
+    opsetImport: model.opsetImports,
+    producerName: model.producerName,
+    producerVersion: model.producerVersion,
+    docString: model.docString,
+    metadataProps: model.metadata.map(([key, value]) => ({ key, value })),
+    graph: {
+      name: model.graphName,
+      node: model.nodes.map((n) => ({
+        name: n.name,
+        opType: n.opType,
+        domain: n.domain,
+        input: n.inputs,
+        output: n.outputs,
+        attribute: n.attributes.map((a) => ({
+          ...a,
+          s: a.s === undefined ? undefined : text.encode(a.s),
+          t: a.t === undefined ? undefined : tensor(a.t),
+          strings: a.strings?.map((s) => text.encode(s)),
+        })),
+      })),
+      initializer: model.initializers.map(tensor),
+      input: model.inputs.map(valueInfo),
+      output: model.outputs.map(valueInfo),
+    },
+  }).finish();
+  assert.deepEqual(ours, new Uint8Array(theirs));
+  const back = decodeOnnxModel(ours, "writer.onnx");
+  assert.deepEqual(back.nodes[0].attributes.map((a) => a.name), ["f", "i", "s", "t", "fs", "is", "ss"]);
+  assert.deepEqual(Array.from(back.initializers[1].data), [-1, 0, 2 ** 40]);
 });

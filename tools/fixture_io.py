@@ -31,3 +31,23 @@ def write_fixture(path, tensors, meta=None):
         out["tensors"][k] = encode(np.asarray(v))
     with open(path, "w") as f:
         json.dump(out, f, separators=(",", ":"))
+
+
+def write_raw_fixture(stem, tensors, raw, meta=None):
+    """A fixture too large for base64 JSON: `<stem>.json` as write_fixture writes it (meta and
+    the small tensors), plus `<stem>.bin` holding the `raw` tensors as little-endian float32 one
+    after another; meta["raw"] lists {name: [offset_in_values, shape]} in file order."""
+    meta = dict(meta or {})
+    index, chunks, offset = {}, [], 0
+    for k, v in raw.items():
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().numpy()
+        a = np.asarray(v, dtype="<f4").copy(order="C")
+        index[k] = [offset, list(a.shape)]
+        chunks.append(a.tobytes())
+        offset += a.size
+    meta["raw"] = index
+    with open(stem + ".bin", "wb") as f:
+        for c in chunks:
+            f.write(c)
+    write_fixture(stem + ".json", tensors, meta)

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { ProtoWriter } from "./protobuf.ts";
+import { type AttributeRecord, encodeModelProto, type NodeRecord, type ValueInfoRecord } from "./messages.ts";
 
 /** Element types the compilers use, with their ONNX TensorProto.DataType codes. */
 export const ONNX_DTYPES = { float32: 1, int32: 6, int64: 7, bool: 9 } as const;
@@ -43,7 +43,7 @@ export function floatAttr(v: number): FloatAttr {
   return { float: v };
 }
 
-interface NodeRecord {
+interface BuilderNode {
   op: string;
   domain: string;
   inputs: string[];
@@ -67,7 +67,7 @@ interface InitializerRecord {
 
 /** Accumulates an ONNX graph and serialises it. */
 export class OnnxBuilder {
-  readonly #nodes: NodeRecord[] = [];
+  readonly #nodes: BuilderNode[] = [];
   readonly #inputs: ValueRecord[] = [];
   readonly #outputs: ValueRecord[] = [];
   readonly #inits: InitializerRecord[] = [];
@@ -174,20 +174,27 @@ export class OnnxBuilder {
 
   /** Serialises the model (ONNX IR 8, default opset `opset`, plus com.microsoft when used). */
   toModel(opset = 18): Uint8Array {
-    const graph = new ProtoWriter();
-    for (const n of this.#nodes) graph.bytes(1, encodeNode(n));
-    graph.string(2, this.name);
-    for (const t of this.#inits) graph.bytes(5, encodeTensor(t));
-    for (const v of this.#inputs) graph.bytes(11, encodeValueInfo(v));
-    for (const v of this.#outputs) graph.bytes(12, encodeValueInfo(v));
-    const model = new ProtoWriter();
-    model.varint(1, 8);
-    model.string(2, "oracle-kd");
-    model.bytes(7, graph.finish());
-    model.bytes(8, new ProtoWriter().string(1, "").varint(2, opset).finish());
     const domains = new Set(this.#nodes.map((n) => n.domain).filter((d) => d !== ""));
-    for (const d of domains) model.bytes(8, new ProtoWriter().string(1, d).varint(2, 1).finish());
-    return model.finish();
+    return encodeModelProto({
+      irVersion: 8,
+      producerName: "oracle-kd",
+      graph: {
+        nodes: this.#nodes.map(nodeRecord),
+        name: this.name,
+        initializers: this.#inits.map((t) => ({
+          name: t.name,
+          dataType: ONNX_DTYPES[t.dtype],
+          dims: t.dims,
+          raw: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+        })),
+        inputs: this.#inputs.map(valueInfoRecord),
+        outputs: this.#outputs.map(valueInfoRecord),
+      },
+      opsetImports: [
+        { domain: "", version: opset },
+        ...[...domains].map((domain) => ({ domain, version: 1 })),
+      ],
+    });
   }
 
   #pushInit(
@@ -208,58 +215,31 @@ export class OnnxBuilder {
   }
 }
 
-function encodeNode(n: NodeRecord): Uint8Array {
-  const w = new ProtoWriter();
-  for (const i of n.inputs) w.string(1, i);
-  for (const o of n.outputs) w.string(2, o);
-  w.string(3, n.outputs[0]);
-  w.string(4, n.op);
-  for (const [name, v] of Object.entries(n.attrs)) w.bytes(5, encodeAttr(name, v));
-  if (n.domain) w.string(7, n.domain);
-  return w.finish();
+/** The node as the writer's record: named after its first output, the default domain left out. */
+function nodeRecord(n: BuilderNode): NodeRecord {
+  return {
+    inputs: n.inputs,
+    outputs: n.outputs,
+    name: n.outputs[0],
+    opType: n.op,
+    attributes: Object.entries(n.attrs).map(([name, v]) => attributeRecord(name, v)),
+    domain: n.domain || undefined,
+  };
 }
 
 // AttributeProto.AttributeType codes.
 const ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_STRING = 3, ATTR_INTS = 7;
 
-function encodeAttr(name: string, v: AttrValue): Uint8Array {
-  const w = new ProtoWriter().string(1, name);
+function attributeRecord(name: string, v: AttrValue): AttributeRecord {
   if (typeof v === "number") {
     if (!Number.isInteger(v)) throw new Error(`attribute ${name}: ${v} is not an int (use floatAttr)`);
-    w.varint(3, v).varint(20, ATTR_INT);
-  } else if (typeof v === "string") {
-    w.string(4, v).varint(20, ATTR_STRING);
-  } else if (Array.isArray(v)) {
-    w.packedVarints(8, v).varint(20, ATTR_INTS);
-  } else {
-    w.float(2, (v as FloatAttr).float).varint(20, ATTR_FLOAT);
+    return { name, type: ATTR_INT, i: v };
   }
-  return w.finish();
+  if (typeof v === "string") return { name, type: ATTR_STRING, s: v };
+  if (Array.isArray(v)) return { name, type: ATTR_INTS, ints: v };
+  return { name, type: ATTR_FLOAT, f: (v as FloatAttr).float };
 }
 
-function encodeTensor(t: InitializerRecord): Uint8Array {
-  const w = new ProtoWriter();
-  if (t.dims.length) w.packedVarints(1, t.dims);
-  w.varint(2, ONNX_DTYPES[t.dtype]);
-  w.string(8, t.name);
-  w.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return w.finish();
-}
-
-function encodeValueInfo(v: ValueRecord): Uint8Array {
-  const tensorType = new ProtoWriter().varint(1, ONNX_DTYPES[v.dtype]);
-  if (v.dims) {
-    const shape = new ProtoWriter();
-    for (const d of v.dims) {
-      shape.bytes(
-        1,
-        typeof d === "number"
-          ? new ProtoWriter().varint(1, d).finish()
-          : new ProtoWriter().string(2, d).finish(),
-      );
-    }
-    tensorType.bytes(2, shape.finish());
-  }
-  const type = new ProtoWriter().bytes(1, tensorType.finish());
-  return new ProtoWriter().string(1, v.name).bytes(2, type.finish()).finish();
+function valueInfoRecord(v: ValueRecord): ValueInfoRecord {
+  return { name: v.name, elemType: ONNX_DTYPES[v.dtype], dims: v.dims ?? null };
 }

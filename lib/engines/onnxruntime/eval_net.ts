@@ -1,8 +1,8 @@
 /**
  * Lowers an IR {@link Graph} plus weights to the eval-mode operator list the frozen graphs are
- * compiled from: every BatchNorm that directly follows a convolution (and is that output's only
- * reader) is folded into the convolution's weights and bias; the others become per-channel
- * affine maps. Folding is done in float64 and rounded once.
+ * compiled from: every BatchNorm that folds into the convolution before it (the one rule of
+ * `lib/onnx/batchnorm_fold.ts`) is folded into its weights and bias; the others become
+ * per-channel affine maps. Folding is done in float64 and rounded once.
  *
  * @example
  * ```ts
@@ -16,7 +16,13 @@
  * @module
  */
 
-import { type Graph, valueUseCounts } from "../../graph.ts";
+import type { BatchNormNode, Graph } from "../../graph.ts";
+import {
+  batchNormScaleShift,
+  type BatchNormValues,
+  foldableBatchNorms,
+  foldBatchNorm,
+} from "../../onnx/batchnorm_fold.ts";
 import type { HostTensor, StateDict } from "../../tensor.ts";
 
 /** Convolution with constant (possibly BatchNorm-folded) weights [co, ci, k, k]. */
@@ -99,7 +105,7 @@ export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
     return Float32Array.from(t.data);
   };
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
-  const uses = valueUseCounts(graph);
+  const foldable = foldableBatchNorms(graph);
   const ops: EvalOp[] = [];
   const folded = new Set<string>();
   for (let i = 0; i < graph.nodes.length; i++) {
@@ -119,27 +125,24 @@ export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
           stride: node.stride,
           pad: node.pad,
         };
-        const next = graph.nodes.find((n) => n.inputs.includes(node.output));
-        if (next?.op === "batchnorm" && uses.get(node.output) === 1 && node.output !== graph.output) {
-          const { scale, shift } = bnAffine(next, get);
-          const w = new Float32Array(conv.weight.length);
-          const per = ci * k * k;
-          const bias = new Float32Array(co);
-          for (let o = 0; o < co; o++) {
-            for (let j = 0; j < per; j++) w[o * per + j] = conv.weight[o * per + j] * scale[o];
-            bias[o] = (conv.bias ? conv.bias[o] : 0) * scale[o] + shift[o];
-          }
-          conv.weight = w;
-          conv.bias = bias;
-          conv.output = next.output;
-          folded.add(next.name);
+        const bn = foldable.get(node.name);
+        if (bn) {
+          const f = foldBatchNorm(
+            { shape: [co, ci, k, k], data: conv.weight },
+            conv.bias ?? undefined,
+            bnValues(bn, get),
+          );
+          conv.weight = f.weight;
+          conv.bias = f.bias;
+          conv.output = bn.output;
+          folded.add(bn.name);
         }
         ops.push(conv);
         break;
       }
       case "batchnorm": {
         if (folded.has(node.name)) break;
-        const { scale, shift } = bnAffine(node, get);
+        const { scale, shift } = batchNormScaleShift(bnValues(node, get));
         ops.push({
           op: "affine",
           input: node.inputs[0],
@@ -176,23 +179,20 @@ export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
   };
 }
 
-/** Eval BatchNorm as float64 per-channel scale and shift. */
-function bnAffine(
-  node: { weight: string; bias: string; runningMean: string; runningVar: string; eps: number },
+/** A BatchNorm's parameters and buffers, shape-checked. */
+function bnValues(
+  node: BatchNormNode,
   get: (name: string, shape: number[]) => Float32Array,
-): { scale: Float64Array; shift: Float64Array } {
+): BatchNormValues {
   const gamma = get(node.weight, [-1]);
   const c = gamma.length;
-  const beta = get(node.bias, [c]);
-  const mean = get(node.runningMean, [c]);
-  const variance = get(node.runningVar, [c]);
-  const scale = new Float64Array(c);
-  const shift = new Float64Array(c);
-  for (let i = 0; i < c; i++) {
-    scale[i] = gamma[i] / Math.sqrt(variance[i] + node.eps);
-    shift[i] = beta[i] - mean[i] * scale[i];
-  }
-  return { scale, shift };
+  return {
+    gamma,
+    beta: get(node.bias, [c]),
+    mean: get(node.runningMean, [c]),
+    variance: get(node.runningVar, [c]),
+    eps: node.eps,
+  };
 }
 
 function checkShape(name: string, t: HostTensor, shape: number[]): void {

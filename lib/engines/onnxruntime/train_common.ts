@@ -28,6 +28,26 @@ export interface TrainGraphSpec {
   sgd: SgdOptions;
   /** Weight-gradient formulation of the convolutions (NCHW graphs). */
   weightGrad?: WeightGradMethod;
+  /**
+   * Diagnostics only: also output every forward activation, in NCHW, as
+   * {@link forwardName}`(value)` (tools/forward_error_report.ts). Off in the engine's graphs.
+   */
+  exposeForward?: boolean;
+}
+
+/**
+ * The graph output carrying forward activation `value` when {@link TrainGraphSpec.exposeForward}
+ * is set. Where a layout computes several graph values in one fused op (NCHWc: BatchNorm, the
+ * residual add and the ReLU), only the last of them exists, under its own name.
+ *
+ * @example
+ * ```ts
+ * import { forwardName } from "./train_common.ts";
+ * console.log(forwardName("layer1.0.bn1")); // forward:layer1.0.bn1
+ * ```
+ */
+export function forwardName(value: string): string {
+  return `forward:${value}`;
 }
 
 /**
@@ -210,6 +230,8 @@ export interface TrainStepState {
   grads: Map<string, string>;
   /** BatchNorm node -> its batch statistics [c] and element count (filled by the forward pass). */
   bnSaved: Map<string, { mean: string; variance: string; count: number }>;
+  /** An activation of per-sample shape `shape` in plain NCHW (for exposeForward; default: as is). */
+  plain?(value: string, shape: number[]): string;
 }
 
 /**
@@ -230,6 +252,7 @@ export function emitTrainStep(
   state.values.set(graph.input, io.x);
   state.shapes.set(graph.input, [...spec.image]);
   forward();
+  if (spec.exposeForward) exposeForward(b, graph, state);
   const logits = state.values.get(graph.output)!;
   const loss = distillationLoss(b, logits, io.onehot, io.teacher, io.lossWeights, spec.n);
   backward(loss.dLogits);
@@ -242,4 +265,17 @@ export function emitTrainStep(
   b.output(loss.parts, TRAIN_IO.lossParts);
   b.output(logits, TRAIN_IO.logits);
   return b.toModel();
+}
+
+/** Outputs each distinct forward activation once, under the last graph value that names it. */
+function exposeForward(b: OnnxBuilder, graph: Graph, state: TrainStepState): void {
+  const last = new Map<string, string>();
+  for (const node of graph.nodes) {
+    const v = state.values.get(node.output);
+    if (v) last.set(v, node.output);
+  }
+  for (const [onnx, value] of last) {
+    const shape = state.shapes.get(value)!;
+    b.output(state.plain ? state.plain(onnx, shape) : onnx, forwardName(value));
+  }
 }

@@ -19,13 +19,13 @@
  * @module
  */
 
-import type { BatchNormNode, Graph } from "../../graph.ts";
-import { floatAttr, OnnxBuilder } from "../../onnx/builder.ts";
+import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
+import { floatAttr } from "../../onnx/builder.ts";
 import { type ConvGeometry, convInputGrad, convWeightGrad } from "./conv_grad.ts";
 import { convOut } from "./frozen_graphs.ts";
-import { gradAccumulator } from "./grad_accumulator.ts";
-import { reluGrad } from "./relu_grad.ts";
-import { emitTrainStep, type TrainGraphSpec, type TrainStepState } from "./train_common.ts";
+import type { GradAccumulator } from "./grad_accumulator.ts";
+import type { TrainGraphSpec } from "./train_common.ts";
+import { type BnStats, TrainEmitter } from "./train_emitter.ts";
 
 /**
  * Serialises the training-step model of `graph` for `spec`.
@@ -40,46 +40,24 @@ import { emitTrainStep, type TrainGraphSpec, type TrainStepState } from "./train
  * ```
  */
 export function compileTrainStep(graph: Graph, spec: TrainGraphSpec): Uint8Array {
-  return new TrainEmitter(graph, spec).emit();
+  return new NchwTrainEmitter(graph, spec).emit();
 }
 
 /** What the backward pass needs from one train-mode BatchNorm. */
-interface BnSaved {
+interface BnSaved extends BnStats {
   centered: string;
   invStd: string;
-  mean: string;
-  variance: string;
-  count: number;
   channels: number;
 }
 
-class TrainEmitter implements TrainStepState {
-  readonly b: OnnxBuilder;
-  readonly values = new Map<string, string>();
-  readonly shapes = new Map<string, number[]>();
-  readonly params = new Map<string, string>();
-  readonly bnSaved = new Map<string, BnSaved>();
-  readonly grads = new Map<string, string>();
-  readonly n: number;
+class NchwTrainEmitter extends TrainEmitter<BnSaved> {
   readonly #filledConsts = new Map<string, string>();
 
-  constructor(readonly graph: Graph, readonly spec: TrainGraphSpec) {
-    this.b = new OnnxBuilder(`${graph.arch}_train_step`);
-    this.n = spec.n;
+  constructor(graph: Graph, spec: TrainGraphSpec) {
+    super(graph, spec, `${graph.arch}_train_step`);
   }
 
-  emit(): Uint8Array {
-    return emitTrainStep(
-      this.b,
-      this.graph,
-      this.spec,
-      this,
-      () => this.#forward(),
-      (d) => this.#backward(d),
-    );
-  }
-
-  #forward(): void {
+  protected forward(): void {
     const { b } = this;
     for (const node of this.graph.nodes) {
       const input = this.values.get(node.inputs[0])!;
@@ -88,7 +66,7 @@ class TrainEmitter implements TrainStepState {
       let shape = [c, h, w];
       switch (node.op) {
         case "conv": {
-          const [co, , k] = this.#shapeOf(node.weight);
+          const [co, , k] = this.shapeOf(node.weight);
           const ins = [input, this.params.get(node.weight)!];
           if (node.bias) ins.push(this.params.get(node.bias)!);
           const attrs = {
@@ -114,13 +92,10 @@ class TrainEmitter implements TrainStepState {
           out = b.op("Flatten", [b.op("GlobalAveragePool", [input])], { axis: 1 });
           shape = [c];
           break;
-        case "linear": {
-          const ins = [input, this.params.get(node.weight)!];
-          if (node.bias) ins.push(this.params.get(node.bias)!);
-          out = b.op("Gemm", ins, { transB: 1 });
-          shape = [this.#shapeOf(node.weight)[0]];
+        case "linear":
+          out = this.linearForward(node, input);
+          shape = [this.shapeOf(node.weight)[0]];
           break;
-        }
       }
       this.values.set(node.output, out);
       this.shapes.set(node.output, shape);
@@ -133,10 +108,7 @@ class TrainEmitter implements TrainStepState {
     const axes = b.int64s([0, 2, 3]);
     const mean = b.op("ReduceMean", [x, axes], { keepdims: 1 });
     const centered = b.op("Sub", [x, mean]);
-    const variance = b.op("Mul", [
-      b.op("ReduceSumSquare", [centered, axes], { keepdims: 1 }),
-      b.scalar(1 / count),
-    ]);
+    const variance = b.op("Mul", [this.#channelSum(centered, "ReduceSumSquare"), b.scalar(1 / count)]);
     const invStd = b.op("Reciprocal", [b.op("Sqrt", [b.op("Add", [variance, b.scalar(node.eps)])])]);
     const flat = (v: string) => b.op("Reshape", [v, b.int64s([channels])]);
     this.bnSaved.set(node.name, {
@@ -155,68 +127,42 @@ class TrainEmitter implements TrainStepState {
     );
   }
 
-  #backward(dLogits: string): void {
+  protected convBackward(node: ConvNode, dy: string, { push }: GradAccumulator): void {
     const { b, graph } = this;
-    const { push, take } = gradAccumulator(b, graph.output, dLogits, graph.input);
-    for (let i = graph.nodes.length - 1; i >= 0; i--) {
-      const node = graph.nodes[i];
-      const dy = take(node.output);
-      if (!dy) continue;
-      const input = node.inputs[0];
-      switch (node.op) {
-        case "conv": {
-          const [co, ci, k] = this.#shapeOf(node.weight);
-          const [, h, w] = this.shapes.get(input)!;
-          const [, oh, ow] = this.shapes.get(node.output)!;
-          const geo: ConvGeometry = {
-            n: this.n,
-            ci,
-            co,
-            k,
-            stride: node.stride,
-            pad: node.pad,
-            h,
-            w,
-            oh,
-            ow,
-          };
-          this.grads.set(
-            node.weight,
-            convWeightGrad(b, this.values.get(input)!, dy, geo, this.spec.weightGrad),
-          );
-          if (node.bias) {
-            this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0, 2, 3])], { keepdims: 0 }));
-          }
-          if (input !== graph.input) push(input, convInputGrad(b, dy, this.params.get(node.weight)!, geo));
-          break;
-        }
-        case "batchnorm":
-          push(input, this.#batchNormBackward(node, dy));
-          break;
-        case "relu":
-          push(input, reluGrad(b, this.values.get(node.output)!, dy));
-          break;
-        case "add":
-          push(node.inputs[0], dy);
-          push(node.inputs[1], dy);
-          break;
-        case "global_avg_pool": {
-          const [c, h, w] = this.shapes.get(input)!;
-          const spread = b.op("Mul", [
-            b.op("Reshape", [dy, b.int64s([this.n, c, 1, 1])]),
-            b.scalar(1 / (h * w)),
-          ]);
-          push(input, b.op("Expand", [spread, b.int64s([this.n, c, h, w])]));
-          break;
-        }
-        case "linear": {
-          this.grads.set(node.weight, b.op("Gemm", [dy, this.values.get(input)!], { transA: 1 }));
-          if (node.bias) this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0])], { keepdims: 0 }));
-          push(input, b.op("MatMul", [dy, this.params.get(node.weight)!]));
-          break;
-        }
-      }
+    const input = node.inputs[0];
+    const [co, ci, k] = this.shapeOf(node.weight);
+    const [, h, w] = this.shapes.get(input)!;
+    const [, oh, ow] = this.shapes.get(node.output)!;
+    const geo: ConvGeometry = {
+      n: this.n,
+      ci,
+      co,
+      k,
+      stride: node.stride,
+      pad: node.pad,
+      h,
+      w,
+      oh,
+      ow,
+    };
+    this.grads.set(
+      node.weight,
+      convWeightGrad(b, this.values.get(input)!, dy, geo, this.spec.weightGrad),
+    );
+    if (node.bias) {
+      this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0, 2, 3])], { keepdims: 0 }));
     }
+    if (input !== graph.input) push(input, convInputGrad(b, dy, this.params.get(node.weight)!, geo));
+  }
+
+  protected poolBackward(node: GraphNode, dy: string): string {
+    const b = this.b;
+    const [c, h, w] = this.shapes.get(node.inputs[0])!;
+    const spread = b.op("Mul", [
+      b.op("Reshape", [dy, b.int64s([this.n, c, 1, 1])]),
+      b.scalar(1 / (h * w)),
+    ]);
+    return b.op("Expand", [spread, b.int64s([this.n, c, h, w])]);
   }
 
   /**
@@ -224,13 +170,12 @@ class TrainEmitter implements TrainStepState {
    * dx = (dy - mean(dy) - xc * invstd^2 * mean(dy * xc)) * gamma * invstd,
    * dgamma = sum(dy * xc) * invstd, dbeta = sum(dy).
    */
-  #batchNormBackward(node: BatchNormNode, dy: string): string {
+  protected batchNormBackward(node: BatchNormNode, dy: string): string {
     const b = this.b;
     const s = this.bnSaved.get(node.name)!;
-    const axes = b.int64s([0, 2, 3]);
     const col = b.int64s([s.channels]);
-    const sumDy = b.op("ReduceSum", [dy, axes], { keepdims: 1 });
-    const dot = b.op("ReduceSum", [b.op("Mul", [dy, s.centered]), axes], { keepdims: 1 });
+    const sumDy = this.#channelSum(dy, "ReduceSum");
+    const dot = this.#channelSum(b.op("Mul", [dy, s.centered]), "ReduceSum");
     this.grads.set(node.weight, b.op("Reshape", [b.op("Mul", [dot, s.invStd]), col]));
     this.grads.set(node.bias, b.op("Reshape", [sumDy, col]));
     const invM = b.scalar(1 / s.count);
@@ -250,6 +195,20 @@ class TrainEmitter implements TrainStepState {
     return b.op("Add", [affine, b.op("Mul", [s.centered, scaleXc])]);
   }
 
+  /**
+   * Per-channel sums [1, c, 1, 1] of an [n, c, h, w] tensor (of squares with ReduceSumSquare), in
+   * three short stages: along rows, over the rows, over the batch. onnxruntime accumulates each
+   * reduction in one float32 running sum; over axes [0, 2, 3] at once (N*H*W = 20480 values) the
+   * batch variance ends about 1e-5 relative off, enough to flip ReLU kinks downstream (PyTorch
+   * sums in double).
+   */
+  #channelSum(v: string, op: "ReduceSum" | "ReduceSumSquare"): string {
+    const b = this.b;
+    const rows = b.op(op, [v, b.int64s([3])], { keepdims: 1 });
+    const planes = b.op("ReduceSum", [rows, b.int64s([2])], { keepdims: 1 });
+    return b.op("ReduceSum", [planes, b.int64s([0])], { keepdims: 1 });
+  }
+
   #zeros(c: number): string {
     return this.#filled(c, 0);
   }
@@ -266,9 +225,5 @@ class TrainEmitter implements TrainStepState {
       this.#filledConsts.set(key, name);
     }
     return name;
-  }
-
-  #shapeOf(param: string): number[] {
-    return this.graph.params.find((p) => p.name === param)!.shape;
   }
 }

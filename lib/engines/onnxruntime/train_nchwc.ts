@@ -19,13 +19,12 @@
  */
 
 import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
-import { OnnxBuilder } from "../../onnx/builder.ts";
 import { shiftedWindows } from "./conv_grad.ts";
 import { convOut } from "./frozen_graphs.ts";
-import { gradAccumulator } from "./grad_accumulator.ts";
-import { reluGrad } from "./relu_grad.ts";
+import type { GradAccumulator } from "./grad_accumulator.ts";
 import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
-import { emitTrainStep, type TrainGraphSpec, type TrainStepState } from "./train_common.ts";
+import type { TrainGraphSpec } from "./train_common.ts";
+import { type BnStats, TrainEmitter } from "./train_emitter.ts";
 
 /**
  * Whether `graph` fits blocks of `block` channels: convolutions read the image (fewer than
@@ -68,6 +67,21 @@ export function compileTrainStepNchwc(graph: Graph, spec: TrainGraphSpec, block:
     throw new Error(`${graph.arch} does not fit NCHWc blocks of ${block}`);
   }
   return new BlockedTrainEmitter(graph, spec, block).emit();
+}
+
+/**
+ * The row length for staged sums over `spatial` values: its largest divisor not above its square
+ * root (the image width for square images).
+ *
+ * @example
+ * ```ts
+ * import { rowLength } from "./train_nchwc.ts";
+ * console.log(rowLength(1024), rowLength(64), rowLength(7)); // 32 8 1
+ * ```
+ */
+export function rowLength(spatial: number): number {
+  for (let r = Math.floor(Math.sqrt(spatial)); r > 1; r--) if (spatial % r === 0) return r;
+  return 1;
 }
 
 /** Which nodes run fused into others in the forward pass. */
@@ -119,45 +133,21 @@ function planTrainFusion(graph: Graph): TrainFusion {
 }
 
 /** What the backward pass needs from one train-mode BatchNorm. */
-interface BnSaved {
+interface BnSaved extends BnStats {
   centered: string;
   invStd: string;
-  mean: string;
-  variance: string;
-  count: number;
 }
 
-class BlockedTrainEmitter implements TrainStepState {
-  readonly b: OnnxBuilder;
-  readonly n: number;
-  readonly values = new Map<string, string>();
-  readonly shapes = new Map<string, number[]>();
-  readonly params = new Map<string, string>();
-  readonly grads = new Map<string, string>();
-  readonly bnSaved = new Map<string, BnSaved>();
+class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   readonly plan: TrainFusion;
-  readonly #paramShapes: Map<string, number[]>;
   readonly #filledKernels = new Map<string, string>();
 
-  constructor(readonly graph: Graph, readonly spec: TrainGraphSpec, readonly block: number) {
-    this.b = new OnnxBuilder(`${graph.arch}_train_step_nchwc`);
-    this.n = spec.n;
+  constructor(graph: Graph, spec: TrainGraphSpec, readonly block: number) {
+    super(graph, spec, `${graph.arch}_train_step_nchwc`);
     this.plan = planTrainFusion(graph);
-    this.#paramShapes = new Map(graph.params.map((p) => [p.name, p.shape]));
   }
 
-  emit(): Uint8Array {
-    return emitTrainStep(
-      this.b,
-      this.graph,
-      this.spec,
-      this,
-      () => this.#forward(),
-      (d) => this.#backward(d),
-    );
-  }
-
-  #forward(): void {
+  protected forward(): void {
     const { b, plan } = this;
     for (const node of this.graph.nodes) {
       if (plan.skipped.has(node) || plan.deferred.has(node)) continue;
@@ -196,12 +186,13 @@ class BlockedTrainEmitter implements TrainStepState {
           this.#set(node.output, b.op("Reshape", [pooled, b.int64s([this.n, c])]), [c]);
           break;
         }
-        case "linear": {
-          const ins = [this.values.get(node.inputs[0])!, this.params.get(node.weight)!];
-          if (node.bias) ins.push(this.params.get(node.bias)!);
-          this.#set(node.output, b.op("Gemm", ins, { transB: 1 }), [this.#shapeOf(node.weight)[0]]);
+        case "linear":
+          this.#set(
+            node.output,
+            this.linearForward(node, this.values.get(node.inputs[0])!),
+            [this.shapeOf(node.weight)[0]],
+          );
           break;
-        }
       }
     }
   }
@@ -213,7 +204,7 @@ class BlockedTrainEmitter implements TrainStepState {
     let out: string;
     let shape = [c, h, w];
     if (node.op === "conv") {
-      const [co, ci, k] = this.#shapeOf(node.weight);
+      const [co, ci, k] = this.shapeOf(node.weight);
       const kernel = reorderKernelOp(
         this.b,
         this.params.get(node.weight)!,
@@ -268,54 +259,27 @@ class BlockedTrainEmitter implements TrainStepState {
     return this.#depthwise(centered, this.#asKernel(scale, c), this.params.get(node.bias)!, sum, relu, c);
   }
 
-  #backward(dLogits: string): void {
-    const { b, graph } = this;
-    const { push, take } = gradAccumulator(b, graph.output, dLogits, graph.input);
-    for (let i = graph.nodes.length - 1; i >= 0; i--) {
-      const node = graph.nodes[i];
-      const dy = take(node.output);
-      if (!dy) continue;
-      const input = node.inputs[0];
-      switch (node.op) {
-        case "conv":
-          this.#convBackward(
-            node,
-            dy,
-            input === graph.input ? null : (acc) => {
-              push(input, acc);
-            },
-            input === graph.input ? null : take(input),
-          );
-          break;
-        case "batchnorm":
-          push(input, this.#batchNormBackward(node, dy));
-          break;
-        case "relu":
-          push(input, reluGrad(b, this.values.get(node.output)!, dy));
-          break;
-        case "add":
-          push(node.inputs[0], dy);
-          push(node.inputs[1], dy);
-          break;
-        case "global_avg_pool": {
-          const [c, h, w] = this.shapes.get(input)!;
-          const cb = c / this.block;
-          const spread = b.op("Mul", [
-            b.op("Reshape", [dy, b.int64s([this.n, cb, 1, this.block])]),
-            b.scalar(1 / (h * w)),
-          ]);
-          const full = b.op("Expand", [spread, b.int64s([this.n, cb, h * w, this.block])]);
-          push(input, b.op("Reshape", [full, b.int64s([this.n, c, h, w])]));
-          break;
-        }
-        case "linear": {
-          this.grads.set(node.weight, b.op("Gemm", [dy, this.values.get(input)!], { transA: 1 }));
-          if (node.bias) this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0])], { keepdims: 0 }));
-          push(input, b.op("MatMul", [dy, this.params.get(node.weight)!]));
-          break;
-        }
-      }
-    }
+  protected convBackward(node: ConvNode, dy: string, { push, take }: GradAccumulator): void {
+    const input = node.inputs[0];
+    const fromImage = input === this.graph.input;
+    this.#convBackward(
+      node,
+      dy,
+      fromImage ? null : (acc) => push(input, acc),
+      fromImage ? null : take(input),
+    );
+  }
+
+  protected poolBackward(node: GraphNode, dy: string): string {
+    const b = this.b;
+    const [c, h, w] = this.shapes.get(node.inputs[0])!;
+    const cb = c / this.block;
+    const spread = b.op("Mul", [
+      b.op("Reshape", [dy, b.int64s([this.n, cb, 1, this.block])]),
+      b.scalar(1 / (h * w)),
+    ]);
+    const full = b.op("Expand", [spread, b.int64s([this.n, cb, h * w, this.block])]);
+    return b.op("Reshape", [full, b.int64s([this.n, c, h, w])]);
   }
 
   /**
@@ -324,7 +288,7 @@ class BlockedTrainEmitter implements TrainStepState {
    */
   #convBackward(node: ConvNode, dy: string, emit: ((g: string) => void) | null, acc: string | null): void {
     const b = this.b;
-    const [co, ci, k] = this.#shapeOf(node.weight);
+    const [co, ci, k] = this.shapeOf(node.weight);
     const input = node.inputs[0];
     const [, h, w] = this.shapes.get(input)!;
     const [, oh, ow] = this.shapes.get(node.output)!;
@@ -506,7 +470,7 @@ class BlockedTrainEmitter implements TrainStepState {
    * dx = dy * A - xc * (k * A) - mean(dy) * A, A = gamma * invstd, k = invstd^2 * mean(dy * xc),
    * as two depthwise passes; dgamma = sum(dy * xc) * invstd, dbeta = sum(dy).
    */
-  #batchNormBackward(node: BatchNormNode, dy: string): string {
+  protected batchNormBackward(node: BatchNormNode, dy: string): string {
     const b = this.b;
     const s = this.bnSaved.get(node.name)!;
     const [c, h, w] = this.shapes.get(node.inputs[0])!;
@@ -524,17 +488,22 @@ class BlockedTrainEmitter implements TrainStepState {
     return this.#depthwise(s.centered, this.#asKernel(scaleXc, c), shift, dyPart, false, c);
   }
 
-  /** Per-channel sums [c] of a blocked tensor (sum of squares with ReduceSumSquare). */
+  /**
+   * Per-channel sums [c] of a blocked tensor (sum of squares with ReduceSumSquare), in three
+   * short stages: along image rows, over the rows, over the batch. onnxruntime accumulates each
+   * reduction in one float32 running sum; summing a channel's H*W values per image in one pass
+   * leaves the batch variance a few ulps off (PyTorch sums in double), a single pass over all
+   * N*H*W values about 1e-5 relative off, enough to flip ReLU kinks downstream.
+   */
   #channelSum(v: string, c: number, spatial: number, op: "ReduceSum" | "ReduceSumSquare"): string {
     const b = this.b;
     const cb = c / this.block;
-    // Spatial first (contiguous runs of one block), then the batch.
-    const perImage = b.op(op, [
-      b.op("Reshape", [v, b.int64s([this.n * cb, spatial, this.block])]),
-      b.int64s([1]),
-    ], {
-      keepdims: 0,
-    });
+    const row = rowLength(spatial);
+    const rows = b.op(op, [
+      b.op("Reshape", [v, b.int64s([this.n * cb, spatial / row, row, this.block])]),
+      b.int64s([2]),
+    ], { keepdims: 0 });
+    const perImage = b.op("ReduceSum", [rows, b.int64s([1])], { keepdims: 0 });
     return b.op("ReduceSum", [b.op("Reshape", [perImage, b.int64s([this.n, c])]), b.int64s([0])], {
       keepdims: 0,
     });
@@ -592,6 +561,13 @@ class BlockedTrainEmitter implements TrainStepState {
     return name;
   }
 
+  /** A blocked activation in plain NCHW (diagnostics: exposeForward). */
+  plain(value: string, shape: number[]): string {
+    return shape.length === 3
+      ? this.b.op("ReorderOutput", [value], { channels: shape[0] }, NCHWC_DOMAIN)
+      : value;
+  }
+
   #set(value: string, onnx: string, shape: number[]): void {
     this.values.set(value, onnx);
     this.shapes.set(value, shape);
@@ -600,9 +576,5 @@ class BlockedTrainEmitter implements TrainStepState {
   #alias(from: string, to: string): void {
     this.values.set(from, this.values.get(to)!);
     this.shapes.set(from, this.shapes.get(to)!);
-  }
-
-  #shapeOf(param: string): number[] {
-    return this.#paramShapes.get(param)!;
   }
 }
