@@ -150,7 +150,19 @@ function rawTensor(meta: RealMeta, raw: Float32Array, name: string): Float32Arra
 interface RealEngine {
   label: string;
   create: () => Promise<Engine>;
+  /** Why the case is not run here (no adapter, or too slow for every CI run). */
+  ignore?: string;
 }
+
+/**
+ * The pure-JS reference takes about 5 minutes for this case on 2 cores (4m58s measured; the
+ * webgpu engine on llvmpipe takes 25 s and runs always): opt in to run it.
+ */
+const SLOW = Deno.env.get("ORACLE_KD_SLOW_TESTS") === "1";
+const slowReason = (label: string) =>
+  label.startsWith("tfjs-cpu")
+    ? "about 5 minutes on 2 cores: set ORACLE_KD_SLOW_TESTS=1 to run it"
+    : undefined;
 
 const REAL_ENGINES: RealEngine[] = PARITY_ENGINES
   .flatMap((c): RealEngine[] =>
@@ -164,10 +176,14 @@ const REAL_ENGINES: RealEngine[] = PARITY_ENGINES
           return new OnnxruntimeEngine({ layout, threads: c.threads });
         },
       }))
-      : [{ label: c.label, create: () => createEngine(c) }]
+      : [{
+        label: c.label,
+        create: () => createEngine(c),
+        ignore: c.ignore ?? (SLOW ? undefined : slowReason(c.label)),
+      }]
   );
 
-for (const { label, create } of REAL_ENGINES) {
+for (const { label, create, ignore } of REAL_ENGINES) {
   sharedTest(
     `two oracle-KD steps on real CIFAR-100 images, resnet56 -> resnet20, stay within ${REAL_FACTOR}x of PyTorch float32's distance from float64 (${label})`,
     async () => {
@@ -291,5 +307,6 @@ for (const { label, create } of REAL_ENGINES) {
         teacher.dispose();
       }
     },
+    ignore,
   );
 }

@@ -49,9 +49,9 @@ export function hasShared(): boolean {
  * sharedTest("reads a teacher", async () => {});
  * ```
  */
-export function sharedTest(name: string, fn: () => void | Promise<void>): void {
-  const present = hasShared();
-  Deno.test({ name: present ? name : `${name} [needs ../shared]`, ignore: !present, fn });
+export function sharedTest(name: string, fn: () => void | Promise<void>, ignore?: string): void {
+  const why = hasShared() ? ignore : "needs ../shared";
+  Deno.test({ name: why ? `${name} [${why}]` : name, ignore: why !== undefined, fn });
 }
 
 /** Debian's Fashion-MNIST folder (package dataset-fashion-mnist). */
