@@ -66,10 +66,12 @@ export interface DemoSettings {
  */
 export const DEMO_SETTINGS: Readonly<DemoSettings> = {
   // 10 classes of coloured stripes under heavy pixel noise, small images, few of them: the teacher errs.
-  data: { numClasses: 10, shape: [3, 16, 16], trainCount: 500, testCount: 500, noise: 0.5, seed: 1 },
-  teacherEpochs: 12,
-  teacherLrDrop: 11,
-  studentEpochs: 5,
+  // (500 images at noise 0.5 made every outcome hinge on float rounding: a change in how BatchNorm
+  // sums are accumulated flipped the result; at this size the oracle's effect held for data seeds 1-3.)
+  data: { numClasses: 10, shape: [3, 16, 16], trainCount: 1000, testCount: 1000, noise: 0.6, seed: 1 },
+  teacherEpochs: 15,
+  teacherLrDrop: 12,
+  studentEpochs: 8,
   // The paper's x* with the batch-independent `sum` reduction: gamma 0.5 with the paper's `mean`
   // reduction moves x by gamma/32 of each image's gradient step here, nothing visible on a teacher
   // this small (CIFAR teachers' input gradients are far larger).

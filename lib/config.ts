@@ -343,7 +343,7 @@ export const ANALYZE_FIELDS = {
 
 /** Fields of `demo`. */
 export const DEMO_FIELDS = {
-  epochs: { ...F.epochs, doc: "epochs of each student (the teacher trains 12)", default: 5 },
+  epochs: { ...F.epochs, doc: "epochs of each student (the teacher trains 15)", default: 8 },
   engine: F.engine,
   backend: F.backend,
 } as const;
@@ -400,7 +400,7 @@ export const COMMANDS = {
   },
   demo: {
     summary: "the whole pipeline offline in minutes: teacher, oracle distillation, ONNX, evaluation",
-    example: "deno task demo --epochs 3",
+    example: "deno task demo --epochs 4",
     fields: DEMO_FIELDS,
   },
 } as const satisfies Record<string, CommandSpec>;
