@@ -101,7 +101,12 @@ export { BatchLoader, type LoaderOptions } from "./lib/data/loader.ts";
 export { type ArrayDatasetOptions, type ArraySplit, datasetFromArrays } from "./app/data_sources.ts";
 export { type DatasetMetadata, datasetMetadata } from "./lib/data/metadata.ts";
 export { type LoadedModel, loadModelFile } from "./app/model_file.ts";
-export { paperTeacher, resolveTeacher, type ResolveTeacherOptions } from "./app/teachers.ts";
+export {
+  paperTeacher,
+  resolveTeacher,
+  type ResolveTeacherOptions,
+  teacherForDataset,
+} from "./app/teachers.ts";
 export {
   distill,
   evaluateNetwork,

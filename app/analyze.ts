@@ -39,9 +39,8 @@ import {
   reliabilityFigure,
 } from "../lib/plots/figures.ts";
 import { createProgress, type ProgressStream } from "../lib/progress.ts";
-import { checkFits } from "../lib/data/fits.ts";
 import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
-import { resolveTeacher } from "./teachers.ts";
+import { teacherForDataset } from "./teachers.ts";
 
 /** Options of {@link runAnalyze}. */
 export interface AnalyzeOptions {
@@ -148,13 +147,11 @@ export async function runAnalyze(o: AnalyzeOptions, io: { stream: ProgressStream
     testOnly: true,
     hint: "Pass --data-dir <folder> holding the files, or --download.",
   });
-  const t = await resolveTeacher(o.teacher, {
-    dataset: dataset.name,
+  const t = await teacherForDataset(o.teacher, dataset, {
     weightsDir: "weights",
     download: o.download ?? false,
     arch: o.teacherArch,
   });
-  checkFits(t.graph, dataset, `teacher ${o.teacher}`);
   progress.line(`teacher  ${t.description}`);
   const norm = chooseNormalisation(dataset, t.metadata, o, dataset.shape[0], dataset.name);
   if (norm.note) progress.line(`note     ${norm.note}`);

@@ -58,9 +58,8 @@ import {
   train,
 } from "../lib/trainer.ts";
 import { evalSource, trainSource } from "./data_sources.ts";
-import { checkFits } from "../lib/data/fits.ts";
 import { belowChanceWarning, chooseNormalisation } from "./normalisation.ts";
-import { resolveTeacher } from "./teachers.ts";
+import { teacherForDataset } from "./teachers.ts";
 
 /** Where the application writes and how it is interrupted. */
 export interface AppIO {
@@ -139,8 +138,7 @@ export async function runDistill(
   const teacherEngine = engine;
   let teacherName = "scratch";
   if (mode === "distill") {
-    const t = await resolveTeacher(c.teacher, {
-      dataset: dataset.name,
+    const t = await teacherForDataset(c.teacher, dataset, {
       weightsDir,
       download: c.download,
       arch: c.teacherArch,
@@ -148,7 +146,6 @@ export async function runDistill(
         progress.line(`download ${c.teacher}: ${bytes}${total ? "/" + total : ""} bytes`),
       onInfo: (line) => progress.line(line),
     });
-    checkFits(t.graph, dataset, `teacher ${c.teacher}`);
     const norm = chooseNormalisation(dataset, t.metadata, c, cin, dataset.name);
     if (norm.note) progress.line(`note     ${norm.note}`);
     dataset = { ...dataset, mean: norm.mean, std: norm.std };

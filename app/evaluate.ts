@@ -30,9 +30,8 @@ import { createEngine, type EngineChoice } from "../lib/engines/registry.ts";
 import { type Device, OnnxClassifier } from "./onnx_classifier.ts";
 import { type ClassificationMetrics, MetricsAccumulator } from "../lib/metrics.ts";
 import { confidenceHistogramFigure, reliabilityFigure } from "../lib/plots/figures.ts";
-import { checkFits } from "../lib/data/fits.ts";
 import { belowChanceWarning } from "./normalisation.ts";
-import { resolveTeacher } from "./teachers.ts";
+import { teacherForDataset } from "./teachers.ts";
 import { countNonFinite, describeNonFinite } from "../lib/non_finite.ts";
 
 /** Options of {@link evaluateModel}. */
@@ -263,13 +262,11 @@ async function oracleComparison(
   o: EvaluateOptions,
 ): Promise<EvaluationReport["oracle"]> {
   const spec = o.oracle!;
-  const t = await resolveTeacher(spec.teacher, {
-    dataset: dataset.name,
+  const t = await teacherForDataset(spec.teacher, dataset, {
     weightsDir: "weights",
     download: o.download ?? false,
     arch: spec.teacherArch,
   });
-  checkFits(t.graph, dataset, `teacher ${spec.teacher}`);
   const relevance = spec.relevance ?? "grad-input";
   const options = (gamma: number) => ({
     gamma,

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { checkFits } from "../lib/data/fits.ts";
+import type { ImageDataset } from "../lib/data/dataset.ts";
 import * as path from "node:path";
 import { ensureFile } from "../lib/data/download.ts";
 import { MODEL_NAMES } from "../lib/models/zoo.ts";
@@ -139,4 +141,23 @@ export async function resolveTeacher(spec: string, o: ResolveTeacherOptions): Pr
     },
   );
   return await loadModelFile(local, { arch: spec });
+}
+
+/**
+ * {@link resolveTeacher} for `dataset`, refusing a teacher whose classes or channels do not fit
+ * it (one line naming the teacher) before any work: what distill, `test --oracle` and analyze do.
+ *
+ * @example
+ * ```ts ignore
+ * const t = await teacherForDataset("resnet56", dataset, { weightsDir: "weights", download: true });
+ * ```
+ */
+export async function teacherForDataset(
+  spec: string,
+  dataset: ImageDataset,
+  o: Omit<ResolveTeacherOptions, "dataset">,
+): Promise<LoadedModel> {
+  const t = await resolveTeacher(spec, { ...o, dataset: dataset.name });
+  checkFits(t.graph, dataset, `teacher ${spec}`);
+  return t;
 }
