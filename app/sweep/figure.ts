@@ -17,7 +17,14 @@
 
 import { categoricalColor } from "../../lib/plots/colors.ts";
 import { renderSvg } from "../../lib/plots/render.ts";
-import { element, formatNumber, linearScale, niceTicks, svgDocument } from "../../lib/plots/svg.ts";
+import {
+  element,
+  formatNumber,
+  linearScale,
+  niceTicks,
+  plotFrame,
+  svgDocument,
+} from "../../lib/plots/svg.ts";
 
 /** One panel: `values[column][row]` holds the seeds' values (empty where none finished). */
 export interface FigurePanel {
@@ -62,14 +69,7 @@ function panelSvg(p: FigurePanel, rows: string[], columns: string[], x0: number,
       ),
     );
   }
-  parts.push(element("rect", {
-    x: box.left,
-    y: box.top,
-    width: box.right - box.left,
-    height: box.bottom - box.top,
-    fill: "none",
-    stroke: "#444",
-  }));
+  parts.push(plotFrame(box, "#444"));
   const groupW = (box.right - box.left) / Math.max(1, rows.length);
   rows.forEach((row, r) => {
     const gx = box.left + r * groupW;

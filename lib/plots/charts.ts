@@ -13,7 +13,7 @@
  */
 
 import { categoricalColor } from "./colors.ts";
-import { element, formatNumber, linearScale, niceTicks, svgDocument } from "./svg.ts";
+import { element, formatNumber, linearScale, niceTicks, plotFrame, svgDocument } from "./svg.ts";
 
 /** Size of a chart in SVG units (pixels at scale 1). */
 export interface ChartSize {
@@ -111,14 +111,7 @@ function axes(
       ),
     );
   }
-  parts.push(element("rect", {
-    x: box.left,
-    y: box.top,
-    width: box.right - box.left,
-    height: box.bottom - box.top,
-    fill: "none",
-    stroke: "#333",
-  }));
+  parts.push(plotFrame(box, "#333"));
   if (t.xLabel) {
     parts.push(
       element("text", {

@@ -125,3 +125,35 @@ export function linearScale(domain: [number, number], range: [number, number]): 
   const k = d1 === d0 ? 0 : (r1 - r0) / (d1 - d0);
   return (v) => r0 + (v - d0) * k;
 }
+
+/** A plot area's edges in pixels. */
+export interface PlotBox {
+  /** Left edge. */
+  left: number;
+  /** Right edge. */
+  right: number;
+  /** Top edge. */
+  top: number;
+  /** Bottom edge. */
+  bottom: number;
+}
+
+/**
+ * The outline drawn around a plot area.
+ *
+ * @example
+ * ```ts
+ * import { plotFrame } from "./svg.ts";
+ * console.log(plotFrame({ left: 0, right: 10, top: 0, bottom: 5 }, "#333").startsWith("<rect")); // true
+ * ```
+ */
+export function plotFrame(box: PlotBox, stroke: string): string {
+  return element("rect", {
+    x: box.left,
+    y: box.top,
+    width: box.right - box.left,
+    height: box.bottom - box.top,
+    fill: "none",
+    stroke,
+  });
+}
