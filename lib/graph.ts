@@ -110,6 +110,22 @@ export interface LinearNode extends NodeBase {
   bias?: string;
 }
 
+/**
+ * Every IR layer kind, the one source of the op set: each engine keys its op table by these
+ * (lib/engines/onnxruntime/frozen_ops.ts, lib/engines/tfjs/ops.ts, the exporter's), and a test
+ * fails when a table lacks one.
+ *
+ * @example
+ * ```ts
+ * import { LAYER_KINDS } from "./graph.ts";
+ * console.log(LAYER_KINDS.includes("conv")); // true
+ * ```
+ */
+export const LAYER_KINDS = ["conv", "batchnorm", "relu", "add", "global_avg_pool", "linear"] as const;
+
+/** An IR layer kind. */
+export type LayerKind = typeof LAYER_KINDS[number];
+
 /** Any IR node. */
 export type GraphNode =
   | ConvNode
@@ -118,6 +134,12 @@ export type GraphNode =
   | AddNode
   | GlobalAvgPoolNode
   | LinearNode;
+
+/** Compiles only while {@link LAYER_KINDS} and the node types name the same kinds. */
+export type LayerKindsMatchNodes = [GraphNode["op"]] extends [LayerKind]
+  ? [LayerKind] extends [GraphNode["op"]] ? true : never
+  : never;
+const _kindsMatch: LayerKindsMatchNodes = true;
 
 /** A whole network: one NCHW image input, one logits output. */
 export interface Graph {

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { lowerEvalNet } from "../lib/engines/onnxruntime/eval_net.ts";
 import { compileFrozen, type FrozenGraphKind } from "../lib/engines/onnxruntime/frozen_graphs.ts";
-import { compileFrozenNchwc, nchwcCompatible } from "../lib/engines/onnxruntime/frozen_nchwc.ts";
+import { nchwcCompatible, nchwcLayout } from "../lib/engines/onnxruntime/frozen_nchwc.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
 import { resolveLrpParams } from "../lib/oracle/options.ts";
@@ -74,7 +74,7 @@ for (const arch of MODEL_NAMES) {
     emit(`${arch} ${name} nchw`, compileFrozen(net, 2, [3, 32, 32], spec));
     for (const block of [8, 16]) {
       if (nchwcCompatible(net, block)) {
-        emit(`${arch} ${name} nchwc${block}`, compileFrozenNchwc(net, 2, [3, 32, 32], spec, block));
+        emit(`${arch} ${name} nchwc${block}`, compileFrozen(net, 2, [3, 32, 32], spec, nchwcLayout(block)));
       }
     }
   }

@@ -2,7 +2,7 @@
  * Lowers an IR {@link Graph} plus weights to the eval-mode operator list the frozen graphs are
  * compiled from: every BatchNorm that folds into the convolution before it (the one rule of
  * `lib/onnx/batchnorm_fold.ts`) is folded into its weights and bias; the others become
- * per-channel affine maps. Folding is done in float64 and rounded once.
+ * per-channel affine maps (eval ops of kind `batchnorm`). Folding is done in float64 and rounded once.
  *
  * @example
  * ```ts
@@ -11,7 +11,7 @@
  * import { lowerEvalNet } from "./eval_net.ts";
  * const g = buildModel("resnet8", { numClasses: 10 });
  * const net = lowerEvalNet(g, initStateDict(g, 0));
- * console.log(net.ops.some((o) => o.op === "affine")); // false
+ * console.log(net.ops.some((o) => o.op === "batchnorm")); // false: every BatchNorm folds
  * ```
  * @module
  */
@@ -39,9 +39,9 @@ export interface EvalConv {
   pad: number;
 }
 
-/** Per-channel `x * scale + shift` (an eval BatchNorm that could not be folded). */
+/** An eval BatchNorm that could not be folded: per-channel `x * scale + shift`. */
 export interface EvalAffine {
-  op: "affine";
+  op: "batchnorm";
   input: string;
   output: string;
   scale: Float32Array;
@@ -94,7 +94,7 @@ export interface EvalNet {
  * import { initStateDict } from "../../models/init.ts";
  * import { lowerEvalNet } from "./eval_net.ts";
  * const g = buildModel("wrn_16_1", { numClasses: 10 });
- * console.log(lowerEvalNet(g, initStateDict(g, 0)).ops.filter((o) => o.op === "affine").length > 0); // true
+ * console.log(lowerEvalNet(g, initStateDict(g, 0)).ops.filter((o) => o.op === "batchnorm").length > 0); // true
  * ```
  */
 export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
@@ -144,7 +144,7 @@ export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
         if (folded.has(node.name)) break;
         const { scale, shift } = batchNormScaleShift(bnValues(node, get));
         ops.push({
-          op: "affine",
+          op: "batchnorm",
           input: node.inputs[0],
           output: node.output,
           scale: Float32Array.from(scale),
