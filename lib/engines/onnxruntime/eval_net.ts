@@ -1,7 +1,7 @@
 /**
  * Lowers an IR {@link Graph} plus weights to the eval-mode operator list the frozen graphs are
  * compiled from: every BatchNorm that folds into the convolution before it (the one rule of
- * `lib/onnx/batchnorm_fold.ts`) is folded into its weights and bias; the others become
+ * `lib/models/batchnorm_fold.ts`) is folded into its weights and bias; the others become
  * per-channel affine maps (eval ops of kind `batchnorm`). Folding is done in float64 and rounded once.
  *
  * @example
@@ -22,7 +22,7 @@ import {
   type BatchNormValues,
   foldableBatchNorms,
   foldBatchNorm,
-} from "../../onnx/batchnorm_fold.ts";
+} from "../../models/batchnorm_fold.ts";
 import type { HostTensor, StateDict } from "../../tensor.ts";
 
 /** Convolution with constant (possibly BatchNorm-folded) weights [co, ci, k, k]. */

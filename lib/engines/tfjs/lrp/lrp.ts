@@ -148,7 +148,7 @@ export class LrpAnalyzer {
           y = denseOp(tf).apply(ins[0], l.weight);
           if (l.bias) y = tf.add(y, l.bias);
           break;
-        case "affine":
+        case "batchnorm":
           y = tf.add(tf.mul(ins[0], l.scale), l.shift);
           break;
         case "relu":
@@ -297,7 +297,7 @@ export function layerRelevance(
   switch (l.op) {
     case "relu":
       return [rOut];
-    case "affine":
+    case "batchnorm":
       return [linearRelevance(tf, rule, diagonalOp(tf), a[0], l.scale, l.shift, rOut, stabilizer, false)];
     case "add":
       return addRelevance(tf, rule, a, rOut, stabilizer);
