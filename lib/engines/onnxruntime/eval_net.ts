@@ -17,12 +17,8 @@
  */
 
 import type { BatchNormNode, Graph } from "../../graph.ts";
-import {
-  batchNormScaleShift,
-  type BatchNormValues,
-  foldableBatchNorms,
-  foldBatchNorm,
-} from "../../models/batchnorm_fold.ts";
+import { type BatchNormValues, foldableBatchNorms } from "../../models/batchnorm_fold.ts";
+import { frozenOp, type Lowering } from "./frozen_ops.ts";
 import type { HostTensor, StateDict } from "../../tensor.ts";
 
 /** Convolution with constant (possibly BatchNorm-folded) weights [co, ci, k, k]. */
@@ -105,70 +101,16 @@ export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
     return Float32Array.from(t.data);
   };
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
-  const foldable = foldableBatchNorms(graph);
-  const ops: EvalOp[] = [];
-  const folded = new Set<string>();
-  for (let i = 0; i < graph.nodes.length; i++) {
-    const node = graph.nodes[i];
-    switch (node.op) {
-      case "conv": {
-        const [co, ci, k] = shapes.get(node.weight)!;
-        const conv: EvalConv = {
-          op: "conv",
-          input: node.inputs[0],
-          output: node.output,
-          weight: get(node.weight, [co, ci, k, k]),
-          bias: node.bias ? get(node.bias, [co]) : null,
-          co,
-          ci,
-          k,
-          stride: node.stride,
-          pad: node.pad,
-        };
-        const bn = foldable.get(node.name);
-        if (bn) {
-          const f = foldBatchNorm(
-            { shape: [co, ci, k, k], data: conv.weight },
-            conv.bias ?? undefined,
-            bnValues(bn, get),
-          );
-          conv.weight = f.weight;
-          conv.bias = f.bias;
-          conv.output = bn.output;
-          folded.add(bn.name);
-        }
-        ops.push(conv);
-        break;
-      }
-      case "batchnorm": {
-        if (folded.has(node.name)) break;
-        const { scale, shift } = batchNormScaleShift(bnValues(node, get));
-        ops.push({
-          op: "batchnorm",
-          input: node.inputs[0],
-          output: node.output,
-          scale: Float32Array.from(scale),
-          shift: Float32Array.from(shift),
-        });
-        break;
-      }
-      case "linear": {
-        const [fout, fin] = shapes.get(node.weight)!;
-        ops.push({
-          op: "linear",
-          input: node.inputs[0],
-          output: node.output,
-          weight: get(node.weight, [fout, fin]),
-          bias: node.bias ? get(node.bias, [fout]) : null,
-          fin,
-          fout,
-        });
-        break;
-      }
-      default:
-        ops.push({ op: node.op, inputs: [...node.inputs], output: node.output });
-    }
-  }
+  const lowering: Lowering = {
+    get,
+    shape: (name) => shapes.get(name)!,
+    batchNorm: (node) => bnValues(node, get),
+    foldable: foldableBatchNorms(graph),
+    folded: new Set(),
+    ops: [],
+  };
+  for (const node of graph.nodes) frozenOp(node).lower(node, lowering);
+  const ops = lowering.ops;
   return {
     arch: graph.arch,
     input: graph.input,

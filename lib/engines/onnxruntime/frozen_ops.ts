@@ -1,7 +1,7 @@
 /**
  * The onnxruntime engine's op table for frozen graphs: one entry per IR layer kind
- * (`LAYER_KINDS` of lib/graph.ts) with that layer's eval forward, input gradient and LRP modified
- * backward, written once for every layout (the layout-specific emitters come from the
+ * (`LAYER_KINDS` of lib/graph.ts) with that layer's lowering to eval ops, eval forward, input
+ * gradient and LRP modified backward, written once for every layout (the layout-specific emitters come from the
  * {@link FrozenLayout} in the context). Adding a layer type to the frozen graphs is one entry
  * here (plus a layout emitter if it touches activation layout); a test fails when a kind lacks
  * one.
@@ -14,7 +14,8 @@
  * @module
  */
 
-import type { LayerKind } from "../../graph.ts";
+import type { BatchNormNode, GraphNode, LayerKind } from "../../graph.ts";
+import { batchNormScaleShift, type BatchNormValues, foldBatchNorm } from "../../models/batchnorm_fold.ts";
 import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalOp } from "./eval_net.ts";
 import {
@@ -63,11 +64,32 @@ export interface RelevanceState {
   nonNegative: Set<string>;
 }
 
+/** The IR node of layer kind `K`. */
+export type NodeOf<K extends LayerKind> = Extract<GraphNode, { op: K }>;
+
+/** What lowering an IR node to eval ops reads and writes (see `lowerEvalNet`). */
+export interface Lowering {
+  /** A parameter's values, shape-checked against `shape` (-1: any). */
+  get(name: string, shape: number[]): Float32Array;
+  /** A parameter's declared shape. */
+  shape(name: string): number[];
+  /** A BatchNorm's parameters and buffers. */
+  batchNorm(node: BatchNormNode): BatchNormValues;
+  /** Conv name -> the BatchNorm folded into it (the one foldability rule). */
+  foldable: Map<string, BatchNormNode>;
+  /** BatchNorms already folded into a convolution. */
+  folded: Set<string>;
+  /** The eval ops so far. */
+  ops: EvalOp[];
+}
+
 /** The eval op of IR layer kind `K`. */
 export type EvalOpOf<K extends LayerKind> = EvalOp & { op: K };
 
 /** One layer kind's frozen-graph passes. */
-export interface FrozenOp<O extends EvalOp = EvalOp> {
+export interface FrozenOp<O extends EvalOp = EvalOp, N extends GraphNode = GraphNode> {
+  /** Lowers the IR node to eval ops (weights constant, BatchNorm folded where the rule allows). */
+  lower(node: N, l: Lowering): void;
   /** Emits the eval forward of `op`, recording its output in `fwd` (skipped when fused away). */
   forward(c: FrozenContext, op: O, fwd: ForwardValues): void;
   /** Pushes the input gradients of `op` given `dy`, its output's gradient. */
@@ -84,7 +106,7 @@ export interface FrozenOp<O extends EvalOp = EvalOp> {
 }
 
 /** The frozen-graph entry of every IR layer kind. */
-export type FrozenOpTable = { [K in LayerKind]: FrozenOp<EvalOpOf<K>> };
+export type FrozenOpTable = { [K in LayerKind]: FrozenOp<EvalOpOf<K>, NodeOf<K>> };
 
 /**
  * The entry for an eval op.
@@ -95,8 +117,13 @@ export type FrozenOpTable = { [K in LayerKind]: FrozenOp<EvalOpOf<K>> };
  * console.log(typeof frozenOp({ op: "relu", inputs: ["x"], output: "y" }).forward); // function
  * ```
  */
-export function frozenOp(op: EvalOp): FrozenOp {
-  return FROZEN_OPS[op.op] as FrozenOp;
+export function frozenOp(op: EvalOp | GraphNode): FrozenOp {
+  return FROZEN_OPS[op.op] as unknown as FrozenOp;
+}
+
+/** Lowers a parameter-free node to the eval op of the same kind. */
+function lowerPlain(node: NodeOf<"relu" | "add" | "global_avg_pool">, l: Lowering): void {
+  l.ops.push({ op: node.op, inputs: [...node.inputs], output: node.output });
 }
 
 const linearWeight = (c: LayoutContext, op: EvalLinear, part: WeightPart) =>
@@ -106,36 +133,39 @@ const linearWeight = (c: LayoutContext, op: EvalLinear, part: WeightPart) =>
     () => c.b.constant(weightPart(op.weight, part), [op.fout, op.fin]),
   );
 
-/** A conv, linear or BatchNorm layer as a linear map in the context's layout (for LRP). */
-function linearMap(c: FrozenContext, op: EvalConv | EvalLinear | EvalAffine, [, h, w]: number[]): LinearMap {
-  const b = c.b;
-  switch (op.op) {
-    case "conv":
-      return {
-        apply: (a, part, bias) => c.layout.conv(c, op, a, null, false, part, bias ?? null),
-        transpose: (s, part) => c.layout.convInputGrad(c, op, s, null, h, w, part),
-      };
-    case "linear":
-      return {
-        apply: (a, part, bias) => {
-          const ins = [a, linearWeight(c, op, part)];
-          if (bias && op.bias) ins.push(biasConst(c, op, bias));
-          return b.op("Gemm", ins, { transB: 1 });
-        },
-        transpose: (s, part) => b.op("MatMul", [s, linearWeight(c, op, part)]),
-      };
-    case "batchnorm":
-      return {
-        apply: (a, part, bias) => c.layout.batchNorm(c, op, a, bias !== undefined, false, part, bias ?? "w"),
-        transpose: (s, part) => c.layout.batchNorm(c, op, s, false, false, part, "w"),
-      };
-  }
+/** A convolution as a linear map in the context's layout (for LRP). */
+function convMap(c: FrozenContext, op: EvalConv, [, h, w]: number[]): LinearMap {
+  return {
+    apply: (a, part, bias) => c.layout.conv(c, op, a, null, false, part, bias ?? null),
+    transpose: (s, part) => c.layout.convInputGrad(c, op, s, null, h, w, part),
+  };
+}
+
+/** A linear layer as a linear map (layout-free: [n, features]). */
+function linearMap(c: FrozenContext, op: EvalLinear): LinearMap {
+  return {
+    apply: (a, part, bias) => {
+      const ins = [a, linearWeight(c, op, part)];
+      if (bias && op.bias) ins.push(biasConst(c, op, bias));
+      return c.b.op("Gemm", ins, { transB: 1 });
+    },
+    transpose: (s, part) => c.b.op("MatMul", [s, linearWeight(c, op, part)]),
+  };
+}
+
+/** An unfolded BatchNorm as a diagonal linear map in the context's layout. */
+function batchNormMap(c: FrozenContext, op: EvalAffine): LinearMap {
+  return {
+    apply: (a, part, bias) => c.layout.batchNorm(c, op, a, bias !== undefined, false, part, bias ?? "w"),
+    transpose: (s, part) => c.layout.batchNorm(c, op, s, false, false, part, "w"),
+  };
 }
 
 /** Relevance through a conv or linear layer under the plan's first-layer or main rule. */
 function weightedRelevance(
   c: FrozenContext,
   op: EvalConv | EvalLinear,
+  map: LinearMap,
   rOut: string,
   fwd: ForwardValues,
   rel: GradAccumulator,
@@ -143,7 +173,6 @@ function weightedRelevance(
 ): void {
   const a = fwd.values.get(op.input)!;
   const rule = op.input === c.net.input ? plan.first : plan.linear;
-  const map = linearMap(c, op, fwd.shapes.get(op.input)!);
   if (rule.name === "zB") {
     if (op.op !== "conv") throw new Error(`${c.net.arch}: the zB rule needs a convolution first`);
     rel.push(op.input, zBRelevance(c.b, c.n, rule, map, a, rOut, plan.stabilizer, fwd.shapes.get(op.input)!));
@@ -182,6 +211,34 @@ function alias(fwd: ForwardValues, from: string, to: string): void {
  */
 export const FROZEN_OPS: FrozenOpTable = {
   conv: {
+    lower(node, l) {
+      const [co, ci, k] = l.shape(node.weight);
+      const conv: EvalConv = {
+        op: "conv",
+        input: node.inputs[0],
+        output: node.output,
+        weight: l.get(node.weight, [co, ci, k, k]),
+        bias: node.bias ? l.get(node.bias, [co]) : null,
+        co,
+        ci,
+        k,
+        stride: node.stride,
+        pad: node.pad,
+      };
+      const bn = l.foldable.get(node.name);
+      if (bn) {
+        const f = foldBatchNorm(
+          { shape: [co, ci, k, k], data: conv.weight },
+          conv.bias ?? undefined,
+          l.batchNorm(bn),
+        );
+        conv.weight = f.weight;
+        conv.bias = f.bias;
+        conv.output = bn.output;
+        l.folded.add(bn.name);
+      }
+      l.ops.push(conv);
+    },
     forward(c, op, fwd) {
       const relu = c.fusion.relu.has(op);
       const name = relu ? soleReluOutput(c, op.output) : op.output;
@@ -194,9 +251,22 @@ export const FROZEN_OPS: FrozenOpTable = {
       const [, h, w] = fwd.shapes.get(op.input)!;
       grads.push(op.input, c.layout.convInputGrad(c, op, dy, acc, h, w, "w"));
     },
-    relevance: weightedRelevance,
+    relevance(c, op, rOut, fwd, rel, s) {
+      weightedRelevance(c, op, convMap(c, op, fwd.shapes.get(op.input)!), rOut, fwd, rel, s);
+    },
   },
   batchnorm: {
+    lower(node, l) {
+      if (l.folded.has(node.name)) return;
+      const { scale, shift } = batchNormScaleShift(l.batchNorm(node));
+      l.ops.push({
+        op: "batchnorm",
+        input: node.inputs[0],
+        output: node.output,
+        scale: Float32Array.from(scale),
+        shift: Float32Array.from(shift),
+      });
+    },
     forward(c, op, fwd) {
       const relu = c.fusion.relu.has(op);
       const name = relu ? soleReluOutput(c, op.output) : op.output;
@@ -209,11 +279,14 @@ export const FROZEN_OPS: FrozenOpTable = {
     },
     relevance(c, op, rOut, fwd, rel, { plan }) {
       const a = fwd.values.get(op.input)!;
-      const map = linearMap(c, op, fwd.shapes.get(op.input)!);
-      rel.push(op.input, linearRelevance(c.b, plan.linear, map, a, rOut, plan.stabilizer, false));
+      rel.push(
+        op.input,
+        linearRelevance(c.b, plan.linear, batchNormMap(c, op), a, rOut, plan.stabilizer, false),
+      );
     },
   },
   relu: {
+    lower: lowerPlain,
     forward(c, op, fwd) {
       fwd.values.set(op.output, c.b.op("Relu", [fwd.values.get(op.inputs[0])!]));
       fwd.shapes.set(op.output, fwd.shapes.get(op.inputs[0])!);
@@ -226,6 +299,7 @@ export const FROZEN_OPS: FrozenOpTable = {
     },
   },
   add: {
+    lower: lowerPlain,
     forward(c, op, fwd) {
       const fused = c.fusion.addConv.get(op);
       if (fused) {
@@ -247,6 +321,7 @@ export const FROZEN_OPS: FrozenOpTable = {
     },
   },
   global_avg_pool: {
+    lower: lowerPlain,
     forward(c, op, fwd) {
       const shape = fwd.shapes.get(op.inputs[0])!;
       fwd.values.set(op.output, c.layout.pool(c, fwd.values.get(op.inputs[0])!, shape));
@@ -263,6 +338,18 @@ export const FROZEN_OPS: FrozenOpTable = {
     },
   },
   linear: {
+    lower(node, l) {
+      const [fout, fin] = l.shape(node.weight);
+      l.ops.push({
+        op: "linear",
+        input: node.inputs[0],
+        output: node.output,
+        weight: l.get(node.weight, [fout, fin]),
+        bias: node.bias ? l.get(node.bias, [fout]) : null,
+        fin,
+        fout,
+      });
+    },
     forward(c, op, fwd) {
       const ins = [fwd.values.get(op.input)!, linearWeight(c, op, "w")];
       if (op.bias) ins.push(biasConst(c, op, "w"));
@@ -272,6 +359,8 @@ export const FROZEN_OPS: FrozenOpTable = {
     backward(c, op, dy, _fwd, grads) {
       grads.push(op.input, c.b.op("MatMul", [dy, linearWeight(c, op, "w")]));
     },
-    relevance: weightedRelevance,
+    relevance(c, op, rOut, fwd, rel, s) {
+      weightedRelevance(c, op, linearMap(c, op), rOut, fwd, rel, s);
+    },
   },
 };
