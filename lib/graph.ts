@@ -307,18 +307,29 @@ export function validateGraph(g: Graph): void {
  * ```
  */
 export function nodeParams(n: GraphNode): string[] {
-  switch (n.op) {
-    case "conv":
-    case "linear":
-      return n.bias ? [n.weight, n.bias] : [n.weight];
-    case "batchnorm": {
-      const names = [n.weight, n.bias, n.runningMean, n.runningVar];
-      return n.numBatchesTracked ? [...names, n.numBatchesTracked] : names;
-    }
-    default:
-      return [];
-  }
+  return (LAYER_PARAMS[n.op] as (n: GraphNode) => string[])(n);
 }
+
+/**
+ * The IR's own op table: the parameters and buffers each layer kind reads, in a fixed order.
+ *
+ * @example
+ * ```ts
+ * import { LAYER_PARAMS } from "./graph.ts";
+ * console.log(LAYER_PARAMS.linear({ op: "linear", name: "fc", inputs: ["x"], output: "fc", weight: "fc.weight" })); // ["fc.weight"]
+ * ```
+ */
+export const LAYER_PARAMS: { [K in LayerKind]: (n: Extract<GraphNode, { op: K }>) => string[] } = {
+  conv: (n) => n.bias ? [n.weight, n.bias] : [n.weight],
+  batchnorm: (n) => {
+    const names = [n.weight, n.bias, n.runningMean, n.runningVar];
+    return n.numBatchesTracked ? [...names, n.numBatchesTracked] : names;
+  },
+  relu: () => [],
+  add: () => [],
+  global_avg_pool: () => [],
+  linear: (n) => n.bias ? [n.weight, n.bias] : [n.weight],
+};
 
 /**
  * Number of trainable parameters (what `sum(p.numel() for p in model.parameters())` counts).

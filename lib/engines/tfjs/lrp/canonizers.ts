@@ -29,6 +29,7 @@
 import type { Tf, TfTensor } from "../../../deps.ts";
 import type { BatchNormNode, Graph } from "../../../graph.ts";
 import { foldableBatchNorms } from "../../../models/batchnorm_fold.ts";
+import { type Canonizing, tfjsOp } from "../ops.ts";
 
 /** A convolution (BatchNorm possibly merged in). */
 export interface LrpConv {
@@ -143,88 +144,25 @@ export function layerInputs(l: LrpLayer): string[] {
  * ```
  */
 export function canonize(tf: Tf, graph: Graph, param: (name: string) => TfTensor): CanonizedGraph {
-  const foldable = foldableBatchNorms(graph);
   const owned: TfTensor[] = [];
   const own = (t: TfTensor) => (owned.push(tf.keep(t)), t);
-  const layers: LrpLayer[] = [];
-  const merged = new Set<string>();
-  const nonNegative = new Set<string>();
-  const affine = (bn: BatchNormNode) =>
-    tf.tidy(() => {
-      const scale = tf.div(param(bn.weight), tf.sqrt(tf.add(param(bn.runningVar), bn.eps)));
-      const shift = tf.sub(param(bn.bias), tf.mul(param(bn.runningMean), scale));
-      return [own(scale), own(shift)];
-    });
-  const nodes = graph.nodes;
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i];
-    if (merged.has(n.name)) continue;
-    switch (n.op) {
-      case "conv": {
-        const next = foldable.get(n.name);
-        const bias = n.bias ? param(n.bias) : null;
-        if (next) {
-          const [scale, shift] = affine(next);
-          // b' = beta + (b - mean) * s, which is the shift beta - mean * s without a conv bias.
-          const [w, b] = tf.tidy(() => [
-            own(tf.mul(param(n.weight), scale)),
-            own(
-              bias
-                ? tf.add(param(next.bias), tf.mul(tf.sub(bias, param(next.runningMean)), scale))
-                : tf.clone(shift),
-            ),
-          ]);
-          merged.add(next.name);
-          layers.push({
-            op: "conv",
-            name: `${n.name}+${next.name}`,
-            input: n.inputs[0],
-            output: next.output,
-            weight: w,
-            bias: b,
-            stride: n.stride,
-            pad: n.pad,
-          });
-        } else {
-          layers.push({
-            op: "conv",
-            name: n.name,
-            input: n.inputs[0],
-            output: n.output,
-            weight: param(n.weight),
-            bias,
-            stride: n.stride,
-            pad: n.pad,
-          });
-        }
-        break;
-      }
-      case "batchnorm": {
-        const [scale, shift] = affine(n);
-        layers.push({ op: "batchnorm", name: n.name, input: n.inputs[0], output: n.output, scale, shift });
-        break;
-      }
-      case "linear":
-        layers.push({
-          op: "linear",
-          name: n.name,
-          input: n.inputs[0],
-          output: n.output,
-          weight: param(n.weight),
-          bias: n.bias ? param(n.bias) : null,
-        });
-        break;
-      case "relu":
-        nonNegative.add(n.output);
-        layers.push({ op: n.op, name: n.name, inputs: [...n.inputs], output: n.output });
-        break;
-      case "add":
-      case "global_avg_pool":
-        if (n.inputs.every((v) => nonNegative.has(v))) nonNegative.add(n.output);
-        layers.push({ op: n.op, name: n.name, inputs: [...n.inputs], output: n.output });
-        break;
-    }
-  }
+  const c: Canonizing = {
+    tf,
+    param,
+    own,
+    scaleShift: (bn: BatchNormNode) =>
+      tf.tidy(() => {
+        const scale = tf.div(param(bn.weight), tf.sqrt(tf.add(param(bn.runningVar), bn.eps)));
+        const shift = tf.sub(param(bn.bias), tf.mul(param(bn.runningMean), scale));
+        return [own(scale), own(shift)];
+      }) as [TfTensor, TfTensor],
+    foldable: foldableBatchNorms(graph),
+    merged: new Set(),
+    layers: [],
+    nonNegative: new Set(),
+  };
+  for (const n of graph.nodes) tfjsOp(n).canonize(n, c);
+  const { layers, nonNegative } = c;
   return {
     input: graph.input,
     output: graph.output,
