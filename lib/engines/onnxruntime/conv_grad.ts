@@ -33,8 +33,14 @@ export interface ConvGeometry {
   ow: number;
 }
 
-/** How the weight gradient is formulated (see {@link convWeightGrad}). */
-export type WeightGradMethod = "im2col" | "shifted_matmuls";
+/**
+ * How the weight gradient is formulated. NCHW graphs (see {@link convWeightGrad}): `im2col`
+ * (their default) or `shifted_matmuls`. NCHWc graphs (train_nchwc.ts): `batch_folded` (their
+ * default: one GEMM per convolution with the batch in the inner dimension) or `per_image` (one
+ * product per image, summed over the batch). A layout given another layout's method uses its
+ * own default.
+ */
+export type WeightGradMethod = "im2col" | "shifted_matmuls" | "batch_folded" | "per_image";
 
 /**
  * dL/dW [co, ci, k, k] of `y = conv(x, W)` given `dy` [n, co, oh, ow].
