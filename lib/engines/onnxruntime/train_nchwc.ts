@@ -471,9 +471,14 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     // One MatMul per kw with the kh copies stacked (M = k * ci; nine M = ci products measured
     // the same).
     const stacked = b.op("Concat", rows, { axis: 1 });
-    const products = b.op("Concat", columns.map((c) => b.op("MatMul", [stacked, c])), { axis: 1 });
-    // [n, (kw, kh, ci), co] summed over n -> [kw, kh, ci, co] -> [co, ci, kh, kw].
-    const summed = b.op("ReduceSum", [products, b.int64s([0])], { keepdims: 0 });
+    // Each product [n, (kh, ci), co] summed over n before the kw results are joined (joining the
+    // per-image products first copied n times more).
+    const summed = b.op(
+      "Concat",
+      columns.map((c) => b.op("ReduceSum", [b.op("MatMul", [stacked, c]), b.int64s([0])], { keepdims: 0 })),
+      { axis: 0 },
+    );
+    // [(kw, kh, ci), co] -> [kw, kh, ci, co] -> [co, ci, kh, kw].
     return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
   }
 
