@@ -9,7 +9,7 @@
  * memory is per case), and the medians of the rounds are compared. Writes everything, every
  * round included, to `.bench/bench_<time>.json`. A script that reports; it asserts nothing.
  *
- *   deno task bench [--engines onnxruntime,tfjs-wasm,webgpu] [--threads 1,2] [--rounds 2] [--quick]
+ *   deno task bench [--engines onnxruntime,tfjs-wasm,webgpu] [--threads 1,2] [--rounds 3] [--quick]
  *       [--no-torch] [--cases kd_step,train_step] [--batch 64]
  *
  * tfjs runs only the five main cases unless `--cases` names others (its batch-256 and resnet110
@@ -59,7 +59,7 @@ const FIELDS = {
   cases: text("run", `comma-separated subset of the cases (${Object.keys(CASES).join(", ")})`, "", {
     defaultText: "all; tfjs: the main ones",
   }),
-  rounds: int("run", "alternations per case and thread count (medians of the rounds are compared)", 2, {
+  rounds: int("run", "alternations per case and thread count (medians of the rounds are compared)", 3, {
     min: 1,
   }),
   quick: bool("run", "about 1 s per case and runner instead of 3", false),
@@ -126,26 +126,45 @@ console.log(
   }; ${cpuModel()}, ${navigator.hardwareConcurrency} cores; ` +
     `load ${loadBefore}`,
 );
+// Cases compared with the same PyTorch case (kd_step and a variant of ours such as
+// kd_step_overlap) are measured in one alternation, so they share PyTorch's rows.
+const groups = new Map<string, string[]>();
 for (const name of selected) {
-  const batch = caseBatch(name, o.batch);
-  const ref = torchVer ? torchCase(name) : null;
+  const key = torchCase(name) ?? name;
+  groups.set(key, [...(groups.get(key) ?? []), name]);
+}
+for (const names of groups.values()) {
+  const batch = caseBatch(names[0], o.batch);
+  const ref = torchVer ? torchCase(names[0]) : null;
   for (const threads of o.threads) {
-    const runners: Runner[] = labels.filter((l) => runsCase(l, name)).map((label) => ({
-      label,
-      run: () => runOurs(name, { ...engineOf(label), batch: o.batch, threads, quick: o.quick }),
-    }));
+    const runners: Runner[] = names.flatMap((name) =>
+      labels.filter((l) => runsCase(l, name)).map((label) => ({
+        label: `${name} ${label}`,
+        run: () => runOurs(name, { ...engineOf(label), batch: o.batch, threads, quick: o.quick }),
+      }))
+    );
     if (ref) {
       for (const [label, layout] of Object.entries(TORCH)) {
-        runners.push({ label, run: () => runTorch(ref, batch, threads, o.quick, layout) });
+        runners.push({ label: `${ref} ${label}`, run: () => runTorch(ref, batch, threads, o.quick, layout) });
       }
     }
     const runs = await alternate(runners, o.rounds, (label, row) =>
       console.error(
-        `  ${name} threads ${threads} ${label}: ${
+        `  ${label} threads ${threads}: ${
           typeof row === "string" ? `error: ${row}` : `${row.images_per_s} img/s, ${row.peak_rss_mb} MB`
         }`,
       ));
-    (results[threads] ??= {})[name] = { batch, torch_case: ref, runs };
+    for (const name of names) {
+      const mine = (label: string) => runs[`${name} ${label}`];
+      (results[threads] ??= {})[name] = {
+        batch,
+        torch_case: ref,
+        runs: Object.fromEntries([
+          ...labels.filter((l) => mine(l) !== undefined).map((l) => [l, mine(l)]),
+          ...Object.keys(TORCH).filter(() => ref).map((k) => [k, runs[`${ref} ${k}`]]),
+        ]),
+      };
+    }
   }
 }
 

@@ -255,7 +255,8 @@ export async function runTorch(
 /** Median of the rounds' medians (and the best minimum), as one entry with every round's value. */
 export function combine(rows: Row[]): Entry {
   const meds = rows.map((r) => r.ms_median).sort((a, b) => a - b);
-  const med = meds[meds.length >> 1];
+  const mid = meds.length >> 1;
+  const med = meds.length % 2 ? meds[mid] : round((meds[mid - 1] + meds[mid]) / 2);
   return {
     ...rows[0],
     iters: rows.reduce((a, r) => a + r.iters, 0),
