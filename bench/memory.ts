@@ -29,6 +29,9 @@ const FIELDS = {
   steps: int("run", "training steps of batch 64 before the epoch ends (then the full test evaluation)", 20, {
     min: 1,
   }),
+  epochs: int("optimiser", "epochs of --steps steps each, each ending with the test evaluation", 1, {
+    min: 1,
+  }),
   train: int("data", "training images", 50_000, { min: 64 }),
   test: int("data", "test images", 10_000, { min: 1 }),
   teacherTest: bool("teacher", "the run's teacher check (plain and oracle, over every test image)", true),
@@ -56,6 +59,9 @@ export interface MemoryReport {
   peak_after: string;
   seconds: number;
   steps: number;
+  epochs: number;
+  /** The peak when each epoch's summary line (after its test evaluation) appeared. */
+  peak_by_epoch_mb: number[];
   train_images: number;
   test_images: number;
   teacher: string;
@@ -136,7 +142,7 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
       "--no-download",
       ...teacher.flag,
       "--epochs",
-      "1",
+      String(o.epochs),
       "--subset",
       String(o.steps * 64),
       "--out",
@@ -149,17 +155,22 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
     const child = new Deno.Command(Deno.execPath(), { args, cwd: tmp, stdout: "piped", stderr: "piped" })
       .spawn();
     const lines: string[] = [];
+    const byEpoch: number[] = [];
     const collect = async (stream: ReadableStream<Uint8Array>) => {
       let rest = "";
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
         const parts = (rest + chunk).split(/\r?\n|\r/);
         rest = parts.pop() ?? "";
-        for (const p of parts) if (p.trim()) lines.push(p.trim());
+        for (const p of parts) {
+          if (!p.trim()) continue;
+          lines.push(p.trim());
+          if (/^epoch \d+:/.test(p.trim())) byEpoch.push(Number((vmHwmMb(child.pid) ?? peak).toFixed(1)));
+        }
       }
       if (rest.trim()) lines.push(rest.trim());
     };
-    const reading = Promise.all([collect(child.stdout), collect(child.stderr)]);
     let peak = 0, peakAfter = "(start)";
+    const reading = Promise.all([collect(child.stdout), collect(child.stderr)]);
     let done = false;
     const status = child.status.then((s) => {
       done = true;
@@ -186,6 +197,8 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
       peak_after: peakAfter,
       seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
       steps: o.steps,
+      epochs: o.epochs,
+      peak_by_epoch_mb: byEpoch,
       train_images: o.train,
       test_images: o.test,
       teacher: teacher.description,
@@ -220,11 +233,11 @@ if (import.meta.main) {
   else {
     console.log(
       `paper-default distill (${r.train_images} train / ${r.test_images} test images, teacher ${r.teacher}, ` +
-        `${r.steps} steps${
-          r.teacher_test ? ", teacher check" : ""
-        }, then the test evaluation; ${r.engine}): ` +
+        `${r.teacher_test ? "teacher check, " : ""}${r.epochs} epoch(s) of ${r.steps} steps, each then the ` +
+        `test evaluation; ${r.engine}): ` +
         `peak ${r.peak_rss_mb.toFixed(0)} MiB resident (limit ${r.limit_mb} MiB) in ${r.seconds} s` +
         `\npeak reached after: ${r.peak_after}` +
+        `\npeak after each epoch: ${r.peak_by_epoch_mb.map((v) => v.toFixed(0)).join(", ")} MiB` +
         (r.error ? `\nrun failed (exit ${r.exit_code}): ${r.error}` : ""),
     );
   }
