@@ -22,6 +22,7 @@
 import * as path from "node:path";
 import { parseFlags, renderHelp } from "../lib/cli_args.ts";
 import { ConfigError, resolveFields } from "../lib/config.ts";
+import { readSettingsFile } from "../lib/config_file.ts";
 import { bool, int, ints, text } from "../lib/config_spec.ts";
 import {
   alternate,
@@ -79,7 +80,7 @@ try {
     console.log(renderHelp("bench", SPEC));
     Deno.exit(0);
   }
-  o = resolveFields(FIELDS, parsed.values);
+  o = resolveFields(FIELDS, parsed.config ? await readSettingsFile(parsed.config) : {}, parsed.values);
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
   console.error(`bench: ${e.message}`);

@@ -21,6 +21,7 @@ import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { parseFlags, renderHelp } from "../lib/cli_args.ts";
 import { ConfigError, resolveFields } from "../lib/config.ts";
+import { readSettingsFile } from "../lib/config_file.ts";
 import { bool, type ConfigOf, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
@@ -222,7 +223,7 @@ if (import.meta.main) {
       console.log(renderHelp("memory", SPEC));
       Deno.exit(0);
     }
-    o = resolveFields(FIELDS, parsed.values);
+    o = resolveFields(FIELDS, parsed.config ? await readSettingsFile(parsed.config) : {}, parsed.values);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     console.error(`memory: ${e.message}`);
