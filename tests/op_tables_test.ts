@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { EXPORT_OPS } from "../convert/onnx_export.ts";
 import { FROZEN_OPS } from "../lib/engines/onnxruntime/frozen_ops.ts";
+import { TRAIN_OPS } from "../lib/engines/onnxruntime/train_ops.ts";
 import { TFJS_OPS } from "../lib/engines/tfjs/ops.ts";
 import { LAYER_KINDS, LAYER_PARAMS } from "../lib/graph.ts";
 import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
@@ -35,6 +36,7 @@ function tableProblems(table: object, kinds: readonly string[], fields: readonly
 const TABLES: [string, object, string[]][] = [
   ["lib/graph.ts LAYER_PARAMS", LAYER_PARAMS, []],
   ["onnxruntime FROZEN_OPS", FROZEN_OPS, ["lower", "forward", "backward", "relevance"]],
+  ["onnxruntime TRAIN_OPS", TRAIN_OPS, ["forward", "backward"]],
   ["tfjs TFJS_OPS", TFJS_OPS, ["apply", "canonize", "lrpForward", "relevance"]],
   ["convert EXPORT_OPS", EXPORT_OPS, []],
 ];
