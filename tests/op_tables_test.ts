@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { EXPORT_OPS } from "../convert/onnx_export.ts";
 import { FROZEN_OPS } from "../lib/engines/onnxruntime/frozen_ops.ts";
+import { compileTrainStep } from "../lib/engines/onnxruntime/train_graph.ts";
+import { compileTrainStepNchwc } from "../lib/engines/onnxruntime/train_nchwc.ts";
+import { TRAIN_OPS } from "../lib/engines/onnxruntime/train_ops.ts";
 import { TFJS_OPS } from "../lib/engines/tfjs/ops.ts";
 import { LAYER_KINDS, LAYER_PARAMS } from "../lib/graph.ts";
 import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
@@ -35,6 +38,7 @@ function tableProblems(table: object, kinds: readonly string[], fields: readonly
 const TABLES: [string, object, string[]][] = [
   ["lib/graph.ts LAYER_PARAMS", LAYER_PARAMS, []],
   ["onnxruntime FROZEN_OPS", FROZEN_OPS, ["lower", "forward", "backward", "relevance"]],
+  ["onnxruntime TRAIN_OPS", TRAIN_OPS, ["forward", "backward"]],
   ["tfjs TFJS_OPS", TFJS_OPS, ["apply", "canonize", "lrpForward", "relevance"]],
   ["convert EXPORT_OPS", EXPORT_OPS, []],
 ];
@@ -71,4 +75,32 @@ Deno.test("every zoo network uses only kinds in LAYER_KINDS, and together they u
     }
   }
   assert.deepEqual([...used].sort(), [...LAYER_KINDS].sort());
+});
+
+Deno.test("both training compilers emit a layer's forward and backward through its TRAIN_OPS entry", () => {
+  const g = buildModel("resnet8", { numClasses: 10 });
+  const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+  const spec = { n: 2, image: [3, 32, 32] as const, withTeacher: true, sgd };
+  const saved = { ...TRAIN_OPS.linear };
+  const calls: string[] = [];
+  TRAIN_OPS.linear.forward = (l, node) => {
+    calls.push(`forward ${node.name}`);
+    saved.forward(l, node);
+  };
+  TRAIN_OPS.linear.backward = (l, node, dy, acc) => {
+    calls.push(`backward ${node.name}`);
+    saved.backward(l, node, dy, acc);
+  };
+  try {
+    const fc = g.nodes.filter((n) => n.op === "linear").map((n) => n.name);
+    assert.ok(fc.length > 0);
+    const expected = [...fc.map((n) => `forward ${n}`), ...fc.toReversed().map((n) => `backward ${n}`)];
+    compileTrainStep(g, spec);
+    assert.deepEqual(calls, expected);
+    calls.length = 0;
+    compileTrainStepNchwc(g, spec, 16);
+    assert.deepEqual(calls, expected);
+  } finally {
+    Object.assign(TRAIN_OPS.linear, saved);
+  }
 });

@@ -1,9 +1,9 @@
 /**
  * The skeleton both training-step compilers (NCHW, train_graph.ts; NCHWc, train_nchwc.ts) share:
- * the state a step records, the step itself ({@link emitTrainStep}), and the reverse pass over
- * the graph with the layout-free rules (ReLU, residual add, linear layer) written once. A layout
- * supplies its forward pass and the backward rules whose ops depend on the layout (convolution,
- * BatchNorm, global average pooling).
+ * the state a step records, the step itself ({@link emitTrainStep}), and the forward and reverse
+ * passes over the graph, dispatched per layer kind through the op table `TRAIN_OPS`
+ * (train_ops.ts). A layout supplies the {@link TrainLayout} primitives whose ops depend on the
+ * layout (convolution, BatchNorm, global average pooling) and, optionally, fused groups.
  *
  * @example
  * ```ts
@@ -19,8 +19,8 @@
 import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
 import { OnnxBuilder } from "../../onnx/builder.ts";
 import { type GradAccumulator, gradAccumulator } from "./grad_accumulator.ts";
-import { reluGrad } from "./relu_grad.ts";
 import { emitTrainStep, type TrainGraphSpec, type TrainStepState } from "./train_common.ts";
+import { trainBackward, trainForward, type TrainLayout } from "./train_ops.ts";
 
 /** What every layout's BatchNorm forward pass saves for the running statistics. */
 export interface BnStats {
@@ -33,10 +33,11 @@ export interface BnStats {
 }
 
 /**
- * A training-step compiler for one activation layout. Subclasses emit the forward pass and the
- * layout's backward rules; {@link emit} runs the whole step.
+ * A training-step compiler for one activation layout. Subclasses implement the layout's
+ * {@link TrainLayout} primitives (and may fuse ops in {@link forwardFused}); {@link emit} runs
+ * the whole step.
  */
-export abstract class TrainEmitter<Saved extends BnStats> implements TrainStepState {
+export abstract class TrainEmitter<Saved extends BnStats> implements TrainStepState, TrainLayout {
   /** The model being written. */
   readonly b: OnnxBuilder;
   /** Batch size. */
@@ -64,64 +65,62 @@ export abstract class TrainEmitter<Saved extends BnStats> implements TrainStepSt
     return emitTrainStep(this.b, this.graph, this.spec, this, () => this.forward(), (d) => this.backward(d));
   }
 
-  /** The train-mode forward pass: fills {@link values}, {@link shapes} and {@link bnSaved}. */
-  protected abstract forward(): void;
-
-  /** Weight (and bias) gradients of a convolution, and its input gradient pushed to `acc`. */
-  protected abstract convBackward(node: ConvNode, dy: string, acc: GradAccumulator): void;
-
-  /** Train-mode BatchNorm backward: sets its parameter gradients, returns the input gradient. */
-  protected abstract batchNormBackward(node: BatchNormNode, dy: string): string;
-
-  /** Global average pooling backward: the input gradient. */
-  protected abstract poolBackward(node: GraphNode, dy: string): string;
-
-  /** The reverse pass from dLogits, node by node. */
-  protected backward(dLogits: string): void {
-    const { b, graph } = this;
-    const acc = gradAccumulator(b, graph.output, dLogits, graph.input);
-    const { push, take } = acc;
-    for (let i = graph.nodes.length - 1; i >= 0; i--) {
-      const node = graph.nodes[i];
-      const dy = take(node.output);
-      if (!dy) continue;
-      const input = node.inputs[0];
-      switch (node.op) {
-        case "conv":
-          this.convBackward(node, dy, acc);
-          break;
-        case "batchnorm":
-          push(input, this.batchNormBackward(node, dy));
-          break;
-        case "relu":
-          push(input, reluGrad(b, this.values.get(node.output)!, dy));
-          break;
-        case "add":
-          push(node.inputs[0], dy);
-          push(node.inputs[1], dy);
-          break;
-        case "global_avg_pool":
-          push(input, this.poolBackward(node, dy));
-          break;
-        case "linear": {
-          this.grads.set(node.weight, b.op("Gemm", [dy, this.values.get(input)!], { transA: 1 }));
-          if (node.bias) this.grads.set(node.bias, b.op("ReduceSum", [dy, b.int64s([0])], { keepdims: 0 }));
-          push(input, b.op("MatMul", [dy, this.params.get(node.weight)!]));
-          break;
-        }
-      }
+  /**
+   * The train-mode forward pass: fills {@link values}, {@link shapes} and {@link bnSaved}, node by
+   * node through {@link TRAIN_OPS} except where {@link forwardFused} emits a node itself.
+   */
+  protected forward(): void {
+    for (const node of this.graph.nodes) {
+      if (!this.forwardFused(node)) trainForward(this, node);
     }
   }
 
-  /** The linear layer's forward op (the same in every layout: [n, features] rows). */
-  protected linearForward(node: GraphNode & { op: "linear" }, input: string): string {
-    const ins = [input, this.params.get(node.weight)!];
-    if (node.bias) ins.push(this.params.get(node.bias)!);
-    return this.b.op("Gemm", ins, { transB: 1 });
+  /**
+   * The layout's hook for fused groups: emits `node` (or skips it, when a fused op elsewhere
+   * computes it) and returns true, or returns false to emit it through {@link TRAIN_OPS}.
+   * Default: no fusion.
+   */
+  protected forwardFused(_node: GraphNode): boolean {
+    return false;
+  }
+
+  /** Train-mode convolution forward (sets its output). */
+  abstract convForward(node: ConvNode): void;
+
+  /** Weight (and bias) gradients of a convolution, and its input gradient pushed to `acc`. */
+  abstract convBackward(node: ConvNode, dy: string, acc: GradAccumulator): void;
+
+  /** Train-mode BatchNorm forward on batch statistics (sets its output, fills {@link bnSaved}). */
+  abstract batchNormForward(node: BatchNormNode): void;
+
+  /** Train-mode BatchNorm backward: sets its parameter gradients, returns the input gradient. */
+  abstract batchNormBackward(node: BatchNormNode, dy: string): string;
+
+  /** Global average pooling forward to [n, c] rows (sets its output). */
+  abstract poolForward(node: GraphNode): void;
+
+  /** Global average pooling backward: the input gradient. */
+  abstract poolBackward(node: GraphNode, dy: string): string;
+
+  /** The reverse pass from dLogits, node by node through {@link TRAIN_OPS}. */
+  protected backward(dLogits: string): void {
+    const { b, graph } = this;
+    const acc = gradAccumulator(b, graph.output, dLogits, graph.input);
+    for (let i = graph.nodes.length - 1; i >= 0; i--) {
+      const node = graph.nodes[i];
+      const dy = acc.take(node.output);
+      if (dy) trainBackward(this, node, dy, acc);
+    }
+  }
+
+  /** Records graph value `value` as ONNX value `onnx` of per-sample shape `shape`. */
+  set(value: string, onnx: string, shape: number[]): void {
+    this.values.set(value, onnx);
+    this.shapes.set(value, shape);
   }
 
   /** A parameter's shape. */
-  protected shapeOf(param: string): number[] {
+  shapeOf(param: string): number[] {
     return this.#paramShapes.get(param)!;
   }
 }

@@ -57,54 +57,40 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
     super(graph, spec, `${graph.arch}_train_step`);
   }
 
-  protected forward(): void {
-    const { b } = this;
-    for (const node of this.graph.nodes) {
-      const input = this.values.get(node.inputs[0])!;
-      const [c, h, w] = this.shapes.get(node.inputs[0])!;
-      let out: string;
-      let shape = [c, h, w];
-      switch (node.op) {
-        case "conv": {
-          const [co, , k] = this.shapeOf(node.weight);
-          const ins = [input, this.params.get(node.weight)!];
-          if (node.bias) ins.push(this.params.get(node.bias)!);
-          const attrs = {
-            kernel_shape: [k, k],
-            strides: [node.stride, node.stride],
-            pads: Array(4).fill(node.pad),
-          };
-          out = b.op("Conv", ins, attrs);
-          const geo = { k, stride: node.stride, pad: node.pad };
-          shape = [co, convOut(h, geo), convOut(w, geo)];
-          break;
-        }
-        case "batchnorm":
-          out = this.#batchNormForward(node, input, c, this.n * h * w);
-          break;
-        case "relu":
-          out = b.op("Relu", [input]);
-          break;
-        case "add":
-          out = b.op("Add", [input, this.values.get(node.inputs[1])!]);
-          break;
-        case "global_avg_pool":
-          out = b.op("Flatten", [b.op("GlobalAveragePool", [input])], { axis: 1 });
-          shape = [c];
-          break;
-        case "linear":
-          out = this.linearForward(node, input);
-          shape = [this.shapeOf(node.weight)[0]];
-          break;
-      }
-      this.values.set(node.output, out);
-      this.shapes.set(node.output, shape);
-    }
+  convForward(node: ConvNode): void {
+    const input = node.inputs[0];
+    const [, h, w] = this.shapes.get(input)!;
+    const [co, , k] = this.shapeOf(node.weight);
+    const ins = [this.values.get(input)!, this.params.get(node.weight)!];
+    if (node.bias) ins.push(this.params.get(node.bias)!);
+    const attrs = {
+      kernel_shape: [k, k],
+      strides: [node.stride, node.stride],
+      pads: Array(4).fill(node.pad),
+    };
+    const geo = { k, stride: node.stride, pad: node.pad };
+    this.set(node.output, this.b.op("Conv", ins, attrs), [co, convOut(h, geo), convOut(w, geo)]);
+  }
+
+  poolForward(node: GraphNode): void {
+    const b = this.b;
+    const input = node.inputs[0];
+    const [c] = this.shapes.get(input)!;
+    this.set(
+      node.output,
+      b.op("Flatten", [b.op("GlobalAveragePool", [this.values.get(input)!])], { axis: 1 }),
+      [c],
+    );
   }
 
   /** Train-mode BatchNorm: normalise with the batch mean and biased variance. */
-  #batchNormForward(node: BatchNormNode, x: string, channels: number, count: number): string {
+  batchNormForward(node: BatchNormNode): void {
     const b = this.b;
+    const input = node.inputs[0];
+    const x = this.values.get(input)!;
+    const shape = this.shapes.get(input)!;
+    const [channels, h, w] = shape;
+    const count = this.n * h * w;
     const axes = b.int64s([0, 2, 3]);
     const mean = b.op("ReduceMean", [x, axes], { keepdims: 1 });
     const centered = b.op("Sub", [x, mean]);
@@ -120,14 +106,15 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
       channels,
     });
     // One fused pass: (x - mean) / sqrt(var + eps) * gamma + beta.
-    return b.op(
+    const out = b.op(
       "BatchNormalization",
       [x, this.params.get(node.weight)!, this.params.get(node.bias)!, flat(mean), flat(variance)],
       { epsilon: floatAttr(node.eps) },
     );
+    this.set(node.output, out, shape);
   }
 
-  protected convBackward(node: ConvNode, dy: string, { push }: GradAccumulator): void {
+  convBackward(node: ConvNode, dy: string, { push }: GradAccumulator): void {
     const { b, graph } = this;
     const input = node.inputs[0];
     const [co, ci, k] = this.shapeOf(node.weight);
@@ -155,7 +142,7 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
     if (input !== graph.input) push(input, convInputGrad(b, dy, this.params.get(node.weight)!, geo));
   }
 
-  protected poolBackward(node: GraphNode, dy: string): string {
+  poolBackward(node: GraphNode, dy: string): string {
     const b = this.b;
     const [c, h, w] = this.shapes.get(node.inputs[0])!;
     const spread = b.op("Mul", [
@@ -170,7 +157,7 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
    * dx = (dy - mean(dy) - xc * invstd^2 * mean(dy * xc)) * gamma * invstd,
    * dgamma = sum(dy * xc) * invstd, dbeta = sum(dy).
    */
-  protected batchNormBackward(node: BatchNormNode, dy: string): string {
+  batchNormBackward(node: BatchNormNode, dy: string): string {
     const b = this.b;
     const s = this.bnSaved.get(node.name)!;
     const col = b.int64s([s.channels]);

@@ -147,54 +147,35 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     this.plan = planTrainFusion(graph);
   }
 
-  protected forward(): void {
-    const { b, plan } = this;
-    for (const node of this.graph.nodes) {
-      if (plan.skipped.has(node) || plan.deferred.has(node)) continue;
-      switch (node.op) {
-        case "conv":
-        case "batchnorm": {
-          const relu = plan.relu.get(node) ?? null;
-          this.#emitFusable(node, null, relu);
-          break;
-        }
-        case "add": {
-          const fused = plan.atAdd.get(node);
-          if (fused) {
-            this.#emitFusable(fused.node, this.values.get(fused.other)!, fused.relu);
-            // The add's own output is only needed when no ReLU follows it inside the fusion.
-            if (!fused.relu) this.#alias(node.output, fused.node.output);
-            break;
-          }
-          this.#set(
-            node.output,
-            b.op("Add", node.inputs.map((i) => this.values.get(i)!)),
-            this.shapes.get(node.inputs[0])!,
-          );
-          break;
-        }
-        case "relu":
-          this.#set(
-            node.output,
-            b.op("Relu", [this.values.get(node.inputs[0])!]),
-            this.shapes.get(node.inputs[0])!,
-          );
-          break;
-        case "global_avg_pool": {
-          const [c] = this.shapes.get(node.inputs[0])!;
-          const pooled = b.op("GlobalAveragePool", [this.values.get(node.inputs[0])!], {}, NCHWC_DOMAIN);
-          this.#set(node.output, b.op("Reshape", [pooled, b.int64s([this.n, c])]), [c]);
-          break;
-        }
-        case "linear":
-          this.#set(
-            node.output,
-            this.linearForward(node, this.values.get(node.inputs[0])!),
-            [this.shapeOf(node.weight)[0]],
-          );
-          break;
-      }
-    }
+  /**
+   * The fusion plan's groups: ReLUs and adds computed inside a convolution or BatchNorm are
+   * skipped, and a deferred convolution or BatchNorm is emitted at its add, accumulating onto the
+   * add's other input.
+   */
+  protected override forwardFused(node: GraphNode): boolean {
+    const plan = this.plan;
+    if (plan.skipped.has(node) || plan.deferred.has(node)) return true;
+    const fused = plan.atAdd.get(node);
+    if (!fused) return false;
+    this.#emitFusable(fused.node, this.values.get(fused.other)!, fused.relu);
+    // The add's own output is only needed when no ReLU follows it inside the fusion.
+    if (!fused.relu) this.#alias(node.output, fused.node.output);
+    return true;
+  }
+
+  convForward(node: ConvNode): void {
+    this.#emitFusable(node, null, this.plan.relu.get(node) ?? null);
+  }
+
+  batchNormForward(node: BatchNormNode): void {
+    this.#emitFusable(node, null, this.plan.relu.get(node) ?? null);
+  }
+
+  poolForward(node: GraphNode): void {
+    const b = this.b;
+    const [c] = this.shapes.get(node.inputs[0])!;
+    const pooled = b.op("GlobalAveragePool", [this.values.get(node.inputs[0])!], {}, NCHWC_DOMAIN);
+    this.set(node.output, b.op("Reshape", [pooled, b.int64s([this.n, c])]), [c]);
   }
 
   /** A conv or BatchNorm, optionally accumulating `sum` and applying a fused ReLU. */
@@ -230,7 +211,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     } else {
       throw new Error(`cannot fuse ${node.op}`);
     }
-    this.#set(node.output, out, shape);
+    this.set(node.output, out, shape);
     if (relu) this.#alias(relu.output, node.output);
   }
 
@@ -259,7 +240,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     return this.#depthwise(centered, this.#asKernel(scale, c), this.params.get(node.bias)!, sum, relu, c);
   }
 
-  protected convBackward(node: ConvNode, dy: string, { push, take }: GradAccumulator): void {
+  convBackward(node: ConvNode, dy: string, { push, take }: GradAccumulator): void {
     const input = node.inputs[0];
     const fromImage = input === this.graph.input;
     this.#convBackward(
@@ -270,7 +251,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     );
   }
 
-  protected poolBackward(node: GraphNode, dy: string): string {
+  poolBackward(node: GraphNode, dy: string): string {
     const b = this.b;
     const [c, h, w] = this.shapes.get(node.inputs[0])!;
     const cb = c / this.block;
@@ -572,7 +553,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * dx = dy * A - xc * (k * A) - mean(dy) * A, A = gamma * invstd, k = invstd^2 * mean(dy * xc),
    * as two depthwise passes; dgamma = sum(dy * xc) * invstd, dbeta = sum(dy).
    */
-  protected batchNormBackward(node: BatchNormNode, dy: string): string {
+  batchNormBackward(node: BatchNormNode, dy: string): string {
     const b = this.b;
     const s = this.bnSaved.get(node.name)!;
     const [c, h, w] = this.shapes.get(node.inputs[0])!;
@@ -668,11 +649,6 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     return shape.length === 3
       ? this.b.op("ReorderOutput", [value], { channels: shape[0] }, NCHWC_DOMAIN)
       : value;
-  }
-
-  #set(value: string, onnx: string, shape: number[]): void {
-    this.values.set(value, onnx);
-    this.shapes.set(value, shape);
   }
 
   #alias(from: string, to: string): void {
