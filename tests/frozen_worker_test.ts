@@ -6,6 +6,11 @@
  * interrupted and resumed included.
  */
 import assert from "node:assert/strict";
+import * as path from "node:path";
+import { runDistill } from "../app/distill.ts";
+import { exportOnnx } from "../convert/onnx_export.ts";
+import { loadCheckpoint } from "../lib/checkpoint.ts";
+import { runCli } from "./cli_utils.ts";
 import { loadFrozenInWorker, planOverlap } from "../lib/engines/frozen_worker.ts";
 import type { FrozenModel, LabelledBatch, TrainableModel } from "../lib/engines/engine.ts";
 import { createEngine } from "../lib/engines/registry.ts";
@@ -17,7 +22,7 @@ import { createResponseProvider, type ResponseProvider } from "../lib/oracle.ts"
 import { createProgress, type Progress } from "../lib/progress.ts";
 import { Rng } from "../lib/rng.ts";
 import { maxAbsDiff, type StateDict } from "../lib/tensor.ts";
-import { type EvalBatchSource, train, type TrainBatchSource } from "../lib/trainer.ts";
+import { type EvalBatchSource, RUN_FILES, train, type TrainBatchSource } from "../lib/trainer.ts";
 
 const ORT = { engine: "onnxruntime", threads: 1 } as const;
 const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
@@ -290,4 +295,62 @@ Deno.test("a teacher failing on the batch fetched ahead stops the run when that 
   s.student.dispose();
   s.teacher.dispose();
   await Deno.remove(dir, { recursive: true });
+});
+
+// ---- the application: --overlap through distill and the CLI ------------------------------
+
+async function writeTeacher(dir: string): Promise<string> {
+  const g = buildModel("resnet8", { numClasses: 10 });
+  const file = path.join(dir, "teacher.onnx");
+  await Deno.writeFile(file, exportOnnx(g, initStateDict(g, 5), { imageSize: 32 }));
+  return file;
+}
+
+Deno.test("distill --overlap on and off write bitwise the same student checkpoint; the line says which", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "okd_overlap_app_" });
+  try {
+    const teacher = await writeTeacher(dir);
+    const weights: StateDict[] = [];
+    for (const overlap of ["on", "off"] as const) {
+      let out = "";
+      const c = resolveConfig({
+        data: "synthetic",
+        teacher,
+        student: "resnet8",
+        epochs: 1,
+        subset: 48,
+        batchSize: 16,
+        testTeacher: false,
+        engine: "onnxruntime",
+        overlap,
+        teacherThreads: 1,
+        studentThreads: 1,
+        out: path.join(dir, `run_${overlap}`),
+        studentOut: path.join(dir, `student_${overlap}.onnx`),
+      });
+      await runDistill(c, { stream: { write: (s: string) => (out += s) } });
+      assert.match(out, new RegExp(`overlap  ${overlap}`));
+      weights.push((await loadCheckpoint(path.join(dir, `run_${overlap}`, RUN_FILES.checkpoint))).weights);
+    }
+    sameWeights(weights[0], weights[1], "between --overlap on and off");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the CLI with --overlap on finishes and exits (the teacher's worker does not keep it alive)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "okd_overlap_cli_" });
+  try {
+    const teacher = await writeTeacher(dir);
+    const r = await runCli([
+      "distill",
+      ...["--data", "synthetic", "--teacher", teacher, "--student", "resnet8", "--epochs", "1"],
+      ...["--subset", "32", "--batch-size", "16", "--no-test-teacher", "--engine", "onnxruntime"],
+      ...["--overlap", "on", "--out", path.join(dir, "run"), "--student-out", path.join(dir, "s.onnx")],
+    ], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, /overlap {2}on: the teacher answers one batch ahead on a worker thread/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
