@@ -349,7 +349,10 @@ Deno.test("the CLI with --overlap on finishes and exits (the teacher's worker do
       ...["--overlap", "on", "--out", path.join(dir, "run"), "--student-out", path.join(dir, "s.onnx")],
     ], dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout + r.stderr, /overlap {2}on: the teacher answers one batch ahead on a worker thread/);
+    assert.match(
+      r.stdout + r.stderr,
+      /overlap {2}on: the teacher answers one batch ahead on a worker thread/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
