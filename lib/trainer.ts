@@ -2,6 +2,9 @@
  * The training loop, in one readable function: for each epoch, for each batch, ask the response
  * provider for the teacher's logits (oracle or plain; none for CE-only training), take one SGD
  * step on the student, then evaluate, record metrics, checkpoint atomically and keep the best.
+ * With a concurrent provider (a teacher on its own thread) the next batch's response is asked
+ * for before the student's step on the current one, so the two run side by side; checkpoints
+ * keep the loader position after the current batch, so a resumed run is the same.
  * Engine-, data- and UI-agnostic: everything it touches comes in through {@link TrainerOptions}.
  *
  * @example
