@@ -1,142 +1,256 @@
 /**
  * `deno task bench`: images/s and peak resident memory of every case (oracle-KD step, oracle
  * generation, plain training step, eval forwards, batch-size and teacher-depth scaling) per
- * engine, and, where Debian's python3-torch is installed, the project's PyTorch reference
- * (tools/torch_bench.py, same semantics, same batch, same threads) in the same invocation with
- * the ratio per case. Writes the JSON to `.bench/bench_<time>.json`. A script that reports; it
- * asserts nothing.
+ * engine and per thread count, and, where Debian's python3-torch is installed, the project's
+ * PyTorch reference (tools/torch_bench.py, same semantics, same batch, same threads) in both of
+ * its layouts: contiguous NCHW (the paper's code) and channels_last (oneDNN's faster layout on
+ * this CPU). Per case and thread count, every engine and both PyTorch layouts alternate round by
+ * round (`--rounds` times, the order rotating each round), each run in its own process (so peak
+ * memory is per case), and the medians of the rounds are compared. Writes everything, every
+ * round included, to `.bench/bench_<time>.json`. A script that reports; it asserts nothing.
  *
- *   deno task bench [--engines onnxruntime,tfjs-wasm,webgpu] [--rounds 2] [--quick] [--no-torch]
- *       [--cases kd_step,train_step]
+ *   deno task bench [--engines onnxruntime,tfjs-wasm,webgpu] [--threads 1,2] [--rounds 3] [--quick]
+ *       [--no-torch] [--cases kd_step,train_step] [--batch 64]
  *
- * tfjs runs only the five main cases (its batch-256 and resnet110 steps take minutes). `webgpu`
- * measures the GPU Deno's WebGPU sees; where only a software adapter exists it reports an error
- * row unless ORACLE_KD_WEBGPU_ALLOW_SOFTWARE=1 (correctness runs; its timings mean nothing).
+ * tfjs runs only the five main cases unless `--cases` names others (its batch-256 and resnet110
+ * steps take minutes). `webgpu` measures the GPU Deno's WebGPU sees; where only a software
+ * adapter exists it reports an error row unless ORACLE_KD_WEBGPU_ALLOW_SOFTWARE=1 (correctness
+ * runs; its timings mean nothing).
  * @module
  */
 
 import * as path from "node:path";
-import { Command } from "../lib/deps.ts";
+import { parseFlags, renderHelp } from "../lib/cli_args.ts";
+import { ConfigError, resolveFields } from "../lib/config.ts";
+import { readSettingsFile } from "../lib/config_file.ts";
+import { bool, int, ints, text } from "../lib/config_spec.ts";
+import {
+  alternate,
+  caseBatch,
+  CASES,
+  cpuModel,
+  type Entry,
+  loadAverage,
+  type Runner,
+  runOurs,
+  runTorch,
+  torchCase,
+  torchVersion,
+} from "./engine_bench.ts";
 
-interface Row {
-  case: string;
-  batch: number;
-  ms_median: number;
-  images_per_s: number;
-  peak_rss_mb: number;
+/** 1, 2, 4, ... up to the machine's core count, and the core count itself. */
+function defaultThreads(): number[] {
+  const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+  const out: number[] = [];
+  for (let t = 1; t < cores; t *= 2) out.push(t);
+  out.push(cores);
+  return out;
 }
-interface Result {
-  name: string;
-  ours: Row | string;
-  torch?: Row | string;
+
+const FIELDS = {
+  engines: text(
+    "engine",
+    "engines to measure (onnxruntime, tfjs-wasm, tfjs-cpu, webgpu)",
+    "onnxruntime,tfjs-wasm",
+  ),
+  threads: ints("engine", "thread counts, each measured for every engine and PyTorch", defaultThreads(), {
+    min: 1,
+    defaultText: `1, 2, 4, ... and all cores (here: ${defaultThreads().join(",")})`,
+  }),
+  cases: text("run", `comma-separated subset of the cases (${Object.keys(CASES).join(", ")})`, "", {
+    defaultText: "all; tfjs: the main ones",
+  }),
+  rounds: int("run", "alternations per case and thread count (medians of the rounds are compared)", 3, {
+    min: 1,
+  }),
+  quick: bool("run", "about 1 s per case and runner instead of 3", false),
+  torch: bool("run", "the PyTorch reference in both layouts (Debian's python3-torch)", true),
+  batch: int("run", "batch size of the main cases", 64, { min: 1 }),
+};
+const SPEC = {
+  summary: "images/s and peak memory per case, engine and thread count, side by side with PyTorch",
+  example: "deno task bench --engines onnxruntime --threads 1,2 --cases kd_step,train_step",
+  fields: FIELDS,
+};
+
+let o;
+try {
+  const parsed = parseFlags("bench", FIELDS, Deno.args);
+  if (parsed.help) {
+    console.log(renderHelp("bench", SPEC));
+    Deno.exit(0);
+  }
+  o = resolveFields(FIELDS, parsed.config ? await readSettingsFile(parsed.config) : {}, parsed.values);
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`bench: ${e.message}`);
+  Deno.exit(2);
 }
 
-const MAIN_CASES = ["kd_step", "oracle", "train_step", "eval_resnet56", "eval_resnet20"];
-
-const program = new Command()
-  .name("bench")
-  .option("--engines <list>", "engines to measure", "onnxruntime,tfjs-wasm")
-  .option("--rounds <n>", "alternations per case (medians of the rounds are compared)", "2")
-  .option("--quick", "about 1 s per case")
-  .option("--no-torch", "skip the PyTorch reference")
-  .option("--cases <list>", "comma-separated subset of the cases (default: all; tfjs: the main ones)");
-program.parse(["deno", "bench", ...Deno.args]);
-const o = program.opts<
-  { engines: string; rounds: string; quick?: boolean; torch: boolean; cases?: string }
->();
-
-const hasTorch = o.torch && (await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"] })
-  .output().then((r) => r.success).catch(() => false));
-if (o.torch && !hasTorch) console.log("PyTorch not found (apt-get install python3-torch): no ratios\n");
-
-const script = new URL("./engine_bench.ts", import.meta.url).pathname;
-const all: Record<string, Result[]> = {};
-let torchRows: Record<string, Row | string> = {};
-for (const label of o.engines.split(",").map((s) => s.trim()).filter(Boolean)) {
+const MAIN_CASES = Object.keys(CASES).filter((c) => CASES[c].main);
+const labels = o.engines.split(",").map((s) => s.trim()).filter(Boolean);
+const selected = o.cases ? o.cases.split(",").map((c) => c.trim()).filter(Boolean) : Object.keys(CASES);
+for (const c of selected) {
+  if (!CASES[c]) {
+    console.error(`bench: unknown case ${c}; cases: ${Object.keys(CASES).join(", ")}`);
+    Deno.exit(2);
+  }
+}
+const engineOf = (label: string) => {
   const [engine, backend = "wasm"] = label === "onnxruntime" ? ["onnxruntime"] : label.split("-");
-  const args = [
-    "run",
-    "-A",
-    script,
-    "--engine",
-    engine,
-    "--backend",
-    backend,
-    "--rounds",
-    o.rounds,
-    "--json",
-  ];
-  if (o.quick) args.push("--quick");
-  if (o.cases) args.push("--cases", o.cases);
-  else if (engine === "tfjs") args.push("--cases", MAIN_CASES.join(","));
-  const compare = hasTorch && Object.keys(torchRows).length === 0;
-  if (compare) args.push("--compare-torch");
-  console.log(`measuring ${label}${compare ? " and PyTorch" : ""} ...`);
-  const out = await new Deno.Command(Deno.execPath(), { args, stderr: "inherit" }).output();
-  const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "{}";
-  const parsed = JSON.parse(text) as { results: Result[] };
-  all[label] = parsed.results;
-  if (compare) torchRows = Object.fromEntries(parsed.results.map((r) => [r.name, r.torch ?? "not run"]));
-}
+  return { engine, backend };
+};
+/** tfjs measures the main cases only, unless --cases names others. */
+const runsCase = (label: string, name: string) =>
+  engineOf(label).engine !== "tfjs" || o.cases !== "" || MAIN_CASES.includes(name);
 
-// PyTorch's faster layout on this CPU: channels_last (oneDNN). The paper's code runs contiguous
-// NCHW, which the alternating rounds above measure; report both, never only the slower one.
-let torchChannelsLast: Record<string, Row | string> = {};
-if (hasTorch) {
-  console.log("measuring PyTorch with channels_last ...");
-  const args = [
-    new URL("../tools/torch_bench.py", import.meta.url).pathname,
-    "--memory-format",
-    "channels_last",
-  ];
-  if (o.quick) args.push("--quick");
-  const out = await new Deno.Command("/usr/bin/python3", { args, stderr: "inherit" }).output();
-  const rows =
-    (JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "{}") as { cases?: Row[] })
-      .cases ?? [];
-  torchChannelsLast = Object.fromEntries(rows.map((r) => [r.case, r]));
-}
+const torchVer = o.torch ? await torchVersion() : null;
+if (o.torch && !torchVer) console.log("PyTorch not found (apt-get install python3-torch): no ratios\n");
+const TORCH = { torch_nchw: "contiguous", torch_channels_last: "channels_last" } as const;
 
-const cell = (v: Row | string | undefined) =>
-  v === undefined
-    ? "".padEnd(22)
-    : typeof v === "string"
-    ? "error".padEnd(22)
-    : `${v.images_per_s.toFixed(1).padStart(8)} img/s ${v.peak_rss_mb.toFixed(0).padStart(5)} MB`;
-const labels = Object.keys(all);
+/** What one case measured at one thread count. */
+interface CaseResult {
+  batch: number;
+  /** The PyTorch case it is compared with (kd_step for a variant of ours without its own). */
+  torch_case: string | null;
+  /** By runner: an engine label, torch_nchw or torch_channels_last. */
+  runs: Record<string, Entry | string>;
+}
+const results: Record<string, Record<string, CaseResult>> = {};
+const loadBefore = loadAverage();
+const started = new Date();
 console.log(
-  `\n${"case".padEnd(14)} ${"batch".padStart(5)}  ${labels.map((l) => l.padEnd(22)).join(" ")} ${
-    hasTorch
-      ? "PyTorch NCHW".padEnd(22) + " " + "PyTorch chan.-last".padEnd(22) + " " +
-        labels.map((l) => `ratio ${l} (NCHW / ch.-last)`).join("  ")
-      : ""
-  }`,
+  `bench: ${labels.join(", ")}${torchVer ? ` and PyTorch ${torchVer} (NCHW, channels_last)` : ""}; threads ${
+    o.threads.join(",")
+  }; ${o.rounds} round(s); cases ${
+    selected.join(", ")
+  }; ${cpuModel()}, ${navigator.hardwareConcurrency} cores; ` +
+    `load ${loadBefore}`,
 );
-const names = [...new Set(Object.values(all).flatMap((rs) => rs.map((r) => r.name)))];
-for (const name of names) {
-  const rows = labels.map((l) => all[l].find((r) => r.name === name)?.ours);
-  const t = torchRows[name];
-  const batch = rows.find((r) => r && typeof r !== "string") as Row | undefined;
-  const cl = torchChannelsLast[name];
-  const ratio = (r: Row | string | undefined, ref: Row | string | undefined) =>
-    r && typeof r !== "string" && ref && typeof ref !== "string"
-      ? (ref.ms_median / r.ms_median).toFixed(2)
-      : "-";
-  const ratios = labels.map((l, i) => `${ratio(rows[i], t)} / ${ratio(rows[i], cl)}`.padStart(l.length + 23));
-  console.log(
-    `${name.padEnd(14)} ${String(batch?.batch ?? "").padStart(5)}  ${rows.map(cell).join(" ")} ${
-      hasTorch ? cell(t) + " " + cell(cl) + " " + ratios.join("  ") : ""
-    }`,
-  );
+// Cases compared with the same PyTorch case (kd_step and a variant of ours such as
+// kd_step_overlap) are measured in one alternation, so they share PyTorch's rows.
+const groups = new Map<string, string[]>();
+for (const name of selected) {
+  const key = torchCase(name) ?? name;
+  groups.set(key, [...(groups.get(key) ?? []), name]);
 }
-const file = path.join(".bench", `bench_${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}.json`);
+for (const names of groups.values()) {
+  const batch = caseBatch(names[0], o.batch);
+  const ref = torchVer ? torchCase(names[0]) : null;
+  for (const threads of o.threads) {
+    const runners: Runner[] = names.flatMap((name) =>
+      labels.filter((l) => runsCase(l, name)).map((label) => ({
+        label: `${name} ${label}`,
+        run: () => runOurs(name, { ...engineOf(label), batch: o.batch, threads, quick: o.quick }),
+      }))
+    );
+    if (ref) {
+      for (const [label, layout] of Object.entries(TORCH)) {
+        runners.push({ label: `${ref} ${label}`, run: () => runTorch(ref, batch, threads, o.quick, layout) });
+      }
+    }
+    const runs = await alternate(runners, o.rounds, (label, row) =>
+      console.error(
+        `  ${label} threads ${threads}: ${
+          typeof row === "string" ? `error: ${row}` : `${row.images_per_s} img/s, ${row.peak_rss_mb} MB`
+        }`,
+      ));
+    for (const name of names) {
+      const mine = (label: string) => runs[`${name} ${label}`];
+      (results[threads] ??= {})[name] = {
+        batch,
+        torch_case: ref,
+        runs: Object.fromEntries([
+          ...labels.filter((l) => mine(l) !== undefined).map((l) => [l, mine(l)]),
+          ...Object.keys(TORCH).filter(() => ref).map((k) => [k, runs[`${ref} ${k}`]]),
+        ]),
+      };
+    }
+  }
+}
+
+const isRow = (v: Entry | string | undefined): v is Entry => v !== undefined && typeof v !== "string";
+/** PyTorch time / ours (higher: ours faster), or null. */
+const ratio = (ours: Entry | string | undefined, ref: Entry | string | undefined) =>
+  isRow(ours) && isRow(ref) ? Number((ref.ms_median / ours.ms_median).toFixed(2)) : null;
+
+const cell = (v: Entry | string | undefined) =>
+  v === undefined
+    ? "".padEnd(21)
+    : typeof v === "string"
+    ? "error".padEnd(21)
+    : `${v.images_per_s.toFixed(1).padStart(7)} img/s ${v.peak_rss_mb.toFixed(0).padStart(5)} MB`;
+const columns = [...labels, ...(torchVer ? ["PyTorch NCHW", "PyTorch ch.-last"] : [])];
+for (const threads of o.threads) {
+  console.log(`\nthreads ${threads}`);
+  console.log(
+    `${"case".padEnd(14)} ${"batch".padStart(5)}  ${columns.map((l) => l.padEnd(21)).join(" ")}` +
+      (torchVer ? "  " + labels.map((l) => `${l} vs NCHW / ch.-last`).join("  ") : ""),
+  );
+  for (const name of selected) {
+    const r = results[threads][name];
+    const cells = [
+      ...labels.map((l) => r.runs[l]),
+      ...(torchVer ? Object.keys(TORCH).map((k) => r.runs[k]) : []),
+    ];
+    const ratios = labels.map((l) => {
+      const f = (v: number | null) => (v === null ? "-" : v.toFixed(2));
+      return `${f(ratio(r.runs[l], r.runs.torch_nchw))} / ${f(ratio(r.runs[l], r.runs.torch_channels_last))}`
+        .padStart(l.length + 20);
+    });
+    console.log(
+      `${name.padEnd(14)} ${String(r.batch).padStart(5)}  ${cells.map(cell).join(" ")}` +
+        (torchVer ? "  " + ratios.join("  ") : ""),
+    );
+  }
+}
+
+// JSON: per engine, per thread count, per case: ours, torch_nchw, torch_channels_last (medians and
+// every round), and the two ratios.
+const engines: Record<string, Record<string, Record<string, unknown>>> = {};
+for (const label of labels) {
+  for (const threads of o.threads) {
+    for (const name of selected) {
+      const r = results[threads][name];
+      if (!(label in r.runs)) continue;
+      ((engines[label] ??= {})[threads] ??= {})[name] = {
+        batch: r.batch,
+        torch_case: r.torch_case,
+        ours: r.runs[label],
+        torch_nchw: r.runs.torch_nchw ?? null,
+        torch_channels_last: r.runs.torch_channels_last ?? null,
+        ratio_nchw: ratio(r.runs[label], r.runs.torch_nchw),
+        ratio_channels_last: ratio(r.runs[label], r.runs.torch_channels_last),
+      };
+    }
+  }
+}
+const file = path.join(".bench", `bench_${started.toISOString().replace(/[-:]/g, "").slice(0, 15)}.json`);
 await Deno.mkdir(".bench", { recursive: true });
 await Deno.writeTextFile(
   file,
   JSON.stringify(
-    { date: new Date().toISOString(), cpus: navigator.hardwareConcurrency, engines: all, torch: torchRows },
+    {
+      date: started.toISOString(),
+      finished: new Date().toISOString(),
+      cpu_model: cpuModel(),
+      cpus: navigator.hardwareConcurrency,
+      deno: Deno.version.deno,
+      torch: torchVer,
+      load_before: loadBefore,
+      load_after: loadAverage(),
+      batch: o.batch,
+      rounds: o.rounds,
+      quick: o.quick,
+      threads: o.threads,
+      cases: selected,
+      engines,
+    },
     null,
     2,
-  ),
+  ) + "\n",
 );
-console.log(`\nratio = PyTorch time / our time (higher is faster); JSON: ${file}`);
+console.log(
+  `\nratio = PyTorch time / our time (higher is faster); load average before / after: ${loadBefore} / ${loadAverage()}` +
+    `\nJSON: ${file}`,
+);

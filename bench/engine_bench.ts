@@ -1,6 +1,7 @@
 /**
  * Engine benchmark: images/s and peak resident memory of the oracle-KD workloads, optionally side
- * by side with PyTorch CPU (tools/torch_bench.py: same cases, same semantics).
+ * by side with PyTorch CPU (tools/torch_bench.py: same cases, same semantics) in both of its
+ * layouts, contiguous NCHW (the paper's code) and channels_last (oneDNN's faster layout here).
  *
  *   deno run -A bench/engine_bench.ts [--engine onnxruntime|tfjs|webgpu] [--backend wasm|cpu]
  *       [--batch 64] [--threads N] [--quick] [--compare-torch] [--rounds 2] [--json]
@@ -13,10 +14,15 @@
  *   kd_step_b16 / kd_step_b256      the kd step at other batch sizes
  *   kd_step_t20 / kd_step_t110      the kd step with other teacher depths
  *   kd_step_overlap  the kd step with the teacher on its own worker thread (--threads N), one batch
- *                    ahead, while the student steps on max(1, N/2) threads (onnxruntime and tfjs)
- * Every case runs in its own process (so peak memory is per case); with --compare-torch the two
- * engines alternate per case `--rounds` times on this machine and the medians of the rounds are
- * compared. The machine's load is printed: on a shared machine, rerun when it is busy.
+ *                    ahead, while the student steps on max(1, N/2) threads (compared with kd_step)
+ * Every case runs in its own process (so peak memory is per case); with --compare-torch ours,
+ * PyTorch NCHW and PyTorch channels_last alternate per case `--rounds` times on this machine
+ * (the order rotates each round) and the medians of the rounds are compared. The machine's load
+ * is printed: on a shared machine, rerun when it is busy. `deno task bench` (bench/bench.ts)
+ * drives the same functions over several engines and thread counts.
+ *
+ * A new case is one entry in {@link CASES} (with `torch` naming the PyTorch case it is compared
+ * with, or null) plus, for a new `kind`, one branch in `runCase`'s step.
  * @module
  */
 
@@ -25,35 +31,47 @@ import { loadFrozenInWorker } from "../lib/engines/frozen_worker.ts";
 import type { FrozenModel, OracleResult } from "../lib/engines/engine.ts";
 import { createEngine, type EngineChoice } from "../lib/engines/registry.ts";
 import type { TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
+import { WASM_THREADS_ENV } from "../lib/engines/tfjs/wasm_threads.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { Rng } from "../lib/rng.ts";
 
-interface CaseSpec {
+/** What one case measures. */
+export interface CaseSpec {
+  /** Which step runs (one branch of runCase's switch). */
   kind: "kd" | "kd_overlap" | "oracle" | "train" | "eval";
   teacher?: string;
   student?: string;
-  batch: number;
+  /** Fixed batch size; the main cases take `--batch`. */
+  batch?: number;
+  /** The tools/torch_bench.py case it is compared with (default: the same name; null: none). */
+  torch?: string | null;
+  /** Also measured on tfjs (its other cases take minutes). */
+  main?: boolean;
 }
 
-/** Case table; keep in step with cases() in tools/torch_bench.py. */
-function cases(batch: number): Record<string, CaseSpec> {
-  return {
-    kd_step: { kind: "kd", teacher: "resnet56", student: "resnet20", batch },
-    oracle: { kind: "oracle", teacher: "resnet56", batch },
-    train_step: { kind: "train", student: "resnet20", batch },
-    eval_resnet56: { kind: "eval", teacher: "resnet56", batch },
-    eval_resnet20: { kind: "eval", teacher: "resnet20", batch },
-    kd_step_b16: { kind: "kd", teacher: "resnet56", student: "resnet20", batch: 16 },
-    kd_step_b256: { kind: "kd", teacher: "resnet56", student: "resnet20", batch: 256 },
-    kd_step_t20: { kind: "kd", teacher: "resnet20", student: "resnet20", batch },
-    kd_step_t110: { kind: "kd", teacher: "resnet110", student: "resnet20", batch },
-    kd_step_overlap: { kind: "kd_overlap", teacher: "resnet56", student: "resnet20", batch },
-  };
+/** Case table; keep the PyTorch side in step with cases() in tools/torch_bench.py. */
+export const CASES: Readonly<Record<string, CaseSpec>> = {
+  kd_step: { kind: "kd", teacher: "resnet56", student: "resnet20", main: true },
+  oracle: { kind: "oracle", teacher: "resnet56", main: true },
+  train_step: { kind: "train", student: "resnet20", main: true },
+  eval_resnet56: { kind: "eval", teacher: "resnet56", main: true },
+  eval_resnet20: { kind: "eval", teacher: "resnet20", main: true },
+  kd_step_b16: { kind: "kd", teacher: "resnet56", student: "resnet20", batch: 16 },
+  kd_step_b256: { kind: "kd", teacher: "resnet56", student: "resnet20", batch: 256 },
+  kd_step_t20: { kind: "kd", teacher: "resnet20", student: "resnet20" },
+  kd_step_t110: { kind: "kd", teacher: "resnet110", student: "resnet20" },
+  kd_step_overlap: { kind: "kd_overlap", teacher: "resnet56", student: "resnet20", torch: "kd_step" },
+};
+
+/** The PyTorch case a case of ours is compared with, or null. */
+export function torchCase(name: string): string | null {
+  const t = CASES[name]?.torch;
+  return t === undefined ? name : t;
 }
 
-/** One measured case. */
-interface Row {
+/** One measured case (one process). */
+export interface Row {
   case: string;
   batch: number;
   iters: number;
@@ -64,14 +82,32 @@ interface Row {
   error?: string;
 }
 
+/** Several rounds of one runner on one case: the median of the rounds' medians and every round. */
+export interface Entry extends Row {
+  /** Each round's median step time (ms), in round order. */
+  rounds_ms: number[];
+  /** Each round's images/s, in round order. */
+  rounds_images_per_s: number[];
+}
+
+/** The two PyTorch layouts. */
+export const TORCH_LAYOUTS = ["contiguous", "channels_last"] as const;
+/** A PyTorch layout. */
+export type TorchLayout = typeof TORCH_LAYOUTS[number];
+
 const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
 const LOSS = { ceWeight: 0.5, alpha: 1, temperature: 2 };
 const SGD = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
 const LR = 0.05;
 
-async function runCase(choice: EngineChoice, name: string, spec: CaseSpec, quick: boolean): Promise<Row> {
+async function runCase(
+  choice: EngineChoice,
+  name: string,
+  spec: CaseSpec,
+  n: number,
+  quick: boolean,
+): Promise<Row> {
   const engine = await createEngine(choice);
-  const n = spec.batch;
   const rng = new Rng(0);
   const x = new Float32Array(n * 3 * 32 * 32);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
@@ -160,11 +196,39 @@ function round(v: number, digits = 2): number {
   return Number(v.toFixed(digits));
 }
 
-/** Runs one case of this script in a child process and parses its JSON row. */
-async function child(args: string[]): Promise<Row> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, ...args],
-  });
+/** How to run one case of ours in a child process. */
+export interface OursOptions {
+  /** onnxruntime, tfjs or webgpu. */
+  engine: string;
+  /** tfjs backend. */
+  backend: string;
+  /** Batch size of the main cases. */
+  batch: number;
+  /** onnxruntime intra-op threads, tfjs-wasm's thread pool (ORACLE_KD_WASM_THREADS). */
+  threads: number;
+  /** About 1 s per case instead of 3. */
+  quick: boolean;
+}
+
+/** Runs one case of ours in a child process (this script with `--case`) and parses its JSON row. */
+export async function runOurs(name: string, o: OursOptions): Promise<Row> {
+  const args = [
+    "run",
+    "-A",
+    new URL(import.meta.url).pathname,
+    "--case",
+    name,
+    "--engine",
+    o.engine,
+    "--backend",
+    o.backend,
+    "--batch",
+    String(o.batch),
+    "--threads",
+    String(o.threads),
+    ...(o.quick ? ["--quick"] : []),
+  ];
+  const cmd = new Deno.Command(Deno.execPath(), { args, env: { [WASM_THREADS_ENV]: String(o.threads) } });
   const out = await cmd.output();
   const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
   if (!out.success) {
@@ -179,20 +243,44 @@ async function child(args: string[]): Promise<Row> {
   return JSON.parse(text) as Row;
 }
 
-/** Runs one case of tools/torch_bench.py in a child process. */
-async function torchChild(name: string, batch: number, threads: number, quick: boolean): Promise<Row> {
+/** Debian's python3 with PyTorch (the `python3` on PATH may lack it). */
+export const TORCH_PYTHON = "/usr/bin/python3";
+
+/** Whether {@link TORCH_PYTHON} imports torch; its version, or null. */
+export async function torchVersion(): Promise<string | null> {
+  try {
+    const out = await new Deno.Command(TORCH_PYTHON, {
+      args: ["-c", "import torch; print(torch.__version__)"],
+    })
+      .output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs one case of tools/torch_bench.py in a child process, in one memory layout. */
+export async function runTorch(
+  name: string,
+  batch: number,
+  threads: number,
+  quick: boolean,
+  layout: TorchLayout,
+): Promise<Row> {
   const script = new URL("../tools/torch_bench.py", import.meta.url).pathname;
   const args = [script, "--case", name, "--batch", String(batch), "--threads", String(threads)];
-  const out = await new Deno.Command("/usr/bin/python3", { args: quick ? [...args, "--quick"] : args })
-    .output();
+  args.push("--memory-format", layout);
+  if (quick) args.push("--quick");
+  const out = await new Deno.Command(TORCH_PYTHON, { args }).output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim().split("\n").at(-1));
   return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!) as Row;
 }
 
-/** Median of the rounds' medians (and the best minimum), as one row. */
-function combine(rows: Row[]): Row {
+/** Median of the rounds' medians (and the best minimum), as one entry with every round's value. */
+export function combine(rows: Row[]): Entry {
   const meds = rows.map((r) => r.ms_median).sort((a, b) => a - b);
-  const med = meds[meds.length >> 1];
+  const mid = meds.length >> 1;
+  const med = meds.length % 2 ? meds[mid] : round((meds[mid - 1] + meds[mid]) / 2);
   return {
     ...rows[0],
     iters: rows.reduce((a, r) => a + r.iters, 0),
@@ -200,10 +288,52 @@ function combine(rows: Row[]): Row {
     ms_min: Math.min(...rows.map((r) => r.ms_min)),
     images_per_s: round((rows[0].batch / med) * 1000, 1),
     peak_rss_mb: Math.max(...rows.map((r) => r.peak_rss_mb)),
+    rounds_ms: rows.map((r) => r.ms_median),
+    rounds_images_per_s: rows.map((r) => r.images_per_s),
   };
 }
 
-function loadAverage(): string {
+/** One contender of a case: a label and how to run one round of it. */
+export interface Runner {
+  label: string;
+  run: () => Promise<Row>;
+}
+
+/**
+ * Runs every runner `rounds` times, alternating: round r runs them all, starting at runner
+ * r mod count (so none always runs first, right after a cold start or another's heat). Returns
+ * each runner's combined entry, or its last error message when no round succeeded.
+ */
+export async function alternate(
+  runners: Runner[],
+  rounds: number,
+  onRound?: (label: string, row: Row | string) => void,
+): Promise<Record<string, Entry | string>> {
+  const rows = new Map<string, Row[]>(runners.map((r) => [r.label, []]));
+  const errors = new Map<string, string>();
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < runners.length; k++) {
+      const runner = runners[(r + k) % runners.length];
+      try {
+        const row = await runner.run();
+        rows.get(runner.label)!.push(row);
+        onRound?.(runner.label, row);
+      } catch (e) {
+        errors.set(runner.label, (e as Error).message);
+        onRound?.(runner.label, (e as Error).message);
+      }
+    }
+  }
+  return Object.fromEntries(
+    runners.map((r) => {
+      const got = rows.get(r.label)!;
+      return [r.label, got.length ? combine(got) : errors.get(r.label) ?? "not run"];
+    }),
+  );
+}
+
+/** The 1, 5 and 15 minute load averages, or "n/a". */
+export function loadAverage(): string {
   try {
     return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   } catch {
@@ -211,86 +341,100 @@ function loadAverage(): string {
   }
 }
 
-const program = new Command()
-  .name("engine_bench")
-  .option("--engine <name>", "onnxruntime, tfjs or webgpu (a GPU through Deno's WebGPU)", "onnxruntime")
-  .option("--backend <name>", "tfjs backend (wasm, cpu, tensorflow)", "wasm")
-  .option("--batch <n>", "batch size of the main cases", "64")
-  .option("--threads <n>", "threads for onnxruntime and PyTorch", String(navigator.hardwareConcurrency || 1))
-  .option("--case <name>", "run one case in this process and print its JSON row")
-  .option("--cases <list>", "comma-separated subset of the cases (default: all)")
-  .option("--quick", "about 1 s per case instead of 3")
-  .option("--compare-torch", "also run tools/torch_bench.py per case and print ratios")
-  .option("--rounds <n>", "alternations per case with --compare-torch", "2")
-  .option("--json", "print the table as JSON only");
-program.parse(["deno", "engine_bench", ...Deno.args]);
-const o = program.opts<{
-  engine: string;
-  backend: string;
-  batch: string;
-  threads: string;
-  case?: string;
-  cases?: string;
-  quick?: boolean;
-  compareTorch?: boolean;
-  rounds: string;
-  json?: boolean;
-}>();
-const batch = Number(o.batch);
-const threads = Number(o.threads);
-const choice: EngineChoice = {
-  engine: o.engine as EngineChoice["engine"],
-  backend: o.backend as TfjsBackendName,
-  threads,
-};
-const table = cases(batch);
+/** The CPU's model name from /proc/cpuinfo, or "unknown". */
+export function cpuModel(): string {
+  try {
+    return /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1].trim() ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
 
-if (o.case) {
-  const spec = table[o.case];
-  if (!spec) throw new Error(`unknown case ${o.case}; cases: ${Object.keys(table).join(", ")}`);
-  console.log(JSON.stringify(await runCase(choice, o.case, spec, !!o.quick)));
-} else {
+/** Batch size of a case when the main cases run at `batch`. */
+export function caseBatch(name: string, batch: number): number {
+  return CASES[name]?.batch ?? batch;
+}
+
+if (import.meta.main) await main();
+
+async function main() {
+  const program = new Command()
+    .name("engine_bench")
+    .option("--engine <name>", "onnxruntime, tfjs or webgpu (a GPU through Deno's WebGPU)", "onnxruntime")
+    .option("--backend <name>", "tfjs backend (wasm, cpu, tensorflow)", "wasm")
+    .option("--batch <n>", "batch size of the main cases", "64")
+    .option(
+      "--threads <n>",
+      "threads for onnxruntime and PyTorch",
+      String(navigator.hardwareConcurrency || 1),
+    )
+    .option("--case <name>", "run one case in this process and print its JSON row")
+    .option("--cases <list>", "comma-separated subset of the cases (default: all)")
+    .option("--quick", "about 1 s per case instead of 3")
+    .option(
+      "--compare-torch",
+      "also run tools/torch_bench.py (NCHW and channels_last) per case and print ratios",
+    )
+    .option("--rounds <n>", "alternations per case with --compare-torch", "2")
+    .option("--json", "print the table as JSON only");
+  program.parse(["deno", "engine_bench", ...Deno.args]);
+  const o = program.opts<{
+    engine: string;
+    backend: string;
+    batch: string;
+    threads: string;
+    case?: string;
+    cases?: string;
+    quick?: boolean;
+    compareTorch?: boolean;
+    rounds: string;
+    json?: boolean;
+  }>();
+  const batch = Number(o.batch);
+  const threads = Number(o.threads);
+  const quick = !!o.quick;
+
+  if (o.case) {
+    const spec = CASES[o.case];
+    if (!spec) throw new Error(`unknown case ${o.case}; cases: ${Object.keys(CASES).join(", ")}`);
+    const choice: EngineChoice = {
+      engine: o.engine as EngineChoice["engine"],
+      backend: o.backend as TfjsBackendName,
+      threads,
+    };
+    console.log(JSON.stringify(await runCase(choice, o.case, spec, caseBatch(o.case, batch), quick)));
+    return;
+  }
   const engineLabel = o.engine === "tfjs" ? `tfjs-${o.backend}` : o.engine;
-  const childArgs = (name: string) => [
-    "--case",
-    name,
-    "--engine",
-    o.engine,
-    "--backend",
-    o.backend,
-    "--batch",
-    String(batch),
-    "--threads",
-    String(threads),
-    ...(o.quick ? ["--quick"] : []),
-  ];
+  const ours: OursOptions = { engine: o.engine, backend: o.backend, batch, threads, quick };
   const rounds = o.compareTorch ? Math.max(1, Number(o.rounds)) : 1;
   const loadBefore = loadAverage();
-  const results: { name: string; ours: Row | string; torch?: Row | string }[] = [];
-  const selected = o.cases ? o.cases.split(",").map((c) => c.trim()).filter(Boolean) : Object.keys(table);
+  const results: {
+    name: string;
+    ours: Entry | string;
+    torch_nchw?: Entry | string;
+    torch_channels_last?: Entry | string;
+  }[] = [];
+  const selected = o.cases ? o.cases.split(",").map((c) => c.trim()).filter(Boolean) : Object.keys(CASES);
   for (const name of selected) {
-    if (!table[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(table).join(", ")}`);
-    const ours: Row[] = [], theirs: Row[] = [];
-    let oursErr = "", torchErr = "";
-    for (let r = 0; r < rounds; r++) {
-      try {
-        ours.push(await child(childArgs(name)));
-      } catch (e) {
-        oursErr = (e as Error).message;
-      }
-      if (!o.compareTorch) continue;
-      try {
-        theirs.push(await torchChild(name, batch, threads, !!o.quick));
-      } catch (e) {
-        torchErr = (e as Error).message;
-      }
+    if (!CASES[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(CASES).join(", ")}`);
+    const ref = torchCase(name);
+    const runners: Runner[] = [{ label: "ours", run: () => runOurs(name, ours) }];
+    if (o.compareTorch && ref) {
+      const b = caseBatch(name, batch);
+      runners.push(
+        { label: "torch_nchw", run: () => runTorch(ref, b, threads, quick, "contiguous") },
+        { label: "torch_channels_last", run: () => runTorch(ref, b, threads, quick, "channels_last") },
+      );
     }
+    const got = await alternate(runners, rounds);
     results.push({
       name,
-      ours: ours.length ? combine(ours) : oursErr,
-      torch: o.compareTorch ? (theirs.length ? combine(theirs) : torchErr) : undefined,
+      ours: got.ours,
+      torch_nchw: got.torch_nchw,
+      torch_channels_last: got.torch_channels_last,
     });
-    if (!o.json) printRow(results.at(-1)!, engineLabel, results.length === 1);
+    if (!o.json) printRow(results.at(-1)!, engineLabel, results.length === 1, !!o.compareTorch);
   }
   if (o.json) {
     console.log(JSON.stringify({ engine: engineLabel, threads, load: [loadBefore, loadAverage()], results }));
@@ -300,26 +444,34 @@ if (o.case) {
 }
 
 function printRow(
-  r: { name: string; ours: Row | string; torch?: Row | string },
+  r: { name: string; ours: Row | string; torch_nchw?: Row | string; torch_channels_last?: Row | string },
   label: string,
   header: boolean,
+  torch: boolean,
 ) {
   const cell = (v: Row | string | undefined) =>
     v === undefined
-      ? ""
+      ? "".padEnd(34)
       : typeof v === "string"
-      ? `error: ${v.slice(0, 60)}`.padEnd(34)
+      ? `error: ${v.slice(0, 27)}`.padEnd(34)
       : `${v.images_per_s.toFixed(1).padStart(8)} img/s ${v.ms_median.toFixed(1).padStart(8)} ms ${
         v.peak_rss_mb.toFixed(0).padStart(5)
       } MB`;
   if (header) {
-    const t = r.torch === undefined ? "" : `${"PyTorch".padEnd(34)} ratio`;
+    const t = torch
+      ? `${"PyTorch NCHW".padEnd(34)} ${"PyTorch channels_last".padEnd(34)} ratio NCHW / ch.-last`
+      : "";
     console.log(`${"case".padEnd(14)} batch  ${label.padEnd(34)} ${t}`);
   }
-  const ours = r.ours, torch = r.torch;
-  const ratio = typeof ours !== "string" && torch && typeof torch !== "string"
-    ? (torch.ms_median / ours.ms_median).toFixed(2)
+  const ratio = (ref: Row | string | undefined) =>
+    typeof r.ours !== "string" && ref && typeof ref !== "string"
+      ? (ref.ms_median / r.ours.ms_median).toFixed(2)
+      : "-";
+  const b = typeof r.ours === "string" ? "" : String(r.ours.batch);
+  const tail = torch
+    ? `${cell(r.torch_nchw)} ${cell(r.torch_channels_last)} ${ratio(r.torch_nchw)} / ${
+      ratio(r.torch_channels_last)
+    }`
     : "";
-  const b = typeof ours === "string" ? "" : String(ours.batch);
-  console.log(`${r.name.padEnd(14)} ${b.padStart(5)}  ${cell(ours)} ${cell(torch)} ${ratio}`);
+  console.log(`${r.name.padEnd(14)} ${b.padStart(5)}  ${cell(r.ours)} ${tail}`);
 }

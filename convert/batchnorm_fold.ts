@@ -1,6 +1,6 @@
 /**
  * BatchNorm folding for the converter and exporter: the package's one implementation lives in
- * `lib/onnx/batchnorm_fold.ts` (the onnxruntime engine folds through it too); this module
+ * `lib/models/batchnorm_fold.ts` (the onnxruntime engine folds through it too); this module
  * re-exports it under its historical path.
  *
  * @example
@@ -22,4 +22,4 @@ export {
   foldableBatchNorms,
   foldBatchNorm,
   type FoldedConv,
-} from "../lib/onnx/batchnorm_fold.ts";
+} from "../lib/models/batchnorm_fold.ts";

@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { BatchNormNode, Graph, GraphNode } from "../lib/graph.ts";
+import { type BatchNormNode, type Graph, type GraphNode, type LayerKind, nodeParams } from "../lib/graph.ts";
 import type { HostTensor, StateDict } from "../lib/tensor.ts";
 import { foldableBatchNorms, foldBatchNorm } from "./batchnorm_fold.ts";
 import { OnnxExportError } from "./onnx_errors.ts";
@@ -161,7 +161,7 @@ class OnnxWriter {
     const g = this.graph;
     for (const p of g.params) this.taken.add(p.name);
     for (const n of g.nodes) {
-      for (const p of paramsOf(n)) this.paramUses.set(p, (this.paramUses.get(p) ?? 0) + 1);
+      for (const p of nodeParams(n)) this.paramUses.set(p, (this.paramUses.get(p) ?? 0) + 1);
     }
     this.nameValue(g.input, ONNX_IO_NAMES.input);
     this.nameValue(g.output, ONNX_IO_NAMES.output);
@@ -249,89 +249,91 @@ class OnnxWriter {
   }
 
   emit(n: GraphNode, bn: BatchNormNode | undefined): void {
-    switch (n.op) {
-      case "conv": {
-        const attrs = [
-          ints("dilations", [1, 1]),
-          int("group", 1),
-          ints("kernel_shape", this.tensor(n.weight).shape.slice(2)),
-          ints("pads", [n.pad, n.pad, n.pad, n.pad]),
-          ints("strides", [n.stride, n.stride]),
-        ];
-        const inputs = [this.v(n.inputs[0])];
-        if (bn) {
-          const w = this.tensor(n.weight);
-          const f = foldBatchNorm(w, n.bias ? this.tensor(n.bias).data : undefined, {
-            gamma: this.tensor(bn.weight).data,
-            beta: this.tensor(bn.bias).data,
-            mean: this.tensor(bn.runningMean).data,
-            variance: this.tensor(bn.runningVar).data,
-            eps: bn.eps,
-          });
-          inputs.push(this.derived(n.weight, `${n.name}.weight_folded`, w.shape, f.weight));
-          inputs.push(
-            this.derived(n.bias, n.bias ? `${n.name}.bias_folded` : `${n.name}.bias`, [w.shape[0]], f.bias),
-          );
-          this.node("Conv", n.name, inputs, [this.v(bn.output)], attrs);
-        } else {
-          inputs.push(this.initializer(n.weight));
-          if (n.bias) inputs.push(this.initializer(n.bias));
-          this.node("Conv", n.name, inputs, [this.v(n.output)], attrs);
-        }
-        return;
-      }
-      case "batchnorm":
-        this.node(
-          "BatchNormalization",
-          n.name,
-          [
-            this.v(n.inputs[0]),
-            ...[n.weight, n.bias, n.runningMean, n.runningVar].map((p) => this.initializer(p)),
-          ],
-          [this.v(n.output)],
-          // ONNX momentum weighs the running value; PyTorch's (the IR's) weighs the batch statistic.
-          [float("epsilon", n.eps), float("momentum", 1 - n.momentum)],
-        );
-        return;
-      case "relu":
-        this.node("Relu", n.name, [this.v(n.inputs[0])], [this.v(n.output)]);
-        return;
-      case "add":
-        this.node("Add", n.name, n.inputs.map((i) => this.v(i)), [this.v(n.output)]);
-        return;
-      case "global_avg_pool": {
-        const pooled = this.freshName(`${this.v(n.output)}.nchw`);
-        this.node("GlobalAveragePool", n.name, [this.v(n.inputs[0])], [pooled]);
-        this.node("Flatten", this.freshName(`${n.name}.flatten`), [pooled], [this.v(n.output)], [
-          int("axis", 1),
-        ]);
-        return;
-      }
-      case "linear": {
-        const inputs = [this.v(n.inputs[0]), this.initializer(n.weight)];
-        if (n.bias) inputs.push(this.initializer(n.bias));
-        this.node("Gemm", n.name, inputs, [this.v(n.output)], [
-          float("alpha", 1),
-          float("beta", 1),
-          int("transB", 1),
-        ]);
-        return;
-      }
-    }
+    (EXPORT_OPS[n.op] as ExportOp<GraphNode>)(this, n, bn);
   }
 }
 
-function paramsOf(n: GraphNode): string[] {
-  switch (n.op) {
-    case "conv":
-    case "linear":
-      return n.bias ? [n.weight, n.bias] : [n.weight];
-    case "batchnorm":
-      return [n.weight, n.bias, n.runningMean, n.runningVar];
-    default:
-      return [];
-  }
-}
+/** How the exporter writes one IR node (`bn`: the BatchNorm folded into a conv, if any). */
+type ExportOp<N extends GraphNode> = (w: OnnxWriter, n: N, bn: BatchNormNode | undefined) => void;
+
+/**
+ * The exporter's op table: one entry per IR layer kind (`LAYER_KINDS` of lib/graph.ts) writing
+ * its ONNX nodes; adding a layer type to the export is one entry here (a test checks every kind
+ * has one).
+ *
+ * @example
+ * ```ts
+ * import { LAYER_KINDS } from "../lib/graph.ts";
+ * import { EXPORT_OPS } from "./onnx_export.ts";
+ * console.log(LAYER_KINDS.every((k) => typeof EXPORT_OPS[k] === "function")); // true
+ * ```
+ */
+export const EXPORT_OPS: { [K in LayerKind]: ExportOp<Extract<GraphNode, { op: K }>> } = {
+  conv(w, n, bn) {
+    const attrs = [
+      ints("dilations", [1, 1]),
+      int("group", 1),
+      ints("kernel_shape", w.tensor(n.weight).shape.slice(2)),
+      ints("pads", [n.pad, n.pad, n.pad, n.pad]),
+      ints("strides", [n.stride, n.stride]),
+    ];
+    const inputs = [w.v(n.inputs[0])];
+    if (bn) {
+      const wt = w.tensor(n.weight);
+      const f = foldBatchNorm(wt, n.bias ? w.tensor(n.bias).data : undefined, {
+        gamma: w.tensor(bn.weight).data,
+        beta: w.tensor(bn.bias).data,
+        mean: w.tensor(bn.runningMean).data,
+        variance: w.tensor(bn.runningVar).data,
+        eps: bn.eps,
+      });
+      inputs.push(w.derived(n.weight, `${n.name}.weight_folded`, wt.shape, f.weight));
+      inputs.push(
+        w.derived(n.bias, n.bias ? `${n.name}.bias_folded` : `${n.name}.bias`, [wt.shape[0]], f.bias),
+      );
+      w.node("Conv", n.name, inputs, [w.v(bn.output)], attrs);
+    } else {
+      inputs.push(w.initializer(n.weight));
+      if (n.bias) inputs.push(w.initializer(n.bias));
+      w.node("Conv", n.name, inputs, [w.v(n.output)], attrs);
+    }
+  },
+  batchnorm(w, n) {
+    w.node(
+      "BatchNormalization",
+      n.name,
+      [
+        w.v(n.inputs[0]),
+        ...[n.weight, n.bias, n.runningMean, n.runningVar].map((p) => w.initializer(p)),
+      ],
+      [w.v(n.output)],
+      // ONNX momentum weighs the running value; PyTorch's (the IR's) weighs the batch statistic.
+      [float("epsilon", n.eps), float("momentum", 1 - n.momentum)],
+    );
+  },
+  relu(w, n) {
+    w.node("Relu", n.name, [w.v(n.inputs[0])], [w.v(n.output)]);
+  },
+  add(w, n) {
+    w.node("Add", n.name, n.inputs.map((i) => w.v(i)), [w.v(n.output)]);
+  },
+  global_avg_pool(w, n) {
+    const pooled = w.freshName(`${w.v(n.output)}.nchw`);
+    w.node("GlobalAveragePool", n.name, [w.v(n.inputs[0])], [pooled]);
+    w.node("Flatten", w.freshName(`${n.name}.flatten`), [pooled], [w.v(n.output)], [
+      int("axis", 1),
+    ]);
+  },
+  linear(w, n) {
+    const inputs = [w.v(n.inputs[0]), w.initializer(n.weight)];
+    if (n.bias) inputs.push(w.initializer(n.bias));
+    w.node("Gemm", n.name, inputs, [w.v(n.output)], [
+      float("alpha", 1),
+      float("beta", 1),
+      int("transB", 1),
+    ]);
+  },
+};
 
 function int(name: string, i: number): OnnxAttribute {
   return { name, type: ATTR.INT, i };

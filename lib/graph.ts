@@ -110,6 +110,22 @@ export interface LinearNode extends NodeBase {
   bias?: string;
 }
 
+/**
+ * Every IR layer kind, the one source of the op set: each engine keys its op table by these
+ * (lib/engines/onnxruntime/frozen_ops.ts, lib/engines/tfjs/ops.ts, the exporter's), and a test
+ * fails when a table lacks one.
+ *
+ * @example
+ * ```ts
+ * import { LAYER_KINDS } from "./graph.ts";
+ * console.log(LAYER_KINDS.includes("conv")); // true
+ * ```
+ */
+export const LAYER_KINDS = ["conv", "batchnorm", "relu", "add", "global_avg_pool", "linear"] as const;
+
+/** An IR layer kind. */
+export type LayerKind = typeof LAYER_KINDS[number];
+
 /** Any IR node. */
 export type GraphNode =
   | ConvNode
@@ -118,6 +134,12 @@ export type GraphNode =
   | AddNode
   | GlobalAvgPoolNode
   | LinearNode;
+
+/** Compiles only while {@link LAYER_KINDS} and the node types name the same kinds. */
+export type LayerKindsMatchNodes = [GraphNode["op"]] extends [LayerKind]
+  ? [LayerKind] extends [GraphNode["op"]] ? true : never
+  : never;
+const _kindsMatch: LayerKindsMatchNodes = true;
 
 /** A whole network: one NCHW image input, one logits output. */
 export interface Graph {
@@ -285,18 +307,29 @@ export function validateGraph(g: Graph): void {
  * ```
  */
 export function nodeParams(n: GraphNode): string[] {
-  switch (n.op) {
-    case "conv":
-    case "linear":
-      return n.bias ? [n.weight, n.bias] : [n.weight];
-    case "batchnorm": {
-      const names = [n.weight, n.bias, n.runningMean, n.runningVar];
-      return n.numBatchesTracked ? [...names, n.numBatchesTracked] : names;
-    }
-    default:
-      return [];
-  }
+  return (LAYER_PARAMS[n.op] as (n: GraphNode) => string[])(n);
 }
+
+/**
+ * The IR's own op table: the parameters and buffers each layer kind reads, in a fixed order.
+ *
+ * @example
+ * ```ts
+ * import { LAYER_PARAMS } from "./graph.ts";
+ * console.log(LAYER_PARAMS.linear({ op: "linear", name: "fc", inputs: ["x"], output: "fc", weight: "fc.weight" })); // ["fc.weight"]
+ * ```
+ */
+export const LAYER_PARAMS: { [K in LayerKind]: (n: Extract<GraphNode, { op: K }>) => string[] } = {
+  conv: (n) => n.bias ? [n.weight, n.bias] : [n.weight],
+  batchnorm: (n) => {
+    const names = [n.weight, n.bias, n.runningMean, n.runningVar];
+    return n.numBatchesTracked ? [...names, n.numBatchesTracked] : names;
+  },
+  relu: () => [],
+  add: () => [],
+  global_avg_pool: () => [],
+  linear: (n) => n.bias ? [n.weight, n.bias] : [n.weight],
+};
 
 /**
  * Number of trainable parameters (what `sum(p.numel() for p in model.parameters())` counts).

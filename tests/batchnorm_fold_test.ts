@@ -83,7 +83,7 @@ Deno.test("one foldability rule: the engine's eval graph and the exporter fold t
     // wrn's pre-activation BatchNorms read adds, not convs: they stay.
     assert.ok(foldable.size > 0 && (arch === "resnet8" ? foldable.size === bns : foldable.size < bns));
     const net = lowerEvalNet(g, initStateDict(g, 1));
-    assert.equal(net.ops.filter((o) => o.op === "affine").length, bns - foldable.size);
+    assert.equal(net.ops.filter((o) => o.op === "batchnorm").length, bns - foldable.size);
     const exported = decodeOnnxModel(exportOnnx(g, initStateDict(g, 1)), "x.onnx");
     assert.equal(exported.nodes.filter((n) => n.opType === "BatchNormalization").length, bns - foldable.size);
   }

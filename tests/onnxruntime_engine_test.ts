@@ -17,6 +17,7 @@ import { createEngine } from "../lib/engines/registry.ts";
 import { OnnxruntimeEngine } from "../lib/engines/onnxruntime/engine.ts";
 import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
 import type { Engine, LabelledBatch, SgdOptions } from "../lib/engines/engine.ts";
+import type { WeightGradMethod } from "../lib/engines/onnxruntime/conv_grad.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
 import { nontrivialStateDict, randomBatch, randomLogits, sampleDiffs } from "./random_models.ts";
 
@@ -121,15 +122,22 @@ const TRAIN_CASES: TrainCase[] = [
 
 let tfjsCpu: Engine | null = null;
 
-for (const layout of LAYOUTS) {
+/** Training-graph variants: each layout with its default weight gradient, and NCHWc's batch-folded one. */
+const TRAIN_VARIANTS: { layout: (typeof LAYOUTS)[number]; weightGrad?: WeightGradMethod }[] = [
+  ...LAYOUTS.map((layout) => ({ layout })),
+  { layout: "nchwc", weightGrad: "batch_folded" },
+];
+
+for (const { layout, weightGrad } of TRAIN_VARIANTS) {
   for (const c of TRAIN_CASES) {
     const variant = `${c.teacher ? "KD" : "CE"}, nesterov ${c.sgd.nesterov}, dampening ${c.sgd.dampening}`;
-    Deno.test(`training ${c.arch} (${variant}) matches tfjs-cpu after 2 steps (onnxruntime ${layout})`, async () => {
+    const engineLabel = weightGrad ? `${layout}, weightGrad ${weightGrad}` : layout;
+    Deno.test(`training ${c.arch} (${variant}) matches tfjs-cpu after 2 steps (onnxruntime ${engineLabel})`, async () => {
       tfjsCpu ??= await createEngine({ engine: "tfjs", backend: "cpu" });
       const classes = 10;
       const graph = buildModel(c.arch, { numClasses: classes });
       const init = nontrivialStateDict(graph, 5);
-      const ort = await new OnnxruntimeEngine({ layout }).loadTrainable(graph, init, c.sgd);
+      const ort = await new OnnxruntimeEngine({ layout, weightGrad }).loadTrainable(graph, init, c.sgd);
       const ref = await tfjsCpu.loadTrainable(graph, init, c.sgd);
       const loss = { ceWeight: 0.5, alpha: 1, temperature: 2 };
       try {

@@ -1,7 +1,9 @@
 """PyTorch CPU reference for bench/engine_bench.ts: the same cases, semantics and table.
 
 Run with Debian's PyTorch:  /usr/bin/python3 tools/torch_bench.py [--batch 64] [--threads 2]
-                                                [--case NAME] [--quick]
+                                                [--case NAME] [--quick] [--memory-format contiguous|channels_last]
+--memory-format contiguous (NCHW, as the paper's code; default) or channels_last (oneDNN's
+faster layout on x86 CPUs); `deno task bench` runs both, alternating with ours round by round.
 Without --case every case runs in its own subprocess (so peak memory is per case) and the table
 is printed as one JSON object; with --case only that case runs and prints its JSON row.
 
@@ -33,7 +35,8 @@ LR, MOMENTUM, WD = 0.05, 0.9, 5e-4
 
 
 def cases(batch):
-    """Name -> (kind, teacher, student, batch); mirrors CASES in bench/engine_bench.ts."""
+    """Name -> (kind, teacher, student, batch); mirrors CASES in bench/engine_bench.ts (a case of ours
+    without its own entry here names the one it is compared with there, e.g. kd_step)."""
     return {
         "kd_step": ("kd", "resnet56", "resnet20", batch),
         "oracle": ("oracle", "resnet56", None, batch),
@@ -102,6 +105,7 @@ def run_case(name, batch, min_seconds, max_iters, memory_format=torch.contiguous
     med = times[len(times) // 2]
     return {
         "case": name,
+        "memory_format": "channels_last" if memory_format == torch.channels_last else "contiguous",
         "batch": n,
         "iters": len(times),
         "ms_median": round(med, 2),

@@ -45,7 +45,8 @@ import { oracleOutputs } from "../engine.ts";
 import { relevancePlan } from "../../oracle/rules.ts";
 import { type EvalNet, lowerEvalNet } from "./eval_net.ts";
 import { compileFrozen, FROZEN_IO, type FrozenGraphKind } from "./frozen_graphs.ts";
-import { compileFrozenNchwc, nchwcCompatible } from "./frozen_nchwc.ts";
+import { nchwcCompatible, nchwcLayout } from "./frozen_nchwc.ts";
+import { NCHW } from "./frozen_layout.ts";
 import { nchwcBlockSize } from "./nchwc.ts";
 import { defaultThreads, type Feed, runSession, SessionCache } from "./session.ts";
 import { compileTrainStep } from "./train_graph.ts";
@@ -122,7 +123,7 @@ function compileFrozenAny(
   spec: FrozenGraphKind,
   block: number,
 ): Uint8Array {
-  return block > 0 ? compileFrozenNchwc(net, n, image, spec, block) : compileFrozen(net, n, image, spec);
+  return compileFrozen(net, n, image, spec, block > 0 ? nchwcLayout(block) : NCHW);
 }
 
 /** Rejects batches whose image shape does not fit the graph. */

@@ -1,8 +1,8 @@
 /**
  * Lowers an IR {@link Graph} plus weights to the eval-mode operator list the frozen graphs are
  * compiled from: every BatchNorm that folds into the convolution before it (the one rule of
- * `lib/onnx/batchnorm_fold.ts`) is folded into its weights and bias; the others become
- * per-channel affine maps. Folding is done in float64 and rounded once.
+ * `lib/models/batchnorm_fold.ts`) is folded into its weights and bias; the others become
+ * per-channel affine maps (eval ops of kind `batchnorm`). Folding is done in float64 and rounded once.
  *
  * @example
  * ```ts
@@ -11,18 +11,14 @@
  * import { lowerEvalNet } from "./eval_net.ts";
  * const g = buildModel("resnet8", { numClasses: 10 });
  * const net = lowerEvalNet(g, initStateDict(g, 0));
- * console.log(net.ops.some((o) => o.op === "affine")); // false
+ * console.log(net.ops.some((o) => o.op === "batchnorm")); // false: every BatchNorm folds
  * ```
  * @module
  */
 
 import type { BatchNormNode, Graph } from "../../graph.ts";
-import {
-  batchNormScaleShift,
-  type BatchNormValues,
-  foldableBatchNorms,
-  foldBatchNorm,
-} from "../../onnx/batchnorm_fold.ts";
+import { type BatchNormValues, foldableBatchNorms } from "../../models/batchnorm_fold.ts";
+import { frozenOp, type Lowering } from "./frozen_ops.ts";
 import type { HostTensor, StateDict } from "../../tensor.ts";
 
 /** Convolution with constant (possibly BatchNorm-folded) weights [co, ci, k, k]. */
@@ -39,9 +35,9 @@ export interface EvalConv {
   pad: number;
 }
 
-/** Per-channel `x * scale + shift` (an eval BatchNorm that could not be folded). */
+/** An eval BatchNorm that could not be folded: per-channel `x * scale + shift`. */
 export interface EvalAffine {
-  op: "affine";
+  op: "batchnorm";
   input: string;
   output: string;
   scale: Float32Array;
@@ -94,7 +90,7 @@ export interface EvalNet {
  * import { initStateDict } from "../../models/init.ts";
  * import { lowerEvalNet } from "./eval_net.ts";
  * const g = buildModel("wrn_16_1", { numClasses: 10 });
- * console.log(lowerEvalNet(g, initStateDict(g, 0)).ops.filter((o) => o.op === "affine").length > 0); // true
+ * console.log(lowerEvalNet(g, initStateDict(g, 0)).ops.filter((o) => o.op === "batchnorm").length > 0); // true
  * ```
  */
 export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
@@ -105,70 +101,16 @@ export function lowerEvalNet(graph: Graph, weights: StateDict): EvalNet {
     return Float32Array.from(t.data);
   };
   const shapes = new Map(graph.params.map((p) => [p.name, p.shape]));
-  const foldable = foldableBatchNorms(graph);
-  const ops: EvalOp[] = [];
-  const folded = new Set<string>();
-  for (let i = 0; i < graph.nodes.length; i++) {
-    const node = graph.nodes[i];
-    switch (node.op) {
-      case "conv": {
-        const [co, ci, k] = shapes.get(node.weight)!;
-        const conv: EvalConv = {
-          op: "conv",
-          input: node.inputs[0],
-          output: node.output,
-          weight: get(node.weight, [co, ci, k, k]),
-          bias: node.bias ? get(node.bias, [co]) : null,
-          co,
-          ci,
-          k,
-          stride: node.stride,
-          pad: node.pad,
-        };
-        const bn = foldable.get(node.name);
-        if (bn) {
-          const f = foldBatchNorm(
-            { shape: [co, ci, k, k], data: conv.weight },
-            conv.bias ?? undefined,
-            bnValues(bn, get),
-          );
-          conv.weight = f.weight;
-          conv.bias = f.bias;
-          conv.output = bn.output;
-          folded.add(bn.name);
-        }
-        ops.push(conv);
-        break;
-      }
-      case "batchnorm": {
-        if (folded.has(node.name)) break;
-        const { scale, shift } = batchNormScaleShift(bnValues(node, get));
-        ops.push({
-          op: "affine",
-          input: node.inputs[0],
-          output: node.output,
-          scale: Float32Array.from(scale),
-          shift: Float32Array.from(shift),
-        });
-        break;
-      }
-      case "linear": {
-        const [fout, fin] = shapes.get(node.weight)!;
-        ops.push({
-          op: "linear",
-          input: node.inputs[0],
-          output: node.output,
-          weight: get(node.weight, [fout, fin]),
-          bias: node.bias ? get(node.bias, [fout]) : null,
-          fin,
-          fout,
-        });
-        break;
-      }
-      default:
-        ops.push({ op: node.op, inputs: [...node.inputs], output: node.output });
-    }
-  }
+  const lowering: Lowering = {
+    get,
+    shape: (name) => shapes.get(name)!,
+    batchNorm: (node) => bnValues(node, get),
+    foldable: foldableBatchNorms(graph),
+    folded: new Set(),
+    ops: [],
+  };
+  for (const node of graph.nodes) frozenOp(node).lower(node, lowering);
+  const ops = lowering.ops;
   return {
     arch: graph.arch,
     input: graph.input,

@@ -1,5 +1,5 @@
 /**
- * The onnxruntime interpretation of a {@link RelevancePlan} (lib/oracle/rules.ts): LRP as a
+ * The onnxruntime interpretation of a `RelevancePlan` (lib/oracle/rules.ts): LRP as a
  * modified backward pass emitted into the frozen ONNX graph, as Zennit does with gradient hooks.
  * Through a conv or linear layer the backward becomes R_in = a * W'^T (R_out / stab(z')), where
  * the rule picks the contributions z' and the weights W' (W for epsilon; W + gamma * W^+ and
@@ -7,8 +7,9 @@
  * average pooling split relevance in proportion to the rule's contributions; ReLUs pass it on.
  * The same formulas as the tfjs engine's `lib/engines/tfjs/lrp/`, on the forward values of an
  * {@link EvalNet} (BatchNorm folded where exact, else a diagonal linear map). Layout-neutral: the
- * NCHW and NCHWc emitters each provide the layer maps ({@link LrpHost}); everything else is
- * elementwise, and spatial sums use a channel-block view.
+ * op table (frozen_ops.ts) dispatches each layer to these rules with its layer as a
+ * {@link LinearMap} in the graph's layout; everything else is elementwise, and spatial sums use a
+ * channel-block view.
  *
  * @example
  * ```ts
@@ -27,9 +28,8 @@
  */
 
 import type { OnnxBuilder } from "../../onnx/builder.ts";
-import type { LayerRule, RelevancePlan } from "../../oracle/rules.ts";
-import type { EvalAffine, EvalConv, EvalLinear, EvalNet } from "./eval_net.ts";
-import { gradAccumulator } from "./grad_accumulator.ts";
+import type { LayerRule } from "../../oracle/rules.ts";
+import type { EvalNet } from "./eval_net.ts";
 
 /** Which weights a modified pass uses: W, W^+ or W^-. */
 export type WeightPart = "w" | "pos" | "neg";
@@ -48,7 +48,7 @@ export function weightPart(v: Float32Array, part: WeightPart): Float32Array {
   return v.map((x) => (part === "pos" ? Math.max(x, 0) : Math.min(x, 0)));
 }
 
-/** A linear map (conv, fully connected, or an unmerged BatchNorm's diagonal map) and its transpose. */
+/** A linear map (conv, fully connected, or an unfolded BatchNorm's diagonal map) and its transpose. */
 export interface LinearMap {
   /** layer'(a) with weights `part`, plus the bias (or its positive part) when `bias` is given. */
   apply(a: string, part: WeightPart, bias?: "w" | "pos"): string;
@@ -56,99 +56,20 @@ export interface LinearMap {
   transpose(s: string, part: WeightPart): string;
 }
 
-/** What a frozen-graph emitter (one per layout) provides to the layout-neutral LRP pass. */
-export interface LrpHost {
-  /** The builder. */
-  readonly b: OnnxBuilder;
-  /** The lowered network. */
-  readonly net: EvalNet;
-  /** Batch size. */
-  readonly n: number;
-  /** The layer as a linear map in this emitter's layout, for an input of per-sample shape `inShape`. */
-  linearMap(op: EvalConv | EvalLinear | EvalAffine, inShape: number[]): LinearMap;
-  /** Channel block of activations with `c` channels: 1 for NCHW, the NCHWc block size when blocked. */
-  channelBlock(c: number): number;
-}
-
-/** Forward values and per-sample shapes (see `ForwardValues` in frozen_graphs.ts). */
-interface Forward {
-  values: Map<string, string>;
-  shapes: Map<string, number[]>;
-}
-
 /**
- * Emits the relevance at the network input for relevance `start` at the logits under `plan`.
+ * Values known to be >= 0: ReLU outputs, and sums and pools of them.
  *
  * @example
  * ```ts
  * import { buildModel } from "../../models/zoo.ts";
  * import { initStateDict } from "../../models/init.ts";
- * import { planFor } from "../../oracle/rules.ts";
- * import { resolveLrpParams } from "../../oracle/options.ts";
  * import { lowerEvalNet } from "./eval_net.ts";
- * import { compileFrozen } from "./frozen_graphs.ts";
- * const g = buildModel("wrn_16_1", { numClasses: 10 });
- * const plan = planFor("lrp-zplus", resolveLrpParams(), 3);
- * const spec = { kind: "oracle", gamma: 0.5, recNum: 1, reduction: "sum", keepInput: false, keepRelevance: true, plan } as const;
- * console.log(compileFrozen(lowerEvalNet(g, initStateDict(g, 0)), 1, [3, 8, 8], spec).length > 0); // true
+ * import { nonNegativeValues } from "./lrp_graph.ts";
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * console.log(nonNegativeValues(lowerEvalNet(g, initStateDict(g, 0))).has("relu")); // true
  * ```
  */
-export function emitRelevance(host: LrpHost, fwd: Forward, start: string, plan: RelevancePlan): string {
-  const { b, net } = host;
-  const nonNegative = nonNegativeValues(net);
-  const { push, take } = gradAccumulator(b, net.output, start);
-  for (let i = net.ops.length - 1; i >= 0; i--) {
-    const op = net.ops[i];
-    const rOut = take(op.output);
-    if (!rOut) continue;
-    switch (op.op) {
-      case "relu":
-        push(op.inputs[0], rOut);
-        break;
-      case "add":
-        addRelevance(b, plan.sum, op.inputs.map((v) => fwd.values.get(v)!), rOut, plan.stabilizer)
-          .forEach((r, j) => push(op.inputs[j], r));
-        break;
-      case "global_avg_pool": {
-        const a = fwd.values.get(op.inputs[0])!;
-        push(
-          op.inputs[0],
-          poolRelevance(host, plan.sum, a, rOut, plan.stabilizer, fwd.shapes.get(op.inputs[0])!),
-        );
-        break;
-      }
-      case "affine": {
-        const a = fwd.values.get(op.input)!;
-        const map = host.linearMap(op, fwd.shapes.get(op.input)!);
-        push(op.input, linearRelevance(b, plan.linear, map, a, rOut, plan.stabilizer, false));
-        break;
-      }
-      case "conv":
-      case "linear": {
-        const a = fwd.values.get(op.input)!;
-        const first = op.input === net.input;
-        const rule = first ? plan.first : plan.linear;
-        const map = host.linearMap(op, fwd.shapes.get(op.input)!);
-        if (rule.name === "zB") {
-          if (op.op !== "conv") throw new Error(`${net.arch}: the zB rule needs a convolution first`);
-          push(op.input, zBRelevance(host, rule, map, a, rOut, plan.stabilizer, fwd.shapes.get(op.input)!));
-        } else {
-          push(
-            op.input,
-            linearRelevance(b, rule, map, a, rOut, plan.stabilizer, nonNegative.has(op.input)),
-          );
-        }
-        break;
-      }
-    }
-  }
-  const r = take(net.input);
-  if (!r) throw new Error(`${net.arch}: the logits do not depend on the input`);
-  return r;
-}
-
-/** Values known to be >= 0: ReLU outputs, and sums and pools of them. */
-function nonNegativeValues(net: EvalNet): Set<string> {
+export function nonNegativeValues(net: EvalNet): Set<string> {
   const out = new Set<string>();
   for (const op of net.ops) {
     if (op.op === "relu") out.add(op.output);
@@ -169,8 +90,20 @@ function stabilize(b: OnnxBuilder, z: string, delta: number): string {
   return b.op("Add", [z, b.op("Where", [up, b.scalar(delta), b.scalar(-delta)])]);
 }
 
-/** Relevance at the input of a linear map under `rule` (epsilon, gamma, z+), as in the tfjs rules. */
-function linearRelevance(
+/**
+ * Relevance at the input of a linear map under `rule` (epsilon, gamma, z+), as in the tfjs rules.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { linearRelevance } from "./lrp_graph.ts";
+ * const b = new OnnxBuilder("g");
+ * const x = b.input("x", "float32", [1, 2]);
+ * const map = { apply: (a: string) => b.op("Neg", [a]), transpose: (s: string) => b.op("Neg", [s]) };
+ * console.log(typeof linearRelevance(b, { name: "epsilon", epsilon: 0 }, map, x, x, 1e-9, false)); // string
+ * ```
+ */
+export function linearRelevance(
   b: OnnxBuilder,
   rule: LayerRule,
   map: LinearMap,
@@ -219,9 +152,23 @@ function linearRelevance(
   }
 }
 
-/** Montavon's box rule for the first convolution, with per-channel data bounds. */
-function zBRelevance(
-  host: LrpHost,
+/**
+ * Montavon's box rule for the first convolution, with per-channel data bounds; `n` is the batch
+ * size and `[c, h, w]` the per-sample input shape.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { zBRelevance } from "./lrp_graph.ts";
+ * const b = new OnnxBuilder("g");
+ * const x = b.input("x", "float32", [1, 1, 2, 2]);
+ * const map = { apply: (a: string) => b.op("Neg", [a]), transpose: (s: string) => b.op("Neg", [s]) };
+ * console.log(typeof zBRelevance(b, 1, { name: "zB", low: [0], high: [1] }, map, x, x, 1e-9, [1, 2, 2])); // string
+ * ```
+ */
+export function zBRelevance(
+  b: OnnxBuilder,
+  n: number,
   rule: Extract<LayerRule, { name: "zB" }>,
   map: LinearMap,
   a: string,
@@ -229,7 +176,6 @@ function zBRelevance(
   stabilizer: number,
   [c, h, w]: number[],
 ): string {
-  const { b, n } = host;
   // Bounds as full tensors: the convolution's zero padding must not see them.
   const full = (v: readonly number[]) =>
     b.op("Expand", [b.constant(Float32Array.from(v), [1, c, 1, 1]), b.int64s([n, c, h, w])]);
@@ -264,7 +210,19 @@ function sumContributions(
   }
 }
 
-function addRelevance(
+/**
+ * Relevance at the summands of a residual sum: split in proportion to the rule's contributions.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { addRelevance } from "./lrp_graph.ts";
+ * const b = new OnnxBuilder("g");
+ * const [x, y] = [b.input("x", "float32", [2]), b.input("y", "float32", [2])];
+ * console.log(addRelevance(b, { name: "zplus" }, [x, y], x, 1e-9).length); // 2
+ * ```
+ */
+export function addRelevance(
   b: OnnxBuilder,
   rule: LayerRule,
   inputs: string[],
@@ -278,19 +236,28 @@ function addRelevance(
 
 /**
  * Global average pooling [n, c, h, w] -> [n, c] as weights 1/HW: proportional split. Spatial sums
- * are taken in a [n, c / B, h * w, B] view (B the channel block), so the same ops serve NCHW
- * (B = 1) and blocked NCHWc activations.
+ * are taken in a [n, c / blk, h * w, blk] view (`blk` the channel block), so the same ops serve
+ * NCHW (blk = 1) and blocked NCHWc activations.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { poolRelevance } from "./lrp_graph.ts";
+ * const b = new OnnxBuilder("g");
+ * const a = b.input("a", "float32", [1, 2, 2, 2]);
+ * console.log(typeof poolRelevance(b, 1, 1, { name: "zplus" }, a, b.input("r", "float32", [1, 2]), 1e-9, [2, 2, 2])); // string
+ * ```
  */
-function poolRelevance(
-  host: LrpHost,
+export function poolRelevance(
+  b: OnnxBuilder,
+  n: number,
+  blk: number,
   rule: LayerRule,
   a: string,
   relevance: string,
   stabilizer: number,
   [c, h, w]: number[],
 ): string {
-  const { b, n } = host;
-  const blk = host.channelBlock(c);
   const view = (v: string) => b.op("Reshape", [v, b.int64s([n, c / blk, h * w, blk])]);
   const axes = b.int64s([2]);
   const [contrib] = sumContributions(

@@ -320,7 +320,8 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
 
   /**
    * dW [co, ci, k, k]. Stride-1 convolutions use {@link #weightGradRowShifts}; strided ones
-   * {@link #weightGradWindows}.
+   * {@link #weightGradWindows}; with `weightGrad: "batch_folded"` (convolutions on blocked
+   * activations) {@link #weightGradFoldedShifts} and the folded form of the windows.
    */
   #weightGrad(
     node: ConvNode,
@@ -333,8 +334,80 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     oh: number,
     ow: number,
   ): string {
-    if (node.stride === 1 && k > 1) return this.#weightGradRowShifts(node, dy, co, ci, k, h, w);
-    return this.#weightGradWindows(node, dy, co, ci, k, oh, ow);
+    // batch_folded: one GEMM per convolution over the whole batch; measured slower than the
+    // per-image products here on 2 threads (tools/profile_train_step.ts), so not the default.
+    const folded = this.spec.weightGrad === "batch_folded" && node.inputs[0] !== this.graph.input;
+    if (node.stride === 1 && k > 1) {
+      return folded
+        ? this.#weightGradFoldedShifts(node, dy, co, ci, k, h, w)
+        : this.#weightGradRowShifts(node, dy, co, ci, k, h, w);
+    }
+    return this.#weightGradWindows(node, dy, co, ci, k, oh, ow, folded);
+  }
+
+  /**
+   * Stride-1 dW as one GEMM over the whole batch: the k row-shifted copies of the input
+   * (padded-width grid, one-hot k x 1 depthwise convolutions) channels-last side by side,
+   * A = [n*h*(w+2p), (kh, ci)], and the k column-shifted copies of dy likewise,
+   * B = [n*h*(w+2p), (kw, co)]; A^T B = [(kh, ci), (kw, co)] holds every tap's [ci, co] block.
+   * The batch lies in the product's inner dimension, so no per-image products and no sum over
+   * them; positions off the image are zero in B.
+   */
+  #weightGradFoldedShifts(
+    node: ConvNode,
+    dy: string,
+    co: number,
+    ci: number,
+    k: number,
+    h: number,
+    w: number,
+  ): string {
+    const b = this.b;
+    const p = node.pad;
+    const x = this.values.get(node.inputs[0])!;
+    const positions = this.n * h * (w + 2 * p);
+    const rows = Array.from({ length: k }, (_, kh) =>
+      b.op("Conv", [x, this.#shiftKernel(ci, k, 1, kh)], {
+        kernel_shape: [k, 1],
+        pads: [p, p, p, p],
+        group: ci,
+      }, NCHWC_DOMAIN));
+    const columns = Array.from(
+      { length: k },
+      (_, kw) =>
+        b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
+          kernel_shape: [1, k],
+          pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
+          group: co,
+        }, NCHWC_DOMAIN),
+    );
+    const product = b.op("Gemm", [
+      this.#stackChannelsLast(rows, ci, positions),
+      this.#stackChannelsLast(columns, co, positions),
+    ], { transA: 1 });
+    // [(kh, ci), (kw, co)] -> [co, ci, kh, kw].
+    return b.op("Transpose", [b.op("Reshape", [product, b.int64s([k, ci, k, co])])], { perm: [3, 1, 0, 2] });
+  }
+
+  /**
+   * Blocked tensors of `c` channels each, as one channels-last matrix [positions, parts * c]
+   * (part-major columns): for one block a concatenation of the blocked data as it is, else the
+   * blocked concatenation reordered once.
+   */
+  #stackChannelsLast(parts: string[], c: number, positions: number): string {
+    const b = this.b;
+    if (c === this.block) {
+      const flat = parts.map((v) => b.op("Reshape", [v, b.int64s([positions, c])]));
+      return flat.length === 1 ? flat[0] : b.op("Concat", flat, { axis: 1 });
+    }
+    const blocked = parts.length === 1 ? parts[0] : b.op("Concat", parts, { axis: 1 });
+    const last = b.op(
+      "ReorderOutput",
+      [blocked],
+      { channels: parts.length * c, channels_last: 1 },
+      NCHWC_DOMAIN,
+    );
+    return b.op("Reshape", [last, b.int64s([positions, parts.length * c])]);
   }
 
   /**
@@ -398,9 +471,14 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     // One MatMul per kw with the kh copies stacked (M = k * ci; nine M = ci products measured
     // the same).
     const stacked = b.op("Concat", rows, { axis: 1 });
-    const products = b.op("Concat", columns.map((c) => b.op("MatMul", [stacked, c])), { axis: 1 });
-    // [n, (kw, kh, ci), co] summed over n -> [kw, kh, ci, co] -> [co, ci, kh, kw].
-    const summed = b.op("ReduceSum", [products, b.int64s([0])], { keepdims: 0 });
+    // Each product [n, (kh, ci), co] summed over n before the kw results are joined (joining the
+    // per-image products first copied n times more).
+    const summed = b.op(
+      "Concat",
+      columns.map((c) => b.op("ReduceSum", [b.op("MatMul", [stacked, c]), b.int64s([0])], { keepdims: 0 })),
+      { axis: 0 },
+    );
+    // [(kw, kh, ci), co] -> [kw, kh, ci, co] -> [co, ci, kh, kw].
     return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
   }
 
@@ -436,9 +514,33 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     k: number,
     oh: number,
     ow: number,
+    folded: boolean,
   ): string {
     const b = this.b;
     const { stride: s, pad: p } = node;
+    if (folded) {
+      // Blocked windows side by side channels-last, [n*oh*ow, (kh, kw, ci)], against dy
+      // channels-last [n*oh*ow, co]: one GEMM over the whole batch.
+      const x = this.values.get(node.inputs[0])!;
+      const taps = Array.from(
+        { length: k * k },
+        (_, tap) =>
+          k === 1 && s === 1 && p === 0 ? x : b.op("Conv", [x, this.#shiftKernel(ci, k, k, tap)], {
+            kernel_shape: [k, k],
+            strides: [s, s],
+            pads: [p, p, p, p],
+            group: ci,
+          }, NCHWC_DOMAIN),
+      );
+      const positions = this.n * oh * ow;
+      const product = b.op("Gemm", [
+        this.#stackChannelsLast(taps, ci, positions),
+        this.#stackChannelsLast([dy], co, positions),
+      ], { transA: 1 });
+      return b.op("Transpose", [b.op("Reshape", [product, b.int64s([k, k, ci, co])])], {
+        perm: [3, 2, 0, 1],
+      });
+    }
     const input = node.inputs[0];
     const x = this.values.get(input)!;
     // The image is plain NCHW (Pad and strided Slices, as in the NCHW compiler); blocked

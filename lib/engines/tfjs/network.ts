@@ -23,10 +23,9 @@ import type { Tf, TfTensor } from "../../deps.ts";
 import { type BatchNormNode, type Graph, type GraphNode, valueUseCounts } from "../../graph.ts";
 import { type HostTensor, int64Scalar, type StateDict } from "../../tensor.ts";
 import { fromTfjsLayout, type ParamRole, toTfjsLayout } from "./layout.ts";
-import { BATCH_NORM_TRAIN } from "./wasm_batch_norm.ts";
+import { tfjsOp } from "./ops.ts";
 
 type Variable = ReturnType<Tf["variable"]>;
-type Tensor4D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor4D;
 type Tensor2D = import("npm:@tensorflow/tfjs-core@4.22.0").Tensor2D;
 
 /** Batch statistics one train-mode BatchNorm produced, for the running-stat update. */
@@ -112,58 +111,7 @@ export class TfjsNetwork {
   }
 
   #apply(node: GraphNode, ins: TfTensor[], training: boolean, stats: BatchNormStats[]): TfTensor {
-    const tf = this.tf;
-    switch (node.op) {
-      case "conv": {
-        let y = tf.conv2d(
-          ins[0] as Tensor4D,
-          this.vars.get(node.weight)! as unknown as Tensor4D,
-          node.stride,
-          node.pad,
-        );
-        if (node.bias) y = tf.add(y, this.vars.get(node.bias)!);
-        return y;
-      }
-      case "batchnorm": {
-        const gamma = this.vars.get(node.weight)!;
-        const beta = this.vars.get(node.bias)!;
-        if (!training) {
-          return tf.batchNorm(
-            ins[0],
-            this.vars.get(node.runningMean)!,
-            this.vars.get(node.runningVar)!,
-            beta,
-            gamma,
-            node.eps,
-          );
-        }
-        const [n, h, w] = ins[0].shape;
-        if (tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend())) {
-          // One fused kernel (and one for its gradient) where the backend has it.
-          const [y, mean, variance] = tf.engine().runKernel(
-            BATCH_NORM_TRAIN,
-            { x: ins[0], scale: gamma, offset: beta },
-            { varianceEpsilon: node.eps },
-          ) as TfTensor[];
-          stats.push({ node, mean, variance, count: n * h * w });
-          return y;
-        }
-        const { mean, variance } = tf.moments(ins[0], [0, 1, 2]);
-        stats.push({ node, mean, variance, count: n * h * w });
-        return tf.batchNorm(ins[0], mean, variance, beta, gamma, node.eps);
-      }
-      case "relu":
-        return tf.relu(ins[0]);
-      case "add":
-        return tf.add(ins[0], ins[1]);
-      case "global_avg_pool":
-        return tf.mean(ins[0], [1, 2]);
-      case "linear": {
-        let y = tf.matMul(ins[0] as Tensor2D, this.vars.get(node.weight)! as unknown as Tensor2D);
-        if (node.bias) y = tf.add(y, this.vars.get(node.bias)!);
-        return y;
-      }
-    }
+    return tfjsOp(node).apply(this, node, ins, training, stats);
   }
 
   /**

@@ -1,11 +1,13 @@
 /**
  * Canonizer: rewrites an IR {@link Graph} (eval mode) into the layer list LRP walks, with each
- * BatchNorm merged into the convolution before it where that is exact (the convolution's output
- * feeds only that BatchNorm): W' = W * s, b' = b * s + t with s = weight / sqrt(var + eps) and
- * t = bias - mean * s. A BatchNorm that cannot be merged (the WRN's pre-activation BatchNorm
- * after a residual add, or after a stem whose output also feeds an identity shortcut) stays as
- * an elementwise `affine` layer y = s * x + t. Tensors are tfjs layout (NHWC, conv HWIO,
- * linear [in, out]).
+ * BatchNorm merged into the convolution before it where the package's one foldability rule
+ * (`foldableBatchNorms` of lib/models/batchnorm_fold.ts: the convolution's output feeds only
+ * that BatchNorm) allows, with that module's formula W' = W * s, b' = beta + (b - mean) * s,
+ * s = gamma / sqrt(var + eps), in tfjs ops on the network's parameters. A BatchNorm that cannot
+ * be merged (the WRN's pre-activation BatchNorm after a residual add, or after a stem whose
+ * output also feeds an identity shortcut) stays as an elementwise `batchnorm` layer
+ * y = s * x + t with t = beta - mean * s. Tensors are tfjs layout (NHWC, conv HWIO, linear
+ * [in, out]).
  *
  * @example
  * ```ts
@@ -18,14 +20,16 @@
  * const g = buildModel("resnet8", { numClasses: 10 });
  * const net = new TfjsNetwork(tf, g, initStateDict(g, 0));
  * const c = canonize(tf, g, (name) => net.vars.get(name)!);
- * console.log(c.layers.some((l) => l.op === "affine")); // false: every ResNet BatchNorm merges
+ * console.log(c.layers.some((l) => l.op === "batchnorm")); // false: every ResNet BatchNorm merges
  * c.dispose(); net.dispose();
  * ```
  * @module
  */
 
 import type { Tf, TfTensor } from "../../../deps.ts";
-import { type BatchNormNode, type Graph, valueUseCounts } from "../../../graph.ts";
+import type { BatchNormNode, Graph } from "../../../graph.ts";
+import { foldableBatchNorms } from "../../../models/batchnorm_fold.ts";
+import { type Canonizing, tfjsOp } from "../ops.ts";
 
 /** A convolution (BatchNorm possibly merged in). */
 export interface LrpConv {
@@ -66,7 +70,7 @@ export interface LrpLinear {
 /** An unmerged eval-mode BatchNorm: y = scale * x + shift per channel. */
 export interface LrpAffine {
   /** Layer kind. */
-  op: "affine";
+  op: "batchnorm";
   /** Name. */
   name: string;
   /** Input value. */
@@ -135,89 +139,30 @@ export function layerInputs(l: LrpLayer): string[] {
  * const g = buildModel("wrn_16_1", { numClasses: 10 });
  * const net = new TfjsNetwork(tf, g, initStateDict(g, 0));
  * const c = canonize(tf, g, (name) => net.vars.get(name)!);
- * console.log(c.layers.filter((l) => l.op === "affine").length); // 7 pre-activation BatchNorms stay
+ * console.log(c.layers.filter((l) => l.op === "batchnorm").length); // 7 pre-activation BatchNorms stay
  * c.dispose(); net.dispose();
  * ```
  */
 export function canonize(tf: Tf, graph: Graph, param: (name: string) => TfTensor): CanonizedGraph {
-  const uses = valueUseCounts(graph);
   const owned: TfTensor[] = [];
   const own = (t: TfTensor) => (owned.push(tf.keep(t)), t);
-  const layers: LrpLayer[] = [];
-  const merged = new Set<string>();
-  const nonNegative = new Set<string>();
-  const affine = (bn: BatchNormNode) =>
-    tf.tidy(() => {
-      const scale = tf.div(param(bn.weight), tf.sqrt(tf.add(param(bn.runningVar), bn.eps)));
-      const shift = tf.sub(param(bn.bias), tf.mul(param(bn.runningMean), scale));
-      return [own(scale), own(shift)];
-    });
-  const nodes = graph.nodes;
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i];
-    if (merged.has(n.name)) continue;
-    switch (n.op) {
-      case "conv": {
-        const next = nodes.find((m) => m.inputs.includes(n.output));
-        const bias = n.bias ? param(n.bias) : null;
-        // Merging is exact only when the BatchNorm is the conv output's sole reader.
-        if (next?.op === "batchnorm" && uses.get(n.output) === 1) {
-          const [scale, shift] = affine(next);
-          const [w, b] = tf.tidy(() => [
-            own(tf.mul(param(n.weight), scale)),
-            own(bias ? tf.add(tf.mul(bias, scale), shift) : tf.clone(shift)),
-          ]);
-          merged.add(next.name);
-          layers.push({
-            op: "conv",
-            name: `${n.name}+${next.name}`,
-            input: n.inputs[0],
-            output: next.output,
-            weight: w,
-            bias: b,
-            stride: n.stride,
-            pad: n.pad,
-          });
-        } else {
-          layers.push({
-            op: "conv",
-            name: n.name,
-            input: n.inputs[0],
-            output: n.output,
-            weight: param(n.weight),
-            bias,
-            stride: n.stride,
-            pad: n.pad,
-          });
-        }
-        break;
-      }
-      case "batchnorm": {
-        const [scale, shift] = affine(n);
-        layers.push({ op: "affine", name: n.name, input: n.inputs[0], output: n.output, scale, shift });
-        break;
-      }
-      case "linear":
-        layers.push({
-          op: "linear",
-          name: n.name,
-          input: n.inputs[0],
-          output: n.output,
-          weight: param(n.weight),
-          bias: n.bias ? param(n.bias) : null,
-        });
-        break;
-      case "relu":
-        nonNegative.add(n.output);
-        layers.push({ op: n.op, name: n.name, inputs: [...n.inputs], output: n.output });
-        break;
-      case "add":
-      case "global_avg_pool":
-        if (n.inputs.every((v) => nonNegative.has(v))) nonNegative.add(n.output);
-        layers.push({ op: n.op, name: n.name, inputs: [...n.inputs], output: n.output });
-        break;
-    }
-  }
+  const c: Canonizing = {
+    tf,
+    param,
+    own,
+    scaleShift: (bn: BatchNormNode) =>
+      tf.tidy(() => {
+        const scale = tf.div(param(bn.weight), tf.sqrt(tf.add(param(bn.runningVar), bn.eps)));
+        const shift = tf.sub(param(bn.bias), tf.mul(param(bn.runningMean), scale));
+        return [own(scale), own(shift)];
+      }) as [TfTensor, TfTensor],
+    foldable: foldableBatchNorms(graph),
+    merged: new Set(),
+    layers: [],
+    nonNegative: new Set(),
+  };
+  for (const n of graph.nodes) tfjsOp(n).canonize(n, c);
+  const { layers, nonNegative } = c;
   return {
     input: graph.input,
     output: graph.output,

@@ -50,7 +50,7 @@ import {
   resolveLrpParams,
 } from "../../../oracle/options.ts";
 import { type LayerRule, type LrpRule, planFor, type RelevancePlan } from "../../../oracle/rules.ts";
-import { addRelevance, convOp, denseOp, diagonalOp, linearRelevance, poolRelevance } from "./rules.ts";
+import { tfjsOp } from "../ops.ts";
 
 /** How the cross-entropy behind the starting relevance is reduced over the batch. */
 export type Reduction = GradReduction;
@@ -138,29 +138,7 @@ export class LrpAnalyzer {
     }
     for (const l of g.layers) {
       const ins = layerInputs(l).map((v) => values.get(v)!);
-      let y: TfTensor;
-      switch (l.op) {
-        case "conv":
-          y = convOp(tf, l.stride, l.pad).apply(ins[0], l.weight);
-          if (l.bias) y = tf.add(y, l.bias);
-          break;
-        case "linear":
-          y = denseOp(tf).apply(ins[0], l.weight);
-          if (l.bias) y = tf.add(y, l.bias);
-          break;
-        case "affine":
-          y = tf.add(tf.mul(ins[0], l.scale), l.shift);
-          break;
-        case "relu":
-          y = tf.relu(ins[0]);
-          break;
-        case "add":
-          y = tf.add(ins[0], ins[1]);
-          break;
-        case "global_avg_pool":
-          y = tf.mean(ins[0], [1, 2]);
-          break;
-      }
+      const y = tfjsOp(l).lrpForward(tf, l, ins);
       values.set(l.output, y);
       for (const v of layerInputs(l)) {
         const left = readers.get(v)! - 1;
@@ -294,21 +272,5 @@ export function layerRelevance(
   stabilizer: number,
   nonNegative: Set<string>,
 ): TfTensor[] {
-  switch (l.op) {
-    case "relu":
-      return [rOut];
-    case "affine":
-      return [linearRelevance(tf, rule, diagonalOp(tf), a[0], l.scale, l.shift, rOut, stabilizer, false)];
-    case "add":
-      return addRelevance(tf, rule, a, rOut, stabilizer);
-    case "global_avg_pool":
-      return [poolRelevance(tf, rule, a[0], rOut, stabilizer)];
-    case "conv":
-    case "linear": {
-      const op = l.op === "conv" ? convOp(tf, l.stride, l.pad) : denseOp(tf);
-      return [
-        linearRelevance(tf, rule, op, a[0], l.weight, l.bias, rOut, stabilizer, nonNegative.has(l.input)),
-      ];
-    }
-  }
+  return tfjsOp(l).relevance(tf, l, rule, a, rOut, stabilizer, nonNegative);
 }

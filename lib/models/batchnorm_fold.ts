@@ -4,7 +4,9 @@
  * eval-mode BatchNorm ({@link batchNormScaleShift}), and the folded weight and bias
  * ({@link foldBatchNorm}): `W' = W * s`, `b' = beta + (b - mean) * s` per output channel with
  * `s = gamma / sqrt(var + eps)`, computed in float64 and rounded once to float32. The
- * onnxruntime engine's eval graphs (`lowerEvalNet`) and the ONNX exporter fold through here.
+ * onnxruntime engine's eval graphs (`lowerEvalNet`) and the ONNX exporter fold through here; the
+ * tfjs LRP canonizer takes its foldability rule from here and applies the same formula in tfjs
+ * ops on the device-resident parameters.
  *
  * @example
  * ```ts

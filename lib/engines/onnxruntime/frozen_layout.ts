@@ -1,0 +1,271 @@
+/**
+ * The layout half of the frozen-graph compiler: a {@link FrozenLayout} says how a layer that
+ * touches activation layout is emitted (convolution, its input gradient, an unfolded BatchNorm's
+ * per-channel map, global average pooling and its gradient, and which operators fuse), so the one
+ * compiler (`frozen_graphs.ts`, op table `frozen_ops.ts`) writes every layer's forward, input
+ * gradient and LRP pass once. {@link NCHW} is the portable plain layout; the blocked NCHWc
+ * layout is `nchwcLayout` in `frozen_nchwc.ts`.
+ *
+ * @example
+ * ```ts
+ * import { NCHW } from "./frozen_layout.ts";
+ * console.log(NCHW.name, NCHW.channelBlock(64)); // nchw 1
+ * ```
+ * @module
+ */
+
+import type { OnnxBuilder } from "../../onnx/builder.ts";
+import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
+import { type WeightPart, weightPart } from "./lrp_graph.ts";
+
+/**
+ * Per-op constants (kernels, biases, scales) created on first use and shared by every pass of
+ * one graph (forward-only graphs hold no flipped kernels).
+ *
+ * @example
+ * ```ts
+ * import { ConstCache } from "./frozen_layout.ts";
+ * const c = new ConstCache();
+ * const op = { op: "relu" as const, inputs: ["x"], output: "y" };
+ * console.log(c.get(op, "k", () => "a"), c.get(op, "k", () => "b")); // a a
+ * ```
+ */
+export class ConstCache {
+  readonly #consts = new Map<EvalOp, Map<string, string>>();
+
+  /** The constant `key` of `op`, made by `make` the first time. */
+  get(op: EvalOp, key: string, make: () => string): string {
+    let c = this.#consts.get(op);
+    if (!c) this.#consts.set(op, c = new Map());
+    let name = c.get(key);
+    if (!name) c.set(key, name = make());
+    return name;
+  }
+}
+
+/** What a layout's emitters read: the builder, the network, the batch size and the constants. */
+export interface LayoutContext {
+  /** The builder. */
+  readonly b: OnnxBuilder;
+  /** The lowered network. */
+  readonly net: EvalNet;
+  /** Batch size. */
+  readonly n: number;
+  /** The graph's constants. */
+  readonly consts: ConstCache;
+}
+
+/** How the forward pass fuses operators into convolutions (empty where a layout does not fuse). */
+export interface FusionPlan {
+  /** Convolutions (and BatchNorm maps) whose following ReLU runs inside them. */
+  relu: Set<EvalOp>;
+  /** Convolutions emitted at a later add, accumulating onto the add's other input. */
+  deferred: Map<EvalOp, EvalOp>;
+  /** Adds realised by a deferred convolution, with the ReLU fused after them if any. */
+  addConv: Map<EvalOp, { conv: EvalConv; other: string; relu: EvalOp | null }>;
+  /** Ops not emitted on their own (fused ReLUs). */
+  skipped: Set<EvalOp>;
+}
+
+/**
+ * An empty fusion plan.
+ *
+ * @example
+ * ```ts
+ * import { noFusion } from "./frozen_layout.ts";
+ * console.log(noFusion().skipped.size); // 0
+ * ```
+ */
+export function noFusion(): FusionPlan {
+  return { relu: new Set(), deferred: new Map(), addConv: new Map(), skipped: new Set() };
+}
+
+/** A frozen-graph activation layout: the layout-specific emitters of the one compiler. */
+export interface FrozenLayout {
+  /** Layout name (`nchw`, `nchwc`). */
+  readonly name: string;
+  /** Suffix of the ONNX graph name. */
+  readonly graphSuffix: string;
+  /** Whether a convolution's input gradient adds the gradient already pending for its input. */
+  readonly accumulatesConvGrad: boolean;
+  /** Throws when `net` cannot be compiled in this layout. */
+  check(net: EvalNet): void;
+  /** Which operators the forward pass fuses (`fuse` false: none, as LRP reads every layer). */
+  fusion(net: EvalNet, fuse: boolean): FusionPlan;
+  /** Channel block of activations with `c` channels (1: plain). */
+  channelBlock(c: number): number;
+  /**
+   * Convolution of `x` with weights `part` and bias `bias` (null: none), optionally adding `sum`
+   * and applying a ReLU (only where {@link fusion} asked for it).
+   */
+  conv(
+    c: LayoutContext,
+    op: EvalConv,
+    x: string,
+    sum: string | null,
+    relu: boolean,
+    part: WeightPart,
+    bias: "w" | "pos" | null,
+  ): string;
+  /** Input gradient (transpose) of a convolution with weights `part`, added to `acc` if given. */
+  convInputGrad(
+    c: LayoutContext,
+    op: EvalConv,
+    dy: string,
+    acc: string | null,
+    h: number,
+    w: number,
+    part: WeightPart,
+  ): string;
+  /** A BatchNorm's `x * scale (+ shift)`, optionally then ReLU; without shift it is its transpose. */
+  batchNorm(
+    c: LayoutContext,
+    op: EvalAffine,
+    x: string,
+    withShift: boolean,
+    relu: boolean,
+    part: WeightPart,
+    shiftPart: WeightPart,
+  ): string;
+  /** Global average pooling [n, c, h, w] -> [n, c]. */
+  pool(c: LayoutContext, x: string, inShape: number[]): string;
+  /** Gradient of global average pooling: [n, c] -> [n, c, h, w]. */
+  poolGrad(c: LayoutContext, dy: string, inShape: number[]): string;
+}
+
+/** Constant-cache key of a weight part: `base` for W, `base` + part otherwise. */
+export function partKey(base: string, part: WeightPart): string {
+  return part === "w" ? base : `${base}${part}`;
+}
+
+/** The bias (or a part of it) of a conv or linear op as a constant [len]. */
+export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: WeightPart): string {
+  const bias = op.bias!;
+  return c.consts.get(op, partKey("bias", part), () => c.b.constant(weightPart(bias, part), [bias.length]));
+}
+
+/**
+ * Output size of a convolution along one axis.
+ *
+ * @example
+ * ```ts
+ * import { convOut } from "./frozen_layout.ts";
+ * console.log(convOut(32, { k: 3, stride: 2, pad: 1 })); // 16
+ * ```
+ */
+export function convOut(size: number, op: { k: number; stride: number; pad: number }): number {
+  return Math.floor((size + 2 * op.pad - op.k) / op.stride) + 1;
+}
+
+/**
+ * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient.
+ *
+ * @example
+ * ```ts
+ * import { flipTranspose } from "./frozen_layout.ts";
+ * const op = { op: "conv" as const, input: "x", output: "y", weight: new Float32Array([1, 2, 3, 4]), bias: null, co: 1, ci: 1, k: 2, stride: 1, pad: 0 };
+ * console.log(flipTranspose(op)); // Float32Array(4) [ 4, 3, 2, 1 ]
+ * ```
+ */
+export function flipTranspose(op: EvalConv): Float32Array {
+  const { co, ci, k } = op;
+  const out = new Float32Array(op.weight.length);
+  for (let o = 0; o < co; o++) {
+    for (let i = 0; i < ci; i++) {
+      for (let kh = 0; kh < k; kh++) {
+        for (let kw = 0; kw < k; kw++) {
+          out[((i * co + o) * k + (k - 1 - kh)) * k + (k - 1 - kw)] =
+            op.weight[((o * ci + i) * k + kh) * k + kw];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** ONNX Conv attributes of a conv op. */
+export function convAttrs(op: EvalConv): Record<string, number[]> {
+  return {
+    kernel_shape: [op.k, op.k],
+    strides: [op.stride, op.stride],
+    pads: [op.pad, op.pad, op.pad, op.pad],
+  };
+}
+
+/** An OIHW conv weight (or a part of it) as a constant. */
+function convWeight(c: LayoutContext, op: EvalConv, part: WeightPart): string {
+  return c.consts.get(
+    op,
+    partKey("weight", part),
+    () => c.b.constant(weightPart(op.weight, part), [op.co, op.ci, op.k, op.k]),
+  );
+}
+
+/**
+ * The portable plain NCHW layout: standard ONNX operators, any channel count, no fusion.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { initStateDict } from "../../models/init.ts";
+ * import { lowerEvalNet } from "./eval_net.ts";
+ * import { compileFrozen } from "./frozen_graphs.ts";
+ * import { NCHW } from "./frozen_layout.ts";
+ * const g = buildModel("resnet8", { numClasses: 10 });
+ * console.log(compileFrozen(lowerEvalNet(g, initStateDict(g, 0)), 2, [3, 32, 32], { kind: "forward" }, NCHW).length > 0); // true
+ * ```
+ */
+export const NCHW: FrozenLayout = {
+  name: "nchw",
+  graphSuffix: "",
+  accumulatesConvGrad: false,
+  check: () => {},
+  fusion: () => noFusion(),
+  channelBlock: () => 1,
+  conv(c, op, x, _sum, _relu, part, bias) {
+    const ins = [x, convWeight(c, op, part)];
+    if (bias && op.bias) ins.push(biasConst(c, op, bias));
+    return c.b.op("Conv", ins, convAttrs(op));
+  },
+  convInputGrad(c, op, dy, _acc, h, w, part) {
+    const b = c.b;
+    if (op.stride === 1) {
+      // Stride 1: a convolution of dy with the flipped, transposed kernel (NCHWc-friendly).
+      const p = op.k - 1 - op.pad;
+      const kernel = c.consts.get(
+        op,
+        partKey("flipped", part),
+        () => b.constant(weightPart(flipTranspose(op), part), [op.ci, op.co, op.k, op.k]),
+      );
+      return b.op("Conv", [dy, kernel], { kernel_shape: [op.k, op.k], pads: [p, p, p, p] });
+    }
+    const s = op.stride;
+    const outPadH = h - ((convOut(h, op) - 1) * s - 2 * op.pad + op.k);
+    const outPadW = w - ((convOut(w, op) - 1) * s - 2 * op.pad + op.k);
+    return b.op("ConvTranspose", [dy, convWeight(c, op, part)], {
+      kernel_shape: [op.k, op.k],
+      strides: [s, s],
+      pads: [op.pad, op.pad, op.pad, op.pad],
+      output_padding: [outPadH, outPadW],
+    });
+  },
+  batchNorm(c, op, x, withShift, _relu, part, shiftPart) {
+    const perChannel = (key: "scale" | "shift", p: WeightPart) =>
+      c.consts.get(
+        op,
+        partKey(key, p),
+        () => c.b.constant(weightPart(op[key], p), [1, op[key].length, 1, 1]),
+      );
+    const y = c.b.op("Mul", [x, perChannel("scale", part)]);
+    return withShift ? c.b.op("Add", [y, perChannel("shift", shiftPart)]) : y;
+  },
+  pool(c, x) {
+    const pooled = c.b.op("GlobalAveragePool", [x]);
+    return c.b.op("Flatten", [pooled], { axis: 1 });
+  },
+  poolGrad(c, dy, [ch, h, w]) {
+    const b = c.b;
+    const spread = b.op("Mul", [b.op("Reshape", [dy, b.int64s([c.n, ch, 1, 1])]), b.scalar(1 / (h * w))]);
+    return b.op("Expand", [spread, b.int64s([c.n, ch, h, w])]);
+  },
+};

@@ -1,0 +1,239 @@
+/**
+ * onnxruntime's per-op profile of the student's training step (issue 13): where a step's time
+ * goes, by op type and by node, and how much of a step is host work outside `session.run`.
+ *
+ * ```sh
+ * deno run -A tools/profile_train_step.ts [--arch resnet20] [--classes 100] [--batch 64]
+ *     [--threads 2] [--steps 10] [--layout nchwc|nchw] [--kd] [--top 25] [--json out.json]
+ * ```
+ *
+ * Three measurements, on the same graph the engine compiles:
+ * 1. the engine's `trainStep` (seeded weights, random CIFAR-shaped batch), median ms per step;
+ * 2. `session.run` alone on a session with onnxruntime's profiler on (inputs built once), median
+ *    ms per run; the difference to 1 is host time outside the session (feeds, copies, one-hot);
+ * 3. the profiler's trace: node kernel times of the timed runs, summed per op type (with
+ *    fused activations and NCHWc ops named apart) and listed per node with its output shape.
+ * @module
+ */
+
+import { Command } from "../lib/deps.ts";
+import { initStateDict } from "../lib/models/init.ts";
+import { buildModel } from "../lib/models/zoo.ts";
+import { Rng } from "../lib/rng.ts";
+import { OnnxruntimeEngine } from "../lib/engines/onnxruntime/engine.ts";
+import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
+import { createSession, ort } from "../lib/engines/onnxruntime/session.ts";
+import { compileTrainStep } from "../lib/engines/onnxruntime/train_graph.ts";
+import { compileTrainStepNchwc } from "../lib/engines/onnxruntime/train_nchwc.ts";
+import { momentumName, TRAIN_IO, type TrainGraphSpec } from "../lib/engines/onnxruntime/train_common.ts";
+import type { WeightGradMethod } from "../lib/engines/onnxruntime/conv_grad.ts";
+
+const program = new Command()
+  .name("profile_train_step")
+  .option("--arch <name>", "student architecture", "resnet20")
+  .option("--classes <n>", "classes", "100")
+  .option("--batch <n>", "batch size", "64")
+  .option("--threads <n>", "intra-op threads", "2")
+  .option("--steps <n>", "timed steps (after 2 warm-up steps)", "10")
+  .option("--layout <name>", "nchwc or nchw", "nchwc")
+  .option("--weight-grad <name>", "weight-gradient formulation (engine option weightGrad)")
+  .option("--kd", "distillation graph (teacher logits as an input)")
+  .option("--top <n>", "nodes to list", "25")
+  .option("--json <file>", "also write the tables as JSON");
+program.parse(["deno", "profile_train_step", ...Deno.args]);
+const o = program.opts<{
+  arch: string;
+  classes: string;
+  batch: string;
+  threads: string;
+  steps: string;
+  layout: string;
+  weightGrad?: string;
+  kd?: boolean;
+  top: string;
+  json?: string;
+}>();
+const n = Number(o.batch), threads = Number(o.threads), steps = Number(o.steps), k = Number(o.classes);
+const layout = o.layout === "nchw" ? "nchw" : "nchwc";
+const weightGrad = o.weightGrad as WeightGradMethod | undefined;
+const graph = buildModel(o.arch, { numClasses: k });
+const weights = initStateDict(graph, 2);
+const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+const loss = { ceWeight: 0.5, alpha: o.kd ? 1 : 0, temperature: 2 };
+const rng = new Rng(0);
+const x = new Float32Array(n * 3 * 32 * 32).map(() => rng.normal());
+const y = new Int32Array(n).map(() => Math.min(k - 1, Math.floor(rng.uniform() * k)));
+const teacher = o.kd ? new Float32Array(n * k).map(() => rng.normal()) : null;
+const batch = { x, y, n, shape: [3, 32, 32] as const };
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+
+// 1. The engine's whole step and 2. session.run alone, alternating (so load affects both alike).
+const engine = new OnnxruntimeEngine({ threads, layout, ...(weightGrad ? { weightGrad } : {}) });
+const student = await engine.loadTrainable(graph, weights, sgd);
+const block = layout === "nchwc" ? await nchwcBlockSize() : 0;
+const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd, weightGrad };
+const bytes = block > 0 ? compileTrainStepNchwc(graph, spec, block) : compileTrainStep(graph, spec);
+const dir = await Deno.makeTempDir({ prefix: "ort_profile_" });
+const ortNs = await ort();
+const plain = await createSession(bytes, threads, true);
+const session = await createSession(bytes, threads, true, { profilePrefix: `${dir}/train` });
+const onehot = new Float32Array(n * k);
+y.forEach((c, i) => onehot[i * k + c] = 1);
+const feeds: Record<string, InstanceType<typeof ortNs.Tensor>> = {
+  [TRAIN_IO.x]: new ortNs.Tensor("float32", x, [n, 3, 32, 32]),
+  [TRAIN_IO.onehot]: new ortNs.Tensor("float32", onehot, [n, k]),
+  [TRAIN_IO.lossWeights]: new ortNs.Tensor("float32", new Float32Array([0.5, loss.alpha, 2]), [3]),
+  [TRAIN_IO.sgd]: new ortNs.Tensor("float32", new Float32Array([0.05, 1]), [2]),
+};
+if (teacher) feeds[TRAIN_IO.teacher] = new ortNs.Tensor("float32", teacher, [n, k]);
+for (const p of graph.params) {
+  if (p.dtype !== "float32") continue;
+  feeds[p.name] = new ortNs.Tensor(
+    "float32",
+    Float32Array.from(weights.get(p.name)!.data as Float32Array),
+    p.shape,
+  );
+  if (p.kind === "param") {
+    feeds[momentumName(p.name)] = new ortNs.Tensor(
+      "float32",
+      new Float32Array(p.shape.reduce((a, b) => a * b, 1)),
+      p.shape,
+    );
+  }
+}
+const timeRuns = async (s: typeof session) => {
+  const times: number[] = [];
+  for (let i = 0; i < steps + 2; i++) {
+    const t0 = performance.now();
+    const out = await s.run(feeds);
+    if (i >= 2) times.push(performance.now() - t0);
+    for (const t of Object.values(out)) t.dispose();
+  }
+  return times;
+};
+const stepTimes: number[] = [], plainTimes: number[] = [];
+for (let i = 0; i < steps + 2; i++) {
+  const t0 = performance.now();
+  await student.trainStep(batch, teacher, loss, 0.05);
+  const t1 = performance.now();
+  const out = await plain.run(feeds);
+  const t2 = performance.now();
+  for (const t of Object.values(out)) t.dispose();
+  if (i >= 2) stepTimes.push(t1 - t0), plainTimes.push(t2 - t1);
+}
+student.dispose();
+await plain.release();
+// 3. session.run with onnxruntime's profiler.
+const runTimes = await timeRuns(session);
+const traceFile = session.endProfiling?.() as unknown as string | undefined;
+await session.release();
+
+// The trace.
+interface TraceEvent {
+  cat: string;
+  name: string;
+  ts: number;
+  dur: number;
+  args?: {
+    op_name?: string;
+    input_type_shape?: Record<string, number[]>[];
+    output_type_shape?: Record<string, number[]>[];
+  };
+}
+const files = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+const file = typeof traceFile === "string" && traceFile ? traceFile : files[0];
+const events = JSON.parse(await Deno.readTextFile(file)) as TraceEvent[];
+const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run").sort((a, b) => a.ts - b.ts);
+const timed = runs.slice(2);
+const inTimed = (e: TraceEvent) => timed.some((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur);
+const kernels = events.filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time") && inTimed(e));
+const perStep = (us: number) => us / 1000 / timed.length;
+
+const byType = new Map<string, { ms: number; count: number }>();
+const byNode = new Map<string, { op: string; ms: number; shape: string }>();
+for (const e of kernels) {
+  const node = e.name.slice(0, -"_kernel_time".length);
+  const op = opLabel(e);
+  const t = byType.get(op) ?? { ms: 0, count: 0 };
+  t.ms += perStep(e.dur);
+  t.count += 1 / timed.length;
+  byType.set(op, t);
+  const shape = (e.args?.output_type_shape ?? []).map((s) => JSON.stringify(Object.values(s)[0])).join(" ");
+  const r = byNode.get(node) ?? { op, ms: 0, shape };
+  r.ms += perStep(e.dur);
+  byNode.set(node, r);
+}
+const nodeSum = [...byType.values()].reduce((a, t) => a + t.ms, 0);
+const stepMs = median(stepTimes), runMs = median(runTimes), plainMs = median(plainTimes);
+const runProfiledMs = median(timed.map((r) => r.dur / 1000));
+
+console.log(
+  `${o.arch} (${k} classes) ${
+    o.kd ? "KD" : "CE"
+  } training step, batch ${n}, ${threads} thread(s), ${layout}` +
+    `${block ? ` block ${block}` : ""}${weightGrad ? `, weightGrad ${weightGrad}` : ""}`,
+);
+console.log(`engine trainStep          ${stepMs.toFixed(1)} ms  (${(n / stepMs * 1000).toFixed(1)} img/s)`);
+console.log(`session.run (no profiler) ${plainMs.toFixed(1)} ms`);
+console.log(`session.run (profiled)    ${runMs.toFixed(1)} ms  (model_run ${runProfiledMs.toFixed(1)} ms)`);
+console.log(`node kernels (sum)        ${nodeSum.toFixed(1)} ms  (profiled)`);
+const host = stepMs - plainMs;
+console.log(
+  `host outside session.run  ${host.toFixed(1)} ms = ${(host / stepMs * 100).toFixed(1)}% of the step`,
+);
+console.log(
+  `\n${"op type".padEnd(28)} ${"ms/step".padStart(8)} ${"share".padStart(6)} ${"nodes".padStart(6)}`,
+);
+const types = [...byType.entries()].sort((a, b) => b[1].ms - a[1].ms);
+for (const [op, t] of types) {
+  console.log(
+    `${op.padEnd(28)} ${t.ms.toFixed(2).padStart(8)} ${(t.ms / nodeSum * 100).toFixed(1).padStart(5)}% ${
+      Math.round(t.count).toString().padStart(6)
+    }`,
+  );
+}
+const top = Number(o.top);
+console.log(`\ntop ${top} nodes`);
+const nodes = [...byNode.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top);
+for (const [name, r] of nodes) {
+  console.log(`${r.ms.toFixed(2).padStart(7)} ms  ${r.op.padEnd(20)} ${name.padEnd(28)} ${r.shape}`);
+}
+if (o.json) {
+  await Deno.writeTextFile(
+    o.json,
+    JSON.stringify(
+      {
+        arch: o.arch,
+        batch: n,
+        threads,
+        layout,
+        kd: !!o.kd,
+        step_ms: stepMs,
+        plain_run_ms: plainMs,
+        run_ms: runMs,
+        node_sum_ms: nodeSum,
+        op_types: Object.fromEntries(types.map(([op, t]) => [op, { ms: t.ms, nodes: Math.round(t.count) }])),
+        top_nodes: nodes.map(([name, r]) => ({ name, ...r })),
+      },
+      null,
+      1,
+    ),
+  );
+}
+if (Deno.env.get("KEEP_TRACE")) console.log(file);
+else await Deno.remove(dir, { recursive: true });
+
+/**
+ * An op type for the tables: convolutions apart by kind (dense k x k; depthwise, the NCHWc
+ * BatchNorm passes and shifted copies) and fused activation.
+ */
+function opLabel(e: TraceEvent): string {
+  const op = e.args?.op_name ?? "?";
+  if (op !== "Conv") return op;
+  const shapes = (e.args?.input_type_shape ?? []).map((s) => Object.values(s)[0]);
+  const [x, w] = shapes;
+  if (!x || !w) return op;
+  const depthwise = w[1] === 1 && x[1] > 1;
+  return `Conv ${depthwise ? "depthwise " : ""}${w[2]}x${w[3]}${shapes.length > 3 ? " +sum" : ""}`;
+}
