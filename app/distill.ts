@@ -20,8 +20,15 @@ import type { DistillConfig } from "../lib/config.ts";
 import type { ImageDataset } from "../lib/data/dataset.ts";
 import { loadDataset } from "../lib/data/load.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
-import type { Engine, FrozenModel, GradReduction, OracleOptions } from "../lib/engines/engine.ts";
-import { createEngine, type EngineName } from "../lib/engines/registry.ts";
+import type { FrozenModel, GradReduction, OracleOptions } from "../lib/engines/engine.ts";
+import { loadFrozenInWorker, planOverlap } from "../lib/engines/frozen_worker.ts";
+import { defaultThreads } from "../lib/engines/onnxruntime/session.ts";
+import {
+  createEngine,
+  type EngineChoice,
+  type EngineName,
+  resolveEngineChoice,
+} from "../lib/engines/registry.ts";
 import type { TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
 import { countParameters } from "../lib/graph.ts";
 import { initStateDict } from "../lib/models/init.ts";
@@ -122,12 +129,16 @@ export async function runDistill(
       `${cin}x${h}x${w}, ${dataset.numClasses} classes`,
   );
 
-  const choice = {
+  // What `auto` picked, and why; then the teacher's thread (overlap) and each side's threads.
+  const { choice, reason } = await resolveEngineChoice({
     engine: c.engine as EngineName,
     backend: c.backend as TfjsBackendName,
-    onChoice: (line: string) => progress.line(line), // what `auto` picked, and why
-  };
-  const engine = await createEngine(choice);
+  });
+  if (reason) progress.line(reason);
+  const threading = planOverlap(choice, c, defaultThreads());
+  const studentChoice: EngineChoice = { ...choice, threads: threading.studentThreads };
+  const teacherChoice: EngineChoice = { ...choice, threads: threading.teacherThreads };
+  const engine = await createEngine(studentChoice);
   progress.line(`engine   ${engine.name}`);
 
   if (mode === "train" && (c.mean.length || c.std.length)) {
@@ -135,7 +146,7 @@ export async function runDistill(
     dataset = { ...dataset, mean: norm.mean, std: norm.std };
   }
   let teacher: FrozenModel | null = null;
-  const teacherEngine = engine;
+  let teacherEngine = engine.name;
   let teacherName = "scratch";
   if (mode === "distill") {
     const t = await teacherForDataset(c.teacher, dataset, {
@@ -151,7 +162,17 @@ export async function runDistill(
     dataset = { ...dataset, mean: norm.mean, std: norm.std };
     teacherName = t.graph.arch === "onnx" ? path.basename(c.teacher).replace(/\.\w+$/, "") : t.graph.arch;
     progress.line(`teacher  ${t.description}`);
-    teacher = await teacherEngine.loadFrozen(t.graph, t.weights);
+    progress.line(`overlap  ${threading.reason.replace(/^overlap /, "")}`);
+    if (threading.overlap) {
+      const w = await loadFrozenInWorker(teacherChoice, t.graph, t.weights);
+      teacher = w;
+      teacherEngine = `${w.engineName} (worker)`;
+    } else {
+      const own = threading.teacherThreads === threading.studentThreads
+        ? engine
+        : await createEngine(teacherChoice);
+      teacher = await own.loadFrozen(t.graph, t.weights);
+    }
   }
 
   const graph = buildModel(c.student, { numClasses: dataset.numClasses, inChannels: cin });
@@ -160,6 +181,9 @@ export async function runDistill(
     weightDecay: c.weightDecay,
     nesterov: c.nesterov,
     dampening: 0,
+  }).catch((e) => {
+    teacher?.dispose(); // a teacher's worker would keep the process alive
+    throw e;
   });
   progress.line(`student  ${c.student}: ${countParameters(graph).toLocaleString("en-US")} parameters`);
 
@@ -314,7 +338,7 @@ async function reportTeacher(
   dataset: ImageDataset,
   c: DistillConfig,
   progress: Progress,
-  engine: Engine,
+  engine: string,
   signal?: AbortSignal,
 ): Promise<TeacherTest> {
   const t0 = performance.now();
@@ -338,10 +362,10 @@ async function reportTeacher(
       signal,
     ).finally(() => batched.close());
     line += `; oracle (gamma ${c.gamma}) top-1 ${oracle.top1.toFixed(2)}%, ECE ${oracle.ece.toFixed(2)}%`;
-    progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+    progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine}]`);
     return { plain: pick(plain), oracle: { ...pick(oracle), gamma: c.gamma } };
   }
-  progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine.name}]`);
+  progress.line(`${line} [${((performance.now() - t0) / 1000).toFixed(1)} s on ${engine}]`);
   return { plain: pick(plain), oracle: null };
 }
 

@@ -13,6 +13,8 @@
  *   eval_resnet56 / eval_resnet20   eval-mode forward
  *   kd_step_b16 / kd_step_b256      the kd step at other batch sizes
  *   kd_step_t20 / kd_step_t110      the kd step with other teacher depths
+ *   kd_step_overlap  the kd step with the teacher on its own worker thread (--threads N), one batch
+ *                    ahead, while the student steps on max(1, N/2) threads (compared with kd_step)
  * Every case runs in its own process (so peak memory is per case); with --compare-torch ours,
  * PyTorch NCHW and PyTorch channels_last alternate per case `--rounds` times on this machine
  * (the order rotates each round) and the medians of the rounds are compared. The machine's load
@@ -25,6 +27,8 @@
  */
 
 import { Command } from "../lib/deps.ts";
+import { loadFrozenInWorker } from "../lib/engines/frozen_worker.ts";
+import type { FrozenModel, OracleResult } from "../lib/engines/engine.ts";
 import { createEngine, type EngineChoice } from "../lib/engines/registry.ts";
 import type { TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
 import { WASM_THREADS_ENV } from "../lib/engines/tfjs/wasm_threads.ts";
@@ -35,7 +39,7 @@ import { Rng } from "../lib/rng.ts";
 /** What one case measures. */
 export interface CaseSpec {
   /** Which step runs (one branch of runCase's switch). */
-  kind: "kd" | "oracle" | "train" | "eval";
+  kind: "kd" | "kd_overlap" | "oracle" | "train" | "eval";
   teacher?: string;
   student?: string;
   /** Fixed batch size; the main cases take `--batch`. */
@@ -57,6 +61,7 @@ export const CASES: Readonly<Record<string, CaseSpec>> = {
   kd_step_b256: { kind: "kd", teacher: "resnet56", student: "resnet20", batch: 256 },
   kd_step_t20: { kind: "kd", teacher: "resnet20", student: "resnet20" },
   kd_step_t110: { kind: "kd", teacher: "resnet110", student: "resnet20" },
+  kd_step_overlap: { kind: "kd_overlap", teacher: "resnet56", student: "resnet20", torch: "kd_step" },
 };
 
 /** The PyTorch case a case of ours is compared with, or null. */
@@ -115,8 +120,19 @@ async function runCase(
   };
   const t = spec.teacher ? load(spec.teacher, 1) : null;
   const s = spec.student ? load(spec.student, 2) : null;
-  const teacher = t ? await engine.loadFrozen(t.g, t.w) : null;
-  const student = s ? await engine.loadTrainable(s.g, s.w, SGD) : null;
+  const overlap = spec.kind === "kd_overlap";
+  const studentThreads = Math.max(1, Math.floor((choice.threads ?? 1) / 2));
+  const teacher: FrozenModel | null = !t
+    ? null
+    : overlap
+    ? await loadFrozenInWorker(choice, t.g, t.w)
+    : await engine.loadFrozen(t.g, t.w);
+  const studentEngine = overlap ? await createEngine({ ...choice, threads: studentThreads }) : engine;
+  const student = s ? await studentEngine.loadTrainable(s.g, s.w, SGD) : null;
+  // kd_overlap: two batches of the same images take turns (one is on the teacher's worker).
+  const ring = [batch, { ...batch, x: batch.x.slice() }];
+  let turn = 0;
+  let ahead: Promise<OracleResult> | null = null;
   const step = async () => {
     switch (spec.kind) {
       case "eval":
@@ -133,6 +149,13 @@ async function runCase(
         await student!.trainStep(batch, logits, LOSS, LR);
         return;
       }
+      case "kd_overlap": {
+        const cur = ring[turn++ % 2], next = ring[turn % 2];
+        const logits = (await (ahead ?? teacher!.oracle(cur, ORACLE))).logits;
+        ahead = teacher!.oracle(next, ORACLE); // the next batch's response, during this step
+        await student!.trainStep(cur, logits, LOSS, LR);
+        return;
+      }
     }
   };
   for (let i = 0; i < 2; i++) await step();
@@ -146,6 +169,7 @@ async function runCase(
   }
   times.sort((a, b) => a - b);
   const med = times[times.length >> 1];
+  await ahead;
   teacher?.dispose();
   student?.dispose();
   return {

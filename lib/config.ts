@@ -57,6 +57,10 @@ export type Response = typeof RESPONSES[number];
 export const REDUCTIONS = GRAD_REDUCTIONS;
 /** A CE reduction. */
 export type Reduction = typeof REDUCTIONS[number];
+/** Whether the teacher runs on a worker thread of its own, overlapping the student's step. */
+export const OVERLAP_MODES = ["auto", "on", "off"] as const;
+/** An overlap mode. */
+export type OverlapMode = typeof OVERLAP_MODES[number];
 /** Learning-rate schedules. */
 export const LR_SCHEDULES = ["multistep", "cosine"] as const;
 /** A learning-rate schedule. */
@@ -219,6 +223,14 @@ export const DISTILL_FIELDS = {
   checkpointEvery: F.checkpointEvery,
   engine: F.engine,
   backend: F.backend,
+  overlap: choice(
+    "engine",
+    "teacher on a worker thread of its own, one batch ahead (auto: off; README)",
+    OVERLAP_MODES,
+    "auto",
+  ),
+  teacherThreads: int("engine", "onnxruntime threads of the teacher (0: every core)", 0, { min: 0 }),
+  studentThreads: int("engine", "onnxruntime threads of the student (0: every core)", 0, { min: 0 }),
 } as const;
 
 /** Fields of `train` (plain cross-entropy from scratch, e.g. a teacher for a new dataset). */

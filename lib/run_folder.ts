@@ -36,6 +36,10 @@ export const RESUME_SAFE: readonly (keyof DistillConfig)[] = [
   "epochs",
   "engine",
   "backend",
+  // Where the teacher runs and each side's threads: like the engine, not the run's settings.
+  "overlap",
+  "teacherThreads",
+  "studentThreads",
   "checkpointEvery",
   "studentOut",
   "testTeacher",

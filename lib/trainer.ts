@@ -2,6 +2,9 @@
  * The training loop, in one readable function: for each epoch, for each batch, ask the response
  * provider for the teacher's logits (oracle or plain; none for CE-only training), take one SGD
  * step on the student, then evaluate, record metrics, checkpoint atomically and keep the best.
+ * With a concurrent provider (a teacher on its own thread) the next batch's response is asked
+ * for before the student's step on the current one, so the two run side by side; checkpoints
+ * keep the loader position after the current batch, so a resumed run is the same.
  * Engine-, data- and UI-agnostic: everything it touches comes in through {@link TrainerOptions}.
  *
  * @example
@@ -261,8 +264,9 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
 
   // Whether a checkpoint of this run is on disk (a resumed run started from one).
   let checkpointed = Boolean(o.resume);
-  const checkpoint = async (w?: StateDict) => {
-    s.loader = o.trainData.state();
+  // `loader`: the position to resume from (default: the loader's own, when no batch is ahead).
+  const checkpoint = async (w?: StateDict, loader: unknown = o.trainData.state()) => {
+    s.loader = loader;
     const opt = await o.student.optimizerState();
     if (!w) {
       // A mid-epoch checkpoint (Ctrl-C, --checkpoint-every) must not save a diverged student
@@ -312,13 +316,16 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         elapsedBefore: s.elapsed,
       });
     }
-    for (
-      let batch = s.batchInEpoch < total ? await o.trainData.next() : null;
-      batch;
-      batch = await o.trainData.next()
-    ) {
+    // One batch ahead within the epoch when the teacher has a thread of its own: its response
+    // for the next batch (it never depends on the student) is computed during this step. Each
+    // batch keeps the loader's position right after it was handed out, so a checkpoint taken
+    // after its step resumes exactly (the lookahead's response is simply computed again).
+    let cur = training ? await fetchBatch(o) : null;
+    while (cur) {
       const t0 = clock();
-      const teacher = o.provider ? await o.provider.respond(batch) : null;
+      const next = cur.ahead ? await fetchBatch(o) : null;
+      const batch = cur.batch;
+      const teacher = o.provider ? await (cur.teacher ?? o.provider.respond(batch)) : null;
       // A non-finite teacher is not the learning rate's fault: say so before the student sees it.
       const badTeacher = teacher ? countNonFinite("teacher logits", teacher) : undefined;
       if (badTeacher) {
@@ -363,14 +370,15 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         o.progress.end();
         s.elapsed += (now - segmentStart) / 1000;
         segmentStart = now;
-        await checkpoint();
+        await checkpoint(undefined, cur.loader);
         return await interrupted();
       }
       if (every > 0 && ((s.epoch - 1) * total + s.batchInEpoch) % every === 0) {
         s.elapsed += (now - segmentStart) / 1000;
         segmentStart = now;
-        await checkpoint();
+        await checkpoint(undefined, cur.loader);
       }
+      cur = cur.ahead ? next : await fetchBatch(o);
     }
     if (training) o.progress.end();
     let test;
@@ -459,6 +467,32 @@ export async function evaluate(
     acc.add(await model.forward(b), b.y);
   }
   return acc.result();
+}
+
+/** A training batch, the loader's position right after it, and its teacher response when asked ahead. */
+interface FetchedBatch {
+  batch: LabelledBatch;
+  loader: unknown;
+  /** Whether the next batch is fetched ahead (the provider runs on a thread of its own). */
+  ahead: boolean;
+  /** The response, already asked for (ahead only). */
+  teacher: Promise<Float32Array> | null;
+}
+
+/**
+ * The next batch of the epoch (null at its end) with the loader's position after it; with a
+ * concurrent provider its teacher response is asked for at once. A failure of that response
+ * surfaces when the batch is reached (it is marked handled here, so it is never an unhandled
+ * rejection if the run stops first).
+ */
+async function fetchBatch(o: TrainerOptions): Promise<FetchedBatch | null> {
+  const batch = await o.trainData.next();
+  if (!batch) return null;
+  const loader = o.trainData.state();
+  const ahead = o.provider?.concurrent === true;
+  const teacher = ahead ? o.provider!.respond(batch) : null;
+  teacher?.catch(() => {});
+  return { batch, loader, ahead, teacher };
 }
 
 /** One macrotask turn, so that signal handlers (Ctrl-C) run between synchronous native calls. */

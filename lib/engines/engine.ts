@@ -72,6 +72,11 @@ export interface FrozenModel {
    * lib/oracle/); `keep` asks for x* itself (`true`) and the first step's relevance.
    */
   oracle(batch: LabelledBatch, opts: OracleOptions, keep?: boolean | OracleOutputs): Promise<OracleResult>;
+  /**
+   * True when calls run on a thread of their own (see frozen_worker.ts), so they overlap with
+   * work on the calling thread, such as the student's step; absent or false otherwise.
+   */
+  readonly concurrent?: boolean;
   /** Frees engine memory. */
   dispose(): void;
 }

@@ -33,18 +33,35 @@ export interface ResponseProvider {
   readonly name: string;
   /** Teacher logits [n, K] for the batch. */
   respond(batch: LabelledBatch): Promise<Float32Array>;
+  /**
+   * True when responses are computed on a thread of their own (the teacher's
+   * {@link FrozenModel.concurrent}): the trainer then asks for the next batch's response while
+   * the student steps on the current one.
+   */
+  readonly concurrent?: boolean;
 }
 
 /** Factory signature for providers. */
 export type ResponseProviderFactory = (teacher: FrozenModel, opts: OracleOptions) => ResponseProvider;
 
 const registry = new Map<string, ResponseProviderFactory>([
-  ["plain", (teacher) => ({ name: "plain", respond: (b) => teacher.forward(b) })],
+  [
+    "plain",
+    (teacher) => ({
+      name: "plain",
+      concurrent: teacher.concurrent === true,
+      respond: (b) => teacher.forward(b),
+    }),
+  ],
   [
     "oracle",
     (teacher, opts) => {
       validateOracleOptions(opts);
-      return { name: "oracle", respond: async (b) => (await oracleResponse(teacher, b, opts)).logits };
+      return {
+        name: "oracle",
+        concurrent: teacher.concurrent === true,
+        respond: async (b) => (await oracleResponse(teacher, b, opts)).logits,
+      };
     },
   ],
 ]);
