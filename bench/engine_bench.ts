@@ -13,8 +13,9 @@
  *   eval_resnet56 / eval_resnet20   eval-mode forward
  *   kd_step_b16 / kd_step_b256      the kd step at other batch sizes
  *   kd_step_t20 / kd_step_t110      the kd step with other teacher depths
- *   kd_step_overlap  the kd step with the teacher on its own worker thread (--threads N), one batch
- *                    ahead, while the student steps on max(1, N/2) threads (compared with kd_step)
+ *   kd_step_overlap  the kd step with the teacher on its own worker thread, one batch ahead, while
+ *                    the student steps: --threads N split between them (teacher ceil(N/2), student
+ *                    floor(N/2); N >= 2), so it uses the same cores as kd_step (compared with it)
  * Every case runs in its own process (so peak memory is per case); with --compare-torch ours,
  * PyTorch NCHW and PyTorch channels_last alternate per case `--rounds` times on this machine
  * (the order rotates each round) and the medians of the rounds are compared. The machine's load
@@ -121,11 +122,16 @@ async function runCase(
   const t = spec.teacher ? load(spec.teacher, 1) : null;
   const s = spec.student ? load(spec.student, 2) : null;
   const overlap = spec.kind === "kd_overlap";
-  const studentThreads = Math.max(1, Math.floor((choice.threads ?? 1) / 2));
+  // The overlap splits the case's threads, so it is compared with kd_step on the same cores.
+  const threads = choice.threads ?? 1;
+  if (overlap && threads < 2) {
+    throw new Error("kd_step_overlap splits --threads between teacher and student: needs at least 2");
+  }
+  const studentThreads = Math.floor(threads / 2);
   const teacher: FrozenModel | null = !t
     ? null
     : overlap
-    ? await loadFrozenInWorker(choice, t.g, t.w)
+    ? await loadFrozenInWorker({ ...choice, threads: threads - studentThreads }, t.g, t.w)
     : await engine.loadFrozen(t.g, t.w);
   const studentEngine = overlap ? await createEngine({ ...choice, threads: studentThreads }) : engine;
   const student = s ? await studentEngine.loadTrainable(s.g, s.w, SGD) : null;
