@@ -22,6 +22,7 @@ import { encodePng } from "../lib/deps.ts";
 import type { ClassificationMetrics } from "../lib/metrics.ts";
 import { type AppIO, runDistill } from "./distill.ts";
 import { evaluateModel } from "./evaluate.ts";
+import { exists } from "../lib/fs_probe.ts";
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -107,15 +108,6 @@ export async function writePngFolder(ds: ImageDataset, dir: string): Promise<voi
       const png = encodePng({ width: w, height: h, channels: c, depth: 8, data: px });
       await Deno.writeFile(path.join(folder, `${String(i).padStart(5, "0")}.png`), png);
     }
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 

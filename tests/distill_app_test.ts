@@ -21,6 +21,7 @@ import { decodeSafetensors } from "../lib/safetensors.ts";
 import type { StateDict } from "../lib/tensor.ts";
 import { type EpochRecord, NonFiniteLossError, RUN_FILES, type RunSummary } from "../lib/trainer.ts";
 import { assertOneLineError, runCli } from "./cli_utils.ts";
+import { exists } from "../lib/fs_probe.ts";
 
 /** The synthetic test split: 200 images, so one image is 0.5 percentage points. */
 const TEST_IMAGES = 200;
@@ -70,15 +71,6 @@ async function readJson<T>(file: string): Promise<T> {
 async function readMetrics(runDir: string): Promise<EpochRecord[]> {
   const text = await Deno.readTextFile(path.join(runDir, RUN_FILES.metrics));
   return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await Deno.stat(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Test top-1 (%) of an ONNX file on onnxruntime, over the whole synthetic test split. */

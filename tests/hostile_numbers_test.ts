@@ -29,6 +29,7 @@ import {
   train,
   type TrainBatchSource,
 } from "../lib/trainer.ts";
+import { exists } from "../lib/fs_probe.ts";
 
 const DIR = Deno.makeTempDirSync({ prefix: "okd_hostile_numbers_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(DIR, { recursive: true }));
@@ -248,12 +249,3 @@ Deno.test("numbers: a non-finite teacher is named as such (not --lr) and the las
   student.dispose();
   teacher.dispose();
 });
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await Deno.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -18,6 +18,7 @@ import { writeFileAtomic } from "../../lib/atomic_file.ts";
 import { COMMANDS, type DistillConfig } from "../../lib/config.ts";
 import { RUN_FILES } from "../../lib/trainer.ts";
 import type { SweepCell, SweepPlan } from "./plan.ts";
+import { exists } from "../../lib/fs_probe.ts";
 
 /** Files of a sweep folder. */
 export const SWEEP_FILES = {
@@ -305,14 +306,5 @@ async function readJson(file: string): Promise<unknown> {
     return JSON.parse(t);
   } catch {
     return null;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await Deno.stat(file);
-    return true;
-  } catch {
-    return false;
   }
 }

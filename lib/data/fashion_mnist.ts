@@ -24,6 +24,7 @@ import {
 } from "./dataset.ts";
 import { parseIdx } from "./idx.ts";
 import { gunzip, isGzip } from "./archive.ts";
+import { isFile } from "../fs_probe.ts";
 
 /** Where Debian's `dataset-fashion-mnist` package puts the files. */
 export const FASHION_MNIST_DEBIAN_DIR = "/usr/share/datasets/fashion-mnist";
@@ -187,12 +188,4 @@ export async function readFashionMnist(
     train,
     test,
   };
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }

@@ -28,6 +28,7 @@ import {
 } from "./fashion_mnist.ts";
 import { readPngFolder } from "./png_folder.ts";
 import { makeSyntheticDataset, type SyntheticOptions } from "./synthetic.ts";
+import { isDir, isFile } from "../fs_probe.ts";
 
 /** The built-in dataset names (anything else is taken as a PNG folder path). */
 export const DATASET_NAMES = ["cifar10", "cifar100", "fashion-mnist", "synthetic"] as const;
@@ -153,20 +154,4 @@ async function loadFashionMnist(dataDir: string, opts: LoadDatasetOptions): Prom
   }
   opts.onProgress?.({ stage: "read", what: paths.trainImages, done: 0, total: null });
   return readFashionMnist(paths);
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
 }

@@ -24,6 +24,7 @@ import {
   type ImageDataset,
   readDataFile,
 } from "./dataset.ts";
+import { isDir } from "../fs_probe.ts";
 
 /** Options of {@link readPngFolder}. */
 export interface PngFolderOptions {
@@ -135,14 +136,6 @@ function describe(f: ImageFormat): string {
 
 function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
 }
 
 async function subdirs(dir: string): Promise<string[]> {
