@@ -347,21 +347,8 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     const p = node.pad;
     const x = this.values.get(node.inputs[0])!;
     const positions = this.n * h * (w + 2 * p);
-    const rows = Array.from({ length: k }, (_, kh) =>
-      b.op("Conv", [x, this.#shiftKernel(ci, k, 1, kh)], {
-        kernel_shape: [k, 1],
-        pads: [p, p, p, p],
-        group: ci,
-      }, NCHWC_DOMAIN));
-    const columns = Array.from(
-      { length: k },
-      (_, kw) =>
-        b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
-          kernel_shape: [1, k],
-          pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
-          group: co,
-        }, NCHWC_DOMAIN),
-    );
+    const rows = Array.from({ length: k }, (_, kh) => this.#rowShift(x, ci, k, p, kh));
+    const columns = Array.from({ length: k }, (_, kw) => this.#columnShift(dy, co, k, p, kw));
     const product = b.op("Gemm", [
       this.#stackChannelsLast(rows, ci, positions),
       this.#stackChannelsLast(columns, co, positions),
@@ -425,14 +412,10 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
       );
     } else {
       // k x 1 one-hot depthwise convolutions: row shift and width padding in one pass.
-      rows = Array.from({ length: k }, (_, kh) => {
-        const shifted = b.op("Conv", [x, this.#shiftKernel(ci, k, 1, kh)], {
-          kernel_shape: [k, 1],
-          pads: [p, p, p, p],
-          group: ci,
-        }, NCHWC_DOMAIN);
-        return b.op("ReorderOutput", [shifted], { channels: ci }, NCHWC_DOMAIN);
-      });
+      rows = Array.from(
+        { length: k },
+        (_, kh) => b.op("ReorderOutput", [this.#rowShift(x, ci, k, p, kh)], { channels: ci }, NCHWC_DOMAIN),
+      );
     }
     rows = rows.map((r) => b.op("Reshape", [r, b.int64s([this.n, ci, h * wp])]));
     // Column-shifted dy copies [n, h * wp, co], one per kw.
@@ -440,12 +423,8 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     const dyLast = cb === 1 ? null : this.#channelsLast(dy, co, h, w);
     const columns = Array.from({ length: k }, (_, kw) => {
       const shifted = dyLast === null
-        // A 1 x k one-hot depthwise convolution (channels-last already for one block).
-        ? b.op("Conv", [dy, this.#shiftKernel(co, 1, k, k - 1 - kw)], {
-          kernel_shape: [1, k],
-          pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
-          group: co,
-        }, NCHWC_DOMAIN)
+        // The column shift is channels-last already for one block.
+        ? this.#columnShift(dy, co, k, p, kw)
         : b.op("Pad", [dyLast, b.int64s([0, 0, kw, 0, 0, 0, wp - w - kw, 0])]);
       return b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])]);
     });
@@ -461,6 +440,27 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     );
     // [(kw, kh, ci), co] -> [kw, kh, ci, co] -> [co, ci, kh, kw].
     return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
+  }
+
+  /**
+   * The input shifted by row offset `kh` on the padded-width grid (k x 1 one-hot depthwise
+   * convolution: row shift and width padding in one multi-threaded pass), blocked.
+   */
+  #rowShift(x: string, c: number, k: number, p: number, kh: number): string {
+    return this.b.op("Conv", [x, this.#shiftKernel(c, k, 1, kh)], {
+      kernel_shape: [k, 1],
+      pads: [p, p, p, p],
+      group: c,
+    }, NCHWC_DOMAIN);
+  }
+
+  /** dy shifted by column offset `kw` onto the padded-width grid (1 x k one-hot depthwise convolution), blocked. */
+  #columnShift(dy: string, c: number, k: number, p: number, kw: number): string {
+    return this.b.op("Conv", [dy, this.#shiftKernel(c, 1, k, k - 1 - kw)], {
+      kernel_shape: [1, k],
+      pads: [0, k - 1, 0, k - 1 - (2 * p - (k - 1))],
+      group: c,
+    }, NCHWC_DOMAIN);
   }
 
   /**
