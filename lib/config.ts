@@ -174,6 +174,20 @@ const F = {
   limit: int("data", "use only the first N test images (0: all)", 0, { min: 0 }),
 } as const;
 
+/** The SGD schedule and seed, shared by `distill` and `train` (in this order in both). */
+const OPTIMISER_FIELDS = {
+  lr: F.lr,
+  lrDecay: F.lrDecay,
+  schedule: F.schedule,
+  lrSchedule: F.lrSchedule,
+  epochs: F.epochs,
+  batchSize: F.batchSize,
+  weightDecay: F.weightDecay,
+  momentum: F.momentum,
+  nesterov: F.nesterov,
+  seed: F.seed,
+} as const;
+
 /** Fields of `distill`, in help order. Defaults: the paper's resnet56 -> resnet20 CIFAR-100 run. */
 export const DISTILL_FIELDS = {
   data: F.data,
@@ -196,16 +210,7 @@ export const DISTILL_FIELDS = {
   temperature: F.temperature,
   ceWeight: F.ceWeight,
   alpha: F.alpha,
-  lr: F.lr,
-  lrDecay: F.lrDecay,
-  schedule: F.schedule,
-  lrSchedule: F.lrSchedule,
-  epochs: F.epochs,
-  batchSize: F.batchSize,
-  weightDecay: F.weightDecay,
-  momentum: F.momentum,
-  nesterov: F.nesterov,
-  seed: F.seed,
+  ...OPTIMISER_FIELDS,
   out: text("run", "run folder (config, metrics, checkpoints)", "", {
     defaultText: "runs/<teacher>_to_<student>_<time>",
     placeholder: "dir",
@@ -242,16 +247,7 @@ export const TRAIN_FIELDS = {
   std: { ...F.std, defaultText: "the data's statistics" },
   subset: F.subset,
   student: { ...F.student, doc: "architecture to train" },
-  lr: F.lr,
-  lrDecay: F.lrDecay,
-  schedule: F.schedule,
-  lrSchedule: F.lrSchedule,
-  epochs: F.epochs,
-  batchSize: F.batchSize,
-  weightDecay: F.weightDecay,
-  momentum: F.momentum,
-  nesterov: F.nesterov,
-  seed: F.seed,
+  ...OPTIMISER_FIELDS,
   out: { ...DISTILL_FIELDS.out, defaultText: "runs/train_to_<student>_<time>" },
   studentOut: {
     ...DISTILL_FIELDS.studentOut,
