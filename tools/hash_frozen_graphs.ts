@@ -8,7 +8,7 @@
  * `deno run -A tools/hash_frozen_graphs.ts [--all]` (`--all` prints one line per graph).
  * @module
  */
-import { createHash } from "node:crypto";
+import { GraphHashes } from "./graph_hashes.ts";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { lowerEvalNet } from "../lib/engines/onnxruntime/eval_net.ts";
 import { compileFrozen, type FrozenGraphKind } from "../lib/engines/onnxruntime/frozen_graphs.ts";
@@ -58,14 +58,8 @@ const SPECS: [string, FrozenGraphKind][] = [
   }],
   ...LRP,
 ];
-const all = createHash("sha256");
-let count = 0;
-const emit = (label: string, bytes: Uint8Array) => {
-  const h = createHash("sha256").update(bytes).digest("hex");
-  all.update(h);
-  count++;
-  if (Deno.args.includes("--all")) console.log(label, h.slice(0, 16));
-};
+const hashes = new GraphHashes();
+const emit = (label: string, bytes: Uint8Array) => hashes.add(label, () => bytes);
 for (const arch of MODEL_NAMES) {
   const g = buildModel(arch, { numClasses: 10 });
   const weights = initStateDict(g, 0);
@@ -81,4 +75,4 @@ for (const arch of MODEL_NAMES) {
   emit(`${arch} export folded`, exportOnnx(g, weights, { dataset: "cifar10" }));
   emit(`${arch} export unfolded`, exportOnnx(g, weights, { dataset: "cifar10", foldBatchNorm: false }));
 }
-console.log(`graphs ${count} combined ${all.digest("hex")}`);
+console.log(hashes.summary());
