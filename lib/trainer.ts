@@ -320,10 +320,11 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
     // for the next batch (it never depends on the student) is computed during this step. Each
     // batch keeps the loader's position right after it was handed out, so a checkpoint taken
     // after its step resumes exactly (the lookahead's response is simply computed again).
-    let cur = training ? await fetchBatch(o) : null;
+    const ahead = o.provider?.concurrent === true;
+    let cur = training ? await fetchBatch(o, ahead) : null;
     while (cur) {
       const t0 = clock();
-      const next = cur.ahead ? await fetchBatch(o) : null;
+      const next = ahead ? await fetchBatch(o, ahead) : null;
       const batch = cur.batch;
       const teacher = o.provider ? await (cur.teacher ?? o.provider.respond(batch)) : null;
       // A non-finite teacher is not the learning rate's fault: say so before the student sees it.
@@ -378,7 +379,7 @@ export async function train(o: TrainerOptions): Promise<RunSummary> {
         segmentStart = now;
         await checkpoint(undefined, cur.loader);
       }
-      cur = cur.ahead ? next : await fetchBatch(o);
+      cur = ahead ? next : await fetchBatch(o, ahead);
     }
     if (training) o.progress.end();
     let test;
@@ -473,8 +474,6 @@ export async function evaluate(
 interface FetchedBatch {
   batch: LabelledBatch;
   loader: unknown;
-  /** Whether the next batch is fetched ahead (the provider runs on a thread of its own). */
-  ahead: boolean;
   /** The response, already asked for (ahead only). */
   teacher: Promise<Float32Array> | null;
 }
@@ -485,14 +484,13 @@ interface FetchedBatch {
  * surfaces when the batch is reached (it is marked handled here, so it is never an unhandled
  * rejection if the run stops first).
  */
-async function fetchBatch(o: TrainerOptions): Promise<FetchedBatch | null> {
+async function fetchBatch(o: TrainerOptions, ahead: boolean): Promise<FetchedBatch | null> {
   const batch = await o.trainData.next();
   if (!batch) return null;
   const loader = o.trainData.state();
-  const ahead = o.provider?.concurrent === true;
   const teacher = ahead ? o.provider!.respond(batch) : null;
   teacher?.catch(() => {});
-  return { batch, loader, ahead, teacher };
+  return { batch, loader, teacher };
 }
 
 /** One macrotask turn, so that signal handlers (Ctrl-C) run between synchronous native calls. */
