@@ -12,7 +12,7 @@ import { exportOnnx } from "../convert/onnx_export.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { runCli } from "./cli_utils.ts";
 import { loadFrozenInWorker, planOverlap } from "../lib/engines/frozen_worker.ts";
-import type { FrozenModel, LabelledBatch, TrainableModel } from "../lib/engines/engine.ts";
+import type { FrozenModel, TrainableModel } from "../lib/engines/engine.ts";
 import { createEngine } from "../lib/engines/registry.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { GraphBuilder } from "../lib/graph.ts";
@@ -22,7 +22,8 @@ import { createResponseProvider, type ResponseProvider } from "../lib/oracle.ts"
 import { createProgress, type Progress } from "../lib/progress.ts";
 import { Rng } from "../lib/rng.ts";
 import { maxAbsDiff, type StateDict } from "../lib/tensor.ts";
-import { type EvalBatchSource, RUN_FILES, train, type TrainBatchSource } from "../lib/trainer.ts";
+import { RUN_FILES, train } from "../lib/trainer.ts";
+import { evalSource, makeData, MemorySource, PIX } from "./train_sources.ts";
 
 const ORT = { engine: "onnxruntime", threads: 1 } as const;
 const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
@@ -125,9 +126,6 @@ Deno.test("planOverlap: threads never depend on the overlap; auto is off; on ref
 
 // ---- the trainer with a teacher one batch ahead -------------------------------------------
 
-const SHAPE = [3, 8, 8] as const;
-const PIX = 3 * 8 * 8;
-
 function smallGraph(name: string) {
   const b = new GraphBuilder(name, 3, 4);
   let h = b.relu("relu1", b.batchNorm("bn1", b.conv("conv1", b.input, 3, 8, 3, 1, 1), 8));
@@ -136,53 +134,10 @@ function smallGraph(name: string) {
   return b.finish(b.linear("fc", b.globalAvgPool("pool", h), 8, 4));
 }
 
-const data = (() => {
-  const r = new Rng(7);
-  const n = 36, x = new Float32Array(n * PIX), y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 4;
-    for (let j = 0; j < PIX; j++) {
-      x[i * PIX + j] = 0.3 * r.normal() + (Math.floor(j / 64) === y[i] % 3 ? y[i] / 2 : 0);
-    }
-  }
-  return { x, y };
-})();
-
-/** Seeded shuffled batches; fresh arrays per batch (the worker takes them while in flight). */
-class Source implements TrainBatchSource {
-  #order: number[] = [];
-  #pos = 0;
-  #epoch = 0;
-  readonly batchesPerEpoch = Math.ceil(data.y.length / 8);
-  startEpoch(epoch: number) {
-    this.#epoch = epoch;
-    this.#order = new Rng(100 + epoch).shuffle(Array.from(data.y, (_, i) => i));
-    this.#pos = 0;
-  }
-  next(): Promise<LabelledBatch | null> {
-    if (this.#pos >= this.#order.length) return Promise.resolve(null);
-    const idx = this.#order.slice(this.#pos, this.#pos + 8);
-    this.#pos += idx.length;
-    const x = new Float32Array(idx.length * PIX);
-    idx.forEach((k, i) => x.set(data.x.subarray(k * PIX, (k + 1) * PIX), i * PIX));
-    return Promise.resolve({ x, y: Int32Array.from(idx, (k) => data.y[k]), n: idx.length, shape: SHAPE });
-  }
-  state() {
-    return { epoch: this.#epoch, pos: this.#pos };
-  }
-  restore(s: unknown) {
-    const st = s as { epoch: number; pos: number };
-    this.startEpoch(st.epoch);
-    this.#pos = st.pos;
-  }
-}
-
-const testData: EvalBatchSource = {
-  count: 12,
-  async *batches() {
-    yield { x: data.x.slice(0, 12 * PIX), y: data.y.slice(0, 12), n: 12, shape: SHAPE };
-  },
-};
+const data = makeData(36, 7);
+/** Seeded shuffled batches of 8, fresh arrays per batch (the worker takes them while in flight). */
+const newSource = () => new MemorySource(data, 8, 1);
+const testData = evalSource({ x: data.x.slice(0, 12 * PIX), y: data.y.slice(0, 12) }, 12);
 const quiet = createProgress({ stream: { write: () => {} }, tty: false });
 /** A silent progress reporter that calls `onStep` after every training step. */
 const counting = (onStep: () => void): Progress => ({
@@ -228,7 +183,7 @@ async function run(overlap: boolean, opts: { dir?: string; abortAt?: number; res
       config,
       student: s.student,
       provider: s.provider,
-      trainData: new Source(),
+      trainData: newSource(),
       testData,
       runDir: dir,
       progress,
@@ -283,7 +238,7 @@ Deno.test("a teacher failing on the batch fetched ahead stops the run when that 
       config,
       student: s.student,
       provider: failing,
-      trainData: new Source(),
+      trainData: newSource(),
       testData,
       runDir: dir,
       progress: counting(() => void stepsDone++),

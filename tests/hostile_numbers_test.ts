@@ -13,23 +13,15 @@ import { readCheckpoint } from "../convert/pth.ts";
 import { convertModel } from "../app/convert.ts";
 import { evaluateModel } from "../app/evaluate.ts";
 import { resolveConfig } from "../lib/config.ts";
-import type { LabelledBatch } from "../lib/engines/engine.ts";
 import { createEngine } from "../lib/engines/registry.ts";
-import { GraphBuilder } from "../lib/graph.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { createResponseProvider, type ResponseProvider } from "../lib/oracle.ts";
 import { createProgress } from "../lib/progress.ts";
-import { Rng } from "../lib/rng.ts";
 import type { StateDict } from "../lib/tensor.ts";
-import {
-  type EvalBatchSource,
-  NonFiniteLossError,
-  RUN_FILES,
-  train,
-  type TrainBatchSource,
-} from "../lib/trainer.ts";
+import { NonFiniteLossError, RUN_FILES, train } from "../lib/trainer.ts";
 import { exists } from "../lib/fs_probe.ts";
+import { evalSource, makeData as makeShared, MemorySource, tinyGraph } from "./train_sources.ts";
 
 const DIR = Deno.makeTempDirSync({ prefix: "okd_hostile_numbers_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(DIR, { recursive: true }));
@@ -133,71 +125,8 @@ Deno.test("numbers: test --oracle stops on a teacher whose finite weights overfl
 
 // ---- the trainer ----
 
-const SHAPE = [3, 8, 8] as const;
-const PIX = 3 * 8 * 8;
-
-function tinyGraph() {
-  const b = new GraphBuilder("tiny", 3, 4);
-  let h = b.conv("conv1", b.input, 3, 4, 3, 1, 1);
-  h = b.relu("relu", b.batchNorm("bn1", h, 4));
-  h = b.globalAvgPool("pool", h);
-  return b.finish(b.linear("fc", h, 4, 4));
-}
-
-function makeData(n: number, seed: number) {
-  const r = new Rng(seed);
-  const x = new Float32Array(n * PIX), y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 4;
-    for (let j = 0; j < PIX; j++) {
-      x[i * PIX + j] = 0.3 * r.normal() + (Math.floor(j / 64) === y[i] % 3 ? 1 : 0);
-    }
-  }
-  return { x, y };
-}
-
-/** Batches of 8 in order; resumable. */
-class Source implements TrainBatchSource {
-  #pos = 0;
-  #epoch = 0;
-  constructor(readonly data: { x: Float32Array; y: Int32Array }) {}
-  get batchesPerEpoch() {
-    return Math.ceil(this.data.y.length / 8);
-  }
-  startEpoch(epoch: number) {
-    this.#epoch = epoch;
-    this.#pos = 0;
-  }
-  next(): Promise<LabelledBatch | null> {
-    if (this.#pos >= this.data.y.length) return Promise.resolve(null);
-    const n = Math.min(8, this.data.y.length - this.#pos);
-    const b = {
-      x: this.data.x.slice(this.#pos * PIX, (this.#pos + n) * PIX),
-      y: this.data.y.slice(this.#pos, this.#pos + n),
-      n,
-      shape: SHAPE,
-    };
-    this.#pos += n;
-    return Promise.resolve(b);
-  }
-  state() {
-    return { epoch: this.#epoch, pos: this.#pos };
-  }
-  restore(s: unknown) {
-    const st = s as { epoch: number; pos: number };
-    this.#epoch = st.epoch;
-    this.#pos = st.pos;
-  }
-}
-
-function evalSource(data: { x: Float32Array; y: Int32Array }): EvalBatchSource {
-  return {
-    count: data.y.length,
-    async *batches() {
-      yield { x: data.x, y: data.y, n: data.y.length, shape: SHAPE };
-    },
-  };
-}
+/** This file's data: class c brightens its channel by 1. */
+const makeData = (n: number, seed: number) => makeShared(n, seed, () => 1);
 
 Deno.test("numbers: a non-finite teacher is named as such (not --lr) and the last good checkpoint is kept", async () => {
   const engine = await createEngine({ engine: "tfjs", backend: "cpu" });
@@ -225,8 +154,8 @@ Deno.test("numbers: a non-finite teacher is named as such (not --lr) and the las
   const dir = file("teacher_nan_run");
   const common = {
     student,
-    trainData: new Source(trainData),
-    testData: evalSource(testData),
+    trainData: new MemorySource(trainData, 8, null),
+    testData: evalSource(testData, testData.y.length),
     runDir: dir,
     progress: quiet,
     engineName: engine.name,

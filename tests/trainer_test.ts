@@ -10,13 +10,11 @@ import { loadCheckpoint } from "../lib/checkpoint.ts";
 import { resolveConfig } from "../lib/config.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
 import { makeSyntheticDataset } from "../lib/data/synthetic.ts";
-import type { LabelledBatch, TrainableModel } from "../lib/engines/engine.ts";
+import type { TrainableModel } from "../lib/engines/engine.ts";
 import { createEngine } from "../lib/engines/registry.ts";
-import { GraphBuilder } from "../lib/graph.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { createResponseProvider } from "../lib/oracle.ts";
 import { createProgress } from "../lib/progress.ts";
-import { Rng } from "../lib/rng.ts";
 import { maxAbsDiff, type StateDict } from "../lib/tensor.ts";
 import {
   type EvalBatchSource,
@@ -25,82 +23,7 @@ import {
   train,
   type TrainBatchSource,
 } from "../lib/trainer.ts";
-
-const SHAPE = [3, 8, 8] as const;
-const PIX = 3 * 8 * 8;
-
-function tinyGraph(classes = 4) {
-  const b = new GraphBuilder("tiny", 3, classes);
-  let h = b.conv("conv1", b.input, 3, 4, 3, 1, 1);
-  h = b.relu("relu", b.batchNorm("bn1", h, 4));
-  h = b.globalAvgPool("pool", h);
-  return b.finish(b.linear("fc", h, 4, classes));
-}
-
-/** Class c brightens channel c % 3; noise from a seeded RNG. */
-function makeData(n: number, seed: number): { x: Float32Array; y: Int32Array } {
-  const r = new Rng(seed);
-  const x = new Float32Array(n * PIX), y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 4;
-    for (let j = 0; j < PIX; j++) {
-      x[i * PIX + j] = 0.3 * r.normal() + (Math.floor(j / 64) === y[i] % 3 ? y[i] / 2 : 0);
-    }
-  }
-  return { x, y };
-}
-
-class MemorySource implements TrainBatchSource {
-  #order: number[] = [];
-  #pos = 0;
-  #epoch = 0;
-  constructor(
-    readonly data: { x: Float32Array; y: Int32Array },
-    readonly batch: number,
-    readonly seed: number,
-  ) {}
-  get batchesPerEpoch() {
-    return Math.ceil(this.data.y.length / this.batch);
-  }
-  startEpoch(epoch: number) {
-    this.#epoch = epoch;
-    this.#order = new Rng(this.seed * 1000 + epoch).shuffle(Array.from(this.data.y, (_, i) => i));
-    this.#pos = 0;
-  }
-  next(): Promise<LabelledBatch | null> {
-    if (this.#pos >= this.#order.length) return Promise.resolve(null);
-    const idx = this.#order.slice(this.#pos, this.#pos + this.batch);
-    this.#pos += idx.length;
-    const x = new Float32Array(idx.length * PIX);
-    idx.forEach((k, i) => x.set(this.data.x.subarray(k * PIX, (k + 1) * PIX), i * PIX));
-    return Promise.resolve({
-      x,
-      y: Int32Array.from(idx, (k) => this.data.y[k]),
-      n: idx.length,
-      shape: SHAPE,
-    });
-  }
-  state() {
-    return { epoch: this.#epoch, pos: this.#pos };
-  }
-  restore(s: unknown) {
-    const st = s as { epoch: number; pos: number };
-    this.startEpoch(st.epoch);
-    this.#pos = st.pos;
-  }
-}
-
-function evalSource(data: { x: Float32Array; y: Int32Array }): EvalBatchSource {
-  return {
-    count: data.y.length,
-    async *batches() {
-      for (let i = 0; i < data.y.length; i += 16) {
-        const n = Math.min(16, data.y.length - i);
-        yield { x: data.x.slice(i * PIX, (i + n) * PIX), y: data.y.slice(i, i + n), n, shape: SHAPE };
-      }
-    },
-  };
-}
+import { evalSource, makeData, MemorySource, tinyGraph } from "./train_sources.ts";
 
 const engine = await createEngine({ engine: "tfjs", backend: "cpu" });
 const trainData = makeData(40, 1);
