@@ -45,6 +45,38 @@ async function setup(overrides: Record<string, unknown>) {
   return { config, student, provider, teacher };
 }
 
+/**
+ * Resumes the run in `runDir` with a fresh student and checks that it completes bitwise at
+ * `want`, with one metrics line per epoch (3); returns the setup for disposal.
+ */
+async function resumeExactly(
+  runDir: string,
+  want: StateDict,
+  trainData: TrainBatchSource,
+  overrides: Record<string, unknown>,
+) {
+  const c = await setup(overrides);
+  const resumed = await train({
+    config: c.config,
+    student: c.student,
+    provider: c.provider,
+    trainData,
+    testData: evalSource(testData),
+    runDir,
+    progress: quiet,
+    engineName: engine.name,
+    resume: true,
+  });
+  assert.equal(resumed.status, "completed");
+  const got = await weightsOf(c.student);
+  for (const [k, t] of want) {
+    assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
+  }
+  const lines = (await Deno.readTextFile(path.join(runDir, RUN_FILES.metrics))).trim().split("\n");
+  assert.equal(lines.length, 3);
+  return c;
+}
+
 async function weightsOf(m: TrainableModel): Promise<StateDict> {
   return await m.stateDict();
 }
@@ -142,25 +174,7 @@ for (
     });
     assert.equal(first.status, "interrupted");
     b.student.dispose();
-    const c = await setup({});
-    const resumed = await train({
-      config: c.config,
-      student: c.student,
-      provider: c.provider,
-      trainData: makeSource(),
-      testData: evalSource(testData),
-      runDir: dirB,
-      progress: quiet,
-      engineName: engine.name,
-      resume: true,
-    });
-    assert.equal(resumed.status, "completed");
-    const got = await weightsOf(c.student);
-    for (const [k, t] of want) {
-      assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
-    }
-    const lines = (await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n");
-    assert.equal(lines.length, 3);
+    const c = await resumeExactly(dirB, want, makeSource(), {});
     for (const o of [a, c]) {
       o.student.dispose();
       o.teacher.dispose();
@@ -292,25 +306,7 @@ for (
     assert.equal(ck.run?.student, b.config.student);
     b.student.dispose();
 
-    const c = await setup({ checkpointEvery: every });
-    const resumed = await train({
-      config: c.config,
-      student: c.student,
-      provider: c.provider,
-      trainData: makeSource(),
-      testData: evalSource(testData),
-      runDir: dirB,
-      progress: quiet,
-      engineName: engine.name,
-      resume: true,
-    });
-    assert.equal(resumed.status, "completed");
-    const got = await weightsOf(c.student);
-    for (const [k, t] of wantWeights) {
-      assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
-    }
-    const lines = (await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n");
-    assert.equal(lines.length, 3);
+    const c = await resumeExactly(dirB, wantWeights, makeSource(), { checkpointEvery: every });
     for (const o of [a, c]) {
       o.student.dispose();
       o.teacher.dispose();
@@ -360,23 +356,7 @@ Deno.test("Ctrl-C during an evaluation pass stops it at once with a checkpoint; 
     path.join(dirB, RUN_FILES.checkpoint),
   );
   assert.deepEqual([ck.loop.epoch, ck.loop.batchInEpoch], [2, 5]);
-  const c = await setup({});
-  await train({
-    config: c.config,
-    student: c.student,
-    provider: c.provider,
-    trainData: loaderSource(),
-    testData: evalSource(testData),
-    runDir: dirB,
-    progress: quiet,
-    engineName: engine.name,
-    resume: true,
-  });
-  const got = await weightsOf(c.student);
-  for (const [k, t] of want) {
-    assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs after resume`);
-  }
-  assert.equal((await Deno.readTextFile(path.join(dirB, RUN_FILES.metrics))).trim().split("\n").length, 3);
+  const c = await resumeExactly(dirB, want, loaderSource(), {});
   for (const o of [a, b, c]) {
     o.student.dispose();
     o.teacher.dispose();
