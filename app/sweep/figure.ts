@@ -19,11 +19,11 @@ import { categoricalColor } from "../../lib/plots/colors.ts";
 import { renderSvg } from "../../lib/plots/render.ts";
 import {
   element,
-  formatNumber,
   linearScale,
   niceTicks,
   plotFrame,
   svgDocument,
+  yGrid,
 } from "../../lib/plots/svg.ts";
 
 /** One panel: `values[column][row]` holds the seeds' values (empty where none finished). */
@@ -59,16 +59,7 @@ function panelSvg(p: FigurePanel, rows: string[], columns: string[], x0: number,
       p.title,
     ),
   ];
-  for (const t of ticks) {
-    parts.push(element("line", { x1: box.left, x2: box.right, y1: y(t), y2: y(t), stroke: "#e6e6e6" }));
-    parts.push(
-      element(
-        "text",
-        { x: box.left - 6, y: y(t) + 4, "text-anchor": "end", "font-size": 11 },
-        formatNumber(t),
-      ),
-    );
-  }
+  parts.push(...yGrid(box, ticks, y, 11));
   parts.push(plotFrame(box, "#444"));
   const groupW = (box.right - box.left) / Math.max(1, rows.length);
   rows.forEach((row, r) => {

@@ -13,7 +13,7 @@
  */
 
 import { categoricalColor } from "./colors.ts";
-import { element, formatNumber, linearScale, niceTicks, plotFrame, svgDocument } from "./svg.ts";
+import { element, formatNumber, linearScale, niceTicks, plotFrame, svgDocument, yGrid } from "./svg.ts";
 
 /** Size of a chart in SVG units (pixels at scale 1). */
 export interface ChartSize {
@@ -91,16 +91,7 @@ function axes(
     element("text", { x: width / 2, y: 26, "text-anchor": "middle", "font-size": 17 }, t.title),
     rows.svg,
   ];
-  for (const v of yt) {
-    parts.push(element("line", { x1: box.left, x2: box.right, y1: y(v), y2: y(v), stroke: "#e6e6e6" }));
-    parts.push(
-      element(
-        "text",
-        { x: box.left - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 12 },
-        formatNumber(v),
-      ),
-    );
-  }
+  parts.push(...yGrid(box, yt, y, 12));
   for (const v of xt) {
     parts.push(element("line", { x1: x(v), x2: x(v), y1: box.bottom, y2: box.bottom + 4, stroke: "#333" }));
     parts.push(

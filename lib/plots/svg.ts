@@ -157,3 +157,29 @@ export function plotFrame(box: PlotBox, stroke: string): string {
     stroke,
   });
 }
+
+/**
+ * Horizontal grid lines across `box` at each y tick, with the tick's label left of the box.
+ *
+ * @example
+ * ```ts
+ * import { yGrid } from "./svg.ts";
+ * const parts = yGrid({ left: 10, right: 50, top: 0, bottom: 40 }, [0, 1], (v) => 40 - 40 * v, 12);
+ * console.log(parts.length); // 4
+ * ```
+ */
+export function yGrid(
+  box: PlotBox,
+  ticks: readonly number[],
+  y: (v: number) => number,
+  fontSize: number,
+): string[] {
+  return ticks.flatMap((t) => [
+    element("line", { x1: box.left, x2: box.right, y1: y(t), y2: y(t), stroke: "#e6e6e6" }),
+    element(
+      "text",
+      { x: box.left - 6, y: y(t) + 4, "text-anchor": "end", "font-size": fontSize },
+      formatNumber(t),
+    ),
+  ]);
+}
