@@ -17,6 +17,7 @@
  */
 
 import { loadOnnxruntime, type Ort } from "../../deps.ts";
+import { threadsFromEnv } from "../threads_env.ts";
 
 /** An onnxruntime inference session. */
 export type OrtSession = Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
@@ -59,20 +60,7 @@ export const ORT_THREADS_ENV = "ORACLE_KD_THREADS";
  * ```
  */
 export function defaultThreads(): number {
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get(ORT_THREADS_ENV);
-  } catch {
-    // No env permission: every core.
-  }
-  if (fromEnv !== undefined && fromEnv.trim() !== "") {
-    const n = Number(fromEnv);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new Error(`${ORT_THREADS_ENV} must be a positive integer, got "${fromEnv}"`);
-    }
-    return n;
-  }
-  return Math.max(1, navigator.hardwareConcurrency || 1);
+  return threadsFromEnv(ORT_THREADS_ENV) ?? Math.max(1, navigator.hardwareConcurrency || 1);
 }
 
 /** Diagnostics a session may be created with (tools/profile_train_step.ts). */

@@ -22,6 +22,7 @@
  */
 
 import { loadTfjsWasmThreadedAssets, type Tf, type TfjsWasmModule } from "../../deps.ts";
+import { threadsFromEnv } from "../threads_env.ts";
 
 /** Environment variable that sets the XNNPACK thread count (1 = stock single-threaded backend). */
 export const WASM_THREADS_ENV = "ORACLE_KD_WASM_THREADS";
@@ -65,20 +66,8 @@ export function wasmThreadsStatus(): WasmThreadsStatus {
  * ```
  */
 export function defaultWasmThreads(): number {
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get(WASM_THREADS_ENV);
-  } catch {
-    // No env permission: use the hardware default.
-  }
-  if (fromEnv !== undefined && fromEnv.trim() !== "") {
-    const n = Number(fromEnv);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new Error(`${WASM_THREADS_ENV} must be a positive integer, got "${fromEnv}"`);
-    }
-    return Math.min(n, MAX_THREADS);
-  }
-  return Math.max(1, Math.min(navigator.hardwareConcurrency ?? 1, MAX_THREADS));
+  const n = threadsFromEnv(WASM_THREADS_ENV) ?? navigator.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(n, MAX_THREADS));
 }
 
 /**
