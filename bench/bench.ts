@@ -20,9 +20,8 @@
  */
 
 import * as path from "node:path";
-import { parseFlags, renderHelp } from "../lib/cli_args.ts";
-import { ConfigError, resolveFields } from "../lib/config.ts";
-import { readSettingsFile } from "../lib/config_file.ts";
+import { resolveScriptArgs } from "../lib/cli_args.ts";
+import { ConfigError } from "../lib/config.ts";
 import { bool, int, ints, text } from "../lib/config_spec.ts";
 import {
   alternate,
@@ -75,17 +74,13 @@ const SPEC = {
 
 let o;
 try {
-  const parsed = parseFlags("bench", FIELDS, Deno.args);
-  if (parsed.help) {
-    console.log(renderHelp("bench", SPEC));
-    Deno.exit(0);
-  }
-  o = resolveFields(FIELDS, parsed.config ? await readSettingsFile(parsed.config) : {}, parsed.values);
+  o = await resolveScriptArgs("bench", SPEC, Deno.args);
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
   console.error(`bench: ${e.message}`);
   Deno.exit(2);
 }
+if (o === null) Deno.exit(0);
 
 const MAIN_CASES = Object.keys(CASES).filter((c) => CASES[c].main);
 const labels = o.engines.split(",").map((s) => s.trim()).filter(Boolean);

@@ -19,9 +19,8 @@
 
 import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
-import { parseFlags, renderHelp } from "../lib/cli_args.ts";
-import { ConfigError, resolveFields } from "../lib/config.ts";
-import { readSettingsFile } from "../lib/config_file.ts";
+import { resolveScriptArgs } from "../lib/cli_args.ts";
+import { ConfigError } from "../lib/config.ts";
 import { bool, type ConfigOf, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
@@ -218,17 +217,13 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
 if (import.meta.main) {
   let o;
   try {
-    const parsed = parseFlags("memory", FIELDS, Deno.args);
-    if (parsed.help) {
-      console.log(renderHelp("memory", SPEC));
-      Deno.exit(0);
-    }
-    o = resolveFields(FIELDS, parsed.config ? await readSettingsFile(parsed.config) : {}, parsed.values);
+    o = await resolveScriptArgs("memory", SPEC, Deno.args);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     console.error(`memory: ${e.message}`);
     Deno.exit(2);
   }
+  if (o === null) Deno.exit(0);
   const r = await measureDistillMemory(o);
   if (o.json) console.log(JSON.stringify(r));
   else {

@@ -16,12 +16,15 @@
 import {
   type CommandSpec,
   ConfigError,
+  type ConfigOf,
   type FieldSpec,
   type FieldTable,
   flagName,
   GROUPS,
   nearest,
+  resolveFields,
 } from "./config.ts";
+import { readSettingsFile } from "./config_file.ts";
 
 /** What the command line asked for. */
 export interface ParsedFlags {
@@ -249,4 +252,41 @@ export function markdownSettings(spec: CommandSpec): string {
     }
   }
   return rows.join("\n");
+}
+
+/**
+ * A script's settings from its flags and `--config` file (flags win), for the scripts beside
+ * the CLI (bench, memory): null after printing the help for `-h`. Errors are
+ * {@link ConfigError}s; one found in the settings file names the file.
+ *
+ * @example
+ * ```ts
+ * import { int } from "./config_spec.ts";
+ * import { resolveScriptArgs } from "./cli_args.ts";
+ * const fields = { rounds: int("run", "rounds", 3, { min: 1 }) };
+ * const o = await resolveScriptArgs("bench", { summary: "s", example: "e", fields }, ["--rounds", "2"]);
+ * console.log(o?.rounds); // 2
+ * ```
+ */
+export async function resolveScriptArgs<F extends FieldTable>(
+  command: string,
+  spec: CommandSpec & { fields: F },
+  args: readonly string[],
+): Promise<ConfigOf<F> | null> {
+  const parsed = parseFlags(command, spec.fields, args);
+  if (parsed.help) {
+    console.log(renderHelp(command, spec));
+    return null;
+  }
+  let fromFile: Record<string, unknown> = {};
+  if (parsed.config !== undefined) {
+    fromFile = await readSettingsFile(parsed.config);
+    try {
+      resolveFields(spec.fields, fromFile);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      throw new ConfigError(`${parsed.config}: ${e.message}`);
+    }
+  }
+  return resolveFields(spec.fields, fromFile, parsed.values);
 }
