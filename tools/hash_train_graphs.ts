@@ -28,7 +28,6 @@ const METHODS: (WeightGradMethod | undefined)[] = [
   "im2col",
   "shifted_matmuls",
   "batch_folded",
-  "per_image",
 ];
 const SPECS: [string, TrainGraphSpec][] = [];
 for (const withTeacher of [false, true]) {

@@ -35,15 +35,14 @@ export interface ConvGeometry {
 
 /**
  * How the weight gradient is formulated. NCHW graphs (see {@link convWeightGrad}): `im2col`
- * (their default) or `shifted_matmuls`. NCHWc graphs (train_nchwc.ts): `batch_folded` (their
- * default: one GEMM per convolution with the batch in the inner dimension) or `per_image` (one
- * product per image, summed over the batch). A layout given another layout's method uses its
- * own default. `batch_folded` was measured slower on a 2-core AVX-512 machine (resnet20, batch 64:
- * 253 vs 172 ms per step on 2 threads, 329 vs 285 ms on 1; tools/profile_train_step.ts): MLAS runs
- * the long-inner-dimension, transposed-A products and the channels-last stacking below the
- * per-image products' speed.
+ * (the default) or `shifted_matmuls`. NCHWc graphs (train_nchwc.ts) compute one product per
+ * image summed over the batch, unless `batch_folded` asks for one GEMM per convolution with the
+ * batch in the inner dimension; a layout ignores the other layout's methods. `batch_folded` was
+ * measured slower on a 2-core AVX-512 machine (resnet20, batch 64: 253 vs 172 ms per step on 2
+ * threads, 329 vs 285 ms on 1; tools/profile_train_step.ts): MLAS runs the long-inner-dimension,
+ * transposed-A products and the channels-last stacking below the per-image products' speed.
  */
-export type WeightGradMethod = "im2col" | "shifted_matmuls" | "batch_folded" | "per_image";
+export type WeightGradMethod = "im2col" | "shifted_matmuls" | "batch_folded";
 
 /**
  * dL/dW [co, ci, k, k] of `y = conv(x, W)` given `dy` [n, co, oh, ow].
