@@ -35,21 +35,24 @@ function stateFromFixture(f: Fixture, prefix: string, keys: string[]): StateDict
   return sd;
 }
 
+/** The SGD and loss settings a golden file was made with (tools/make_golden_distill.py). */
+type SgdMeta = {
+  classes: number;
+  batch: number;
+  lr: number;
+  momentum: number;
+  weight_decay: number;
+  T: number;
+  alpha: number;
+  ce_weight: number;
+};
+
 for (const choice of PARITY_ENGINES) {
   for (const variant of ["plain", "nesterov"] as const) {
     const test = engineTest(`SGD distillation steps equal PyTorch (${choice.label}, ${variant})`, choice);
     Deno.test(test, async () => {
       const f = await loadFixture("sgd_golden.json");
-      const m = f.meta as {
-        classes: number;
-        batch: number;
-        lr: number;
-        momentum: number;
-        weight_decay: number;
-        T: number;
-        alpha: number;
-        ce_weight: number;
-      };
+      const m = f.meta as SgdMeta;
       const graph = buildModel("resnet8", { numClasses: m.classes });
       const keys = graph.params.map((p) => p.name);
       const engine = await createEngine(choice);
@@ -109,15 +112,7 @@ for (const choice of PARITY_ENGINES) {
 
 const REAL_FACTOR = 10;
 
-interface RealMeta {
-  classes: number;
-  batch: number;
-  lr: number;
-  momentum: number;
-  weight_decay: number;
-  T: number;
-  alpha: number;
-  ce_weight: number;
+interface RealMeta extends SgdMeta {
   gamma: number;
   rec_num: number;
   reduction: GradReduction;
