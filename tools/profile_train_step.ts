@@ -16,9 +16,11 @@
  * @module
  */
 
-import { Command } from "../lib/deps.ts";
+import { resolveScriptArgs } from "../lib/cli_args.ts";
+import { ConfigError } from "../lib/config.ts";
+import { bool, choice, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
-import { buildModel } from "../lib/models/zoo.ts";
+import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
 import { Rng } from "../lib/rng.ts";
 import { OnnxruntimeEngine } from "../lib/engines/onnxruntime/engine.ts";
 import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
@@ -26,36 +28,41 @@ import { createSession, ort } from "../lib/engines/onnxruntime/session.ts";
 import { compileTrainStep } from "../lib/engines/onnxruntime/train_graph.ts";
 import { compileTrainStepNchwc } from "../lib/engines/onnxruntime/train_nchwc.ts";
 import { momentumName, TRAIN_IO, type TrainGraphSpec } from "../lib/engines/onnxruntime/train_common.ts";
-import type { WeightGradMethod } from "../lib/engines/onnxruntime/conv_grad.ts";
+import { WEIGHT_GRAD_METHODS } from "../lib/engines/onnxruntime/conv_grad.ts";
 
-const program = new Command()
-  .name("profile_train_step")
-  .option("--arch <name>", "student architecture", "resnet20")
-  .option("--classes <n>", "classes", "100")
-  .option("--batch <n>", "batch size", "64")
-  .option("--threads <n>", "intra-op threads", "2")
-  .option("--steps <n>", "timed steps (after 2 warm-up steps)", "10")
-  .option("--layout <name>", "nchwc or nchw", "nchwc")
-  .option("--weight-grad <name>", "weight-gradient formulation (engine option weightGrad)")
-  .option("--kd", "distillation graph (teacher logits as an input)")
-  .option("--top <n>", "nodes to list", "25")
-  .option("--json <file>", "also write the tables as JSON");
-program.parse(["deno", "profile_train_step", ...Deno.args]);
-const o = program.opts<{
-  arch: string;
-  classes: string;
-  batch: string;
-  threads: string;
-  steps: string;
-  layout: string;
-  weightGrad?: string;
-  kd?: boolean;
-  top: string;
-  json?: string;
-}>();
-const n = Number(o.batch), threads = Number(o.threads), steps = Number(o.steps), k = Number(o.classes);
-const layout = o.layout === "nchw" ? "nchw" : "nchwc";
-const weightGrad = o.weightGrad as WeightGradMethod | undefined;
+const FIELDS = {
+  arch: choice("model", "student architecture", MODEL_NAMES, "resnet20"),
+  classes: int("model", "classes", 100, { min: 1 }),
+  batch: int("data", "batch size", 64, { min: 1 }),
+  threads: int("engine", "intra-op threads", 2, { min: 1 }),
+  steps: int("run", "timed steps (after 2 warm-up steps)", 10, { min: 1 }),
+  layout: choice("engine", "activation layout of the graph", ["nchwc", "nchw"], "nchwc"),
+  weightGrad: choice(
+    "engine",
+    "weight-gradient formulation (engine option weightGrad)",
+    WEIGHT_GRAD_METHODS,
+    "",
+  ),
+  kd: bool("loss", "distillation graph (teacher logits as an input)", false),
+  top: int("run", "nodes to list", 25, { min: 1 }),
+  json: text("run", "also write the tables as JSON to this file", "", { placeholder: "file" }),
+};
+const SPEC = {
+  summary: "onnxruntime's per-op profile of the student's training step",
+  example: "deno run -A tools/profile_train_step.ts --threads 1 --kd",
+  fields: FIELDS,
+};
+let o;
+try {
+  o = await resolveScriptArgs("profile_train_step", SPEC, Deno.args);
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`profile_train_step: ${e.message}`);
+  Deno.exit(2);
+}
+if (o === null) Deno.exit(0);
+const { batch: n, threads, steps, classes: k, layout } = o;
+const weightGrad = o.weightGrad || undefined;
 const graph = buildModel(o.arch, { numClasses: k });
 const weights = initStateDict(graph, 2);
 const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
@@ -193,7 +200,7 @@ for (const [op, t] of types) {
     }`,
   );
 }
-const top = Number(o.top);
+const top = o.top;
 console.log(`\ntop ${top} nodes`);
 const nodes = [...byNode.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top);
 for (const [name, r] of nodes) {

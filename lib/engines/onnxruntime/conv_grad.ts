@@ -42,7 +42,9 @@ export interface ConvGeometry {
  * threads, 329 vs 285 ms on 1; tools/profile_train_step.ts): MLAS runs the long-inner-dimension,
  * transposed-A products and the channels-last stacking below the per-image products' speed.
  */
-export type WeightGradMethod = "im2col" | "shifted_matmuls" | "batch_folded";
+export const WEIGHT_GRAD_METHODS = ["im2col", "shifted_matmuls", "batch_folded"] as const;
+/** One of {@link WEIGHT_GRAD_METHODS}. */
+export type WeightGradMethod = typeof WEIGHT_GRAD_METHODS[number];
 
 /**
  * dL/dW [co, ci, k, k] of `y = conv(x, W)` given `dy` [n, co, oh, ow].
