@@ -17,14 +17,7 @@
 
 import { categoricalColor } from "../../lib/plots/colors.ts";
 import { renderSvg } from "../../lib/plots/render.ts";
-import {
-  element,
-  linearScale,
-  niceTicks,
-  plotFrame,
-  svgDocument,
-  yGrid,
-} from "../../lib/plots/svg.ts";
+import { element, linearScale, niceTicks, plotFrame, svgDocument, yGrid } from "../../lib/plots/svg.ts";
 
 /** One panel: `values[column][row]` holds the seeds' values (empty where none finished). */
 export interface FigurePanel {
