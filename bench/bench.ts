@@ -20,8 +20,7 @@
  */
 
 import * as path from "node:path";
-import { resolveScriptArgs } from "../lib/cli_args.ts";
-import { ConfigError } from "../lib/config.ts";
+import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, int, ints, text } from "../lib/config_spec.ts";
 import {
   alternate,
@@ -72,15 +71,7 @@ const SPEC = {
   fields: FIELDS,
 };
 
-let o;
-try {
-  o = await resolveScriptArgs("bench", SPEC, Deno.args);
-} catch (e) {
-  if (!(e instanceof ConfigError)) throw e;
-  console.error(`bench: ${e.message}`);
-  Deno.exit(2);
-}
-if (o === null) Deno.exit(0);
+const o = await scriptSettings("bench", SPEC);
 
 const MAIN_CASES = Object.keys(CASES).filter((c) => CASES[c].main);
 const labels = o.engines.split(",").map((s) => s.trim()).filter(Boolean);

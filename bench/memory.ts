@@ -19,8 +19,7 @@
 
 import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
-import { resolveScriptArgs } from "../lib/cli_args.ts";
-import { ConfigError } from "../lib/config.ts";
+import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, type ConfigOf, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
@@ -215,15 +214,7 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
 }
 
 if (import.meta.main) {
-  let o;
-  try {
-    o = await resolveScriptArgs("memory", SPEC, Deno.args);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    console.error(`memory: ${e.message}`);
-    Deno.exit(2);
-  }
-  if (o === null) Deno.exit(0);
+  const o = await scriptSettings("memory", SPEC);
   const r = await measureDistillMemory(o);
   if (o.json) console.log(JSON.stringify(r));
   else {

@@ -290,3 +290,29 @@ export async function resolveScriptArgs<F extends FieldTable>(
   }
   return resolveFields(spec.fields, fromFile, parsed.values);
 }
+
+/**
+ * {@link resolveScriptArgs} over `Deno.args` for a script's entry point: exits 0 after `--help`
+ * and 2 with one line naming the script and the problem on a bad flag or settings file.
+ *
+ * @example
+ * ```ts ignore
+ * import { scriptSettings } from "./cli_args.ts";
+ * const o = await scriptSettings("bench", SPEC);
+ * ```
+ */
+export async function scriptSettings<F extends FieldTable>(
+  command: string,
+  spec: CommandSpec & { fields: F },
+): Promise<ConfigOf<F>> {
+  let o;
+  try {
+    o = await resolveScriptArgs(command, spec, Deno.args);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(`${command}: ${e.message}`);
+    Deno.exit(2);
+  }
+  if (o === null) Deno.exit(0);
+  return o;
+}

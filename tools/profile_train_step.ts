@@ -16,8 +16,7 @@
  * @module
  */
 
-import { resolveScriptArgs } from "../lib/cli_args.ts";
-import { ConfigError } from "../lib/config.ts";
+import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, choice, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
@@ -52,15 +51,7 @@ const SPEC = {
   example: "deno run -A tools/profile_train_step.ts --threads 1 --kd",
   fields: FIELDS,
 };
-let o;
-try {
-  o = await resolveScriptArgs("profile_train_step", SPEC, Deno.args);
-} catch (e) {
-  if (!(e instanceof ConfigError)) throw e;
-  console.error(`profile_train_step: ${e.message}`);
-  Deno.exit(2);
-}
-if (o === null) Deno.exit(0);
+const o = await scriptSettings("profile_train_step", SPEC);
 const { batch: n, threads, steps, classes: k, layout } = o;
 const weightGrad = o.weightGrad || undefined;
 const graph = buildModel(o.arch, { numClasses: k });
