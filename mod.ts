@@ -17,6 +17,7 @@ export * from "./lib/graph.ts";
 export { buildModel, MODEL_NAMES, type ModelName } from "./lib/models/zoo.ts";
 export type { ModelOptions } from "./lib/models/resnet.ts";
 export { initStateDict } from "./lib/models/init.ts";
+export { type ForwardMacs, forwardMacs, type Workload, workloadMacs } from "./lib/models/macs.ts";
 export type * from "./lib/engines/engine.ts";
 export { createEngine, ENGINE_NAMES, type EngineChoice, type EngineName } from "./lib/engines/registry.ts";
 export { BackendUnavailableError, TFJS_BACKENDS, type TfjsBackendName } from "./lib/engines/tfjs/backend.ts";

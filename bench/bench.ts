@@ -7,7 +7,10 @@
  * this CPU). Per case and thread count, every engine and both PyTorch layouts alternate round by
  * round (`--rounds` times, the order rotating each round), each run in its own process (so peak
  * memory is per case), and the medians of the rounds are compared. Writes everything, every
- * round included, to `.bench/bench_<time>.json`. A script that reports; it asserts nothing.
+ * round included, to `.bench/bench_<time>.json`. A second table gives each runner's dense-layer
+ * rate (GMAC/s: lib/models/macs.ts's multiply-accumulates per image times images/s) as a share of
+ * one yardstick, the first engine's resnet56 eval forward, and each case's ceiling at that rate.
+ * A script that reports; it asserts nothing.
  *
  *   deno task bench [--engines onnxruntime,tfjs-wasm,webgpu] [--threads 1,2] [--rounds 3] [--quick]
  *       [--no-torch] [--cases kd_step,train_step] [--batch 64]
@@ -25,6 +28,7 @@ import { bool, int, ints, text } from "../lib/config_spec.ts";
 import {
   alternate,
   caseBatch,
+  caseMacs,
   CASES,
   cpuModel,
   type Entry,
@@ -191,6 +195,43 @@ for (const threads of o.threads) {
   }
 }
 
+// Dense-layer arithmetic rate of every runner, against one yardstick: the first engine's resnet56
+// eval forward (its convolutions with BatchNorm folded in, nothing else to do), the rate its
+// kernels reach. A case run at the yardstick would take `ceiling` images/s.
+const gmacPerS = (v: Entry | string | undefined, name: string) =>
+  isRow(v) ? Number((v.images_per_s * caseMacs(name) / 1e9).toFixed(1)) : null;
+const runnerKeys = [...labels, ...(torchVer ? Object.keys(TORCH) : [])];
+const yardsticks: Record<string, number | null> = {};
+for (const threads of o.threads) {
+  const base = results[threads].eval_resnet56;
+  const yard = yardsticks[threads] = base ? gmacPerS(base.runs[labels[0]], "eval_resnet56") : null;
+  console.log(
+    `\nthreads ${threads}: dense-layer GMAC/s` +
+      (yard
+        ? ` (share of ${labels[0]}'s eval_resnet56 rate, ${yard} GMAC/s; ceiling: a case at that rate)`
+        : ""),
+  );
+  console.log(
+    `${"case".padEnd(14)} ${"GMAC/img".padStart(8)} ${"ceiling".padStart(11)}  ` +
+      columns.map((l) => l.padEnd(16)).join(" "),
+  );
+  for (const name of selected) {
+    const r = results[threads][name];
+    const cells = runnerKeys.map((key) => {
+      const rate = gmacPerS(r.runs[key], name);
+      if (rate === null) return "".padEnd(16);
+      return `${rate.toFixed(1).padStart(6)}${
+        yard ? ` (${(100 * rate / yard).toFixed(0).padStart(3)} %)` : ""
+      }`
+        .padEnd(16);
+    });
+    const ceiling = yard ? `${(yard * 1e9 / caseMacs(name)).toFixed(1).padStart(7)} img/s` : "".padStart(11);
+    console.log(
+      `${name.padEnd(14)} ${(caseMacs(name) / 1e9).toFixed(3).padStart(8)} ${ceiling}  ${cells.join(" ")}`,
+    );
+  }
+}
+
 // JSON: per engine, per thread count, per case: ours, torch_nchw, torch_channels_last (medians and
 // every round), and the two ratios.
 const engines: Record<string, Record<string, Record<string, unknown>>> = {};
@@ -202,6 +243,12 @@ for (const label of labels) {
       ((engines[label] ??= {})[threads] ??= {})[name] = {
         batch: r.batch,
         torch_case: r.torch_case,
+        gmac_per_image: caseMacs(name) / 1e9,
+        gmac_per_s: {
+          ours: gmacPerS(r.runs[label], name),
+          torch_nchw: gmacPerS(r.runs.torch_nchw, name),
+          torch_channels_last: gmacPerS(r.runs.torch_channels_last, name),
+        },
         ours: r.runs[label],
         torch_nchw: r.runs.torch_nchw ?? null,
         torch_channels_last: r.runs.torch_channels_last ?? null,
@@ -230,6 +277,8 @@ await Deno.writeTextFile(
       quick: o.quick,
       threads: o.threads,
       cases: selected,
+      // By thread count: the first engine's eval_resnet56 GMAC/s (null when not measured).
+      yardstick_gmac_per_s: yardsticks,
       engines,
     },
     null,

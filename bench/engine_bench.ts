@@ -34,6 +34,7 @@ import { createEngine, type EngineChoice } from "../lib/engines/registry.ts";
 import type { TfjsBackendName } from "../lib/engines/tfjs/backend.ts";
 import { WASM_THREADS_ENV } from "../lib/engines/tfjs/wasm_threads.ts";
 import { initStateDict } from "../lib/models/init.ts";
+import { workloadMacs } from "../lib/models/macs.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -64,6 +65,29 @@ export const CASES: Readonly<Record<string, CaseSpec>> = {
   kd_step_t110: { kind: "kd", teacher: "resnet110", student: "resnet20" },
   kd_step_overlap: { kind: "kd_overlap", teacher: "resnet56", student: "resnet20", torch: "kd_step" },
 };
+
+/**
+ * Dense-layer multiply-accumulates per image of a case (lib/models/macs.ts; CIFAR 32x32, 100
+ * classes): eval a forward; oracle the teacher's x* generation (rec_num 1) and response; train
+ * the student's SGD step; kd both.
+ */
+export function caseMacs(name: string): number {
+  const spec = CASES[name];
+  const net = (arch: string | undefined) => buildModel(arch!, { numClasses: 100 });
+  const teacher = (w: "forward" | "oracle") => workloadMacs(net(spec.teacher), [32, 32], w, ORACLE.recNum);
+  const student = () => workloadMacs(net(spec.student), [32, 32], "train");
+  switch (spec.kind) {
+    case "eval":
+      return teacher("forward");
+    case "oracle":
+      return teacher("oracle");
+    case "train":
+      return student();
+    case "kd":
+    case "kd_overlap":
+      return teacher("oracle") + student();
+  }
+}
 
 /** The PyTorch case a case of ours is compared with, or null. */
 export function torchCase(name: string): string | null {
