@@ -48,6 +48,7 @@ const SPEC = {
   summary: "peak resident memory of a paper-default distill run on full-size CIFAR-100",
   example: "deno run -A bench/memory.ts --steps 20",
   fields: FIELDS,
+  usage: "deno run -A bench/memory.ts",
 };
 
 /** What one measured run reports. */

@@ -38,7 +38,9 @@ export interface ParsedFlags {
 
 /**
  * Parses `args` against a command's fields. Values stay raw (strings) for the config layer to
- * check; unknown flags and missing values throw a {@link ConfigError} naming them.
+ * check; unknown flags and missing values throw a {@link ConfigError} naming them. The hint to
+ * list the flags names `usage --help` (`usage`: how the command is invoked; its deno task unless
+ * given).
  *
  * @example
  * ```ts
@@ -48,7 +50,12 @@ export interface ParsedFlags {
  * // unknown option --epoch for train (did you mean --epochs?); `deno task train --help` lists them
  * ```
  */
-export function parseFlags(command: string, fields: FieldTable, args: readonly string[]): ParsedFlags {
+export function parseFlags(
+  command: string,
+  fields: FieldTable,
+  args: readonly string[],
+  usage = `deno task ${command}`,
+): ParsedFlags {
   const byFlag = new Map(Object.entries(fields).map(([k, spec]) => [flagName(k), [k, spec] as const]));
   const out: ParsedFlags = { values: {}, help: false };
   for (let i = 0; i < args.length; i++) {
@@ -98,7 +105,7 @@ export function parseFlags(command: string, fields: FieldTable, args: readonly s
     const near = nearest(name, [...byFlag.keys(), "config", "help"]);
     throw new ConfigError(
       `unknown option --${name} for ${command}${near ? ` (did you mean --${near}?)` : ""}; ` +
-        `\`deno task ${command} --help\` lists them`,
+        `\`${usage} --help\` lists them`,
     );
   }
   return out;
@@ -153,6 +160,11 @@ function wrap(left: string, right: string, width: number, total: number): string
   return lines.map((l, i) => (i === 0 ? `  ${left}`.padEnd(width) : pad) + l);
 }
 
+/** How a command is invoked, without options: its spec's `usage`, else its deno task. */
+function invocation(command: string, spec: CommandSpec): string {
+  return spec.usage ?? `deno task ${command}`;
+}
+
 /**
  * A command's help: summary, usage, its flags grouped (data, model, teacher, oracle, loss,
  * optimiser, run, engine) with their true defaults, and an example.
@@ -183,7 +195,7 @@ export function renderHelp(command: string, spec: CommandSpec, total = 100): str
     ["run", "-h, --help", "show this help"],
   );
   const width = Math.min(32, Math.max(...rows.map(([, l]) => l.length)) + 4);
-  const lines = [`${command}: ${spec.summary}`, "", `Usage: deno task ${command} [options]`];
+  const lines = [`${command}: ${spec.summary}`, "", `Usage: ${invocation(command, spec)} [options]`];
   for (const g of GROUPS) {
     const inGroup = rows.filter(([group]) => group === g);
     if (!inGroup.length) continue;
@@ -256,8 +268,10 @@ export function markdownSettings(spec: CommandSpec): string {
 
 /**
  * A script's settings from its flags and `--config` file (flags win), for the scripts beside
- * the CLI (bench, memory): null after printing the help for `-h`. Errors are
- * {@link ConfigError}s; one found in the settings file names the file.
+ * the CLI (bench, memory, profile_train_step): null after printing the help for `-h`. Errors are
+ * {@link ConfigError}s; one found in the settings file names the file. A script without a deno
+ * task gives its invocation as the spec's `usage` (e.g. `deno run -A tools/x.ts`), which its help
+ * and error hints then name.
  *
  * @example
  * ```ts
@@ -273,7 +287,7 @@ export async function resolveScriptArgs<F extends FieldTable>(
   spec: CommandSpec & { fields: F },
   args: readonly string[],
 ): Promise<ConfigOf<F> | null> {
-  const parsed = parseFlags(command, spec.fields, args);
+  const parsed = parseFlags(command, spec.fields, args, invocation(command, spec));
   if (parsed.help) {
     console.log(renderHelp(command, spec));
     return null;

@@ -377,6 +377,11 @@ export interface CommandSpec {
   example: string;
   /** Its settings. */
   fields: FieldTable;
+  /**
+   * How it is invoked, without options, for help and error hints: `deno task <command>` when
+   * absent (a script without a task states its own, e.g. `deno run -A tools/x.ts`).
+   */
+  usage?: string;
 }
 
 /** Every command of the CLI, in help order. */

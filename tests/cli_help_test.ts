@@ -6,8 +6,15 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import denoConfig from "../deno.json" with { type: "json" };
-import { markdownSettings, shownDefault } from "../lib/cli_args.ts";
+import {
+  markdownSettings,
+  parseFlags,
+  renderHelp,
+  resolveScriptArgs,
+  shownDefault,
+} from "../lib/cli_args.ts";
 import { COMMANDS, flagName, GROUPS } from "../lib/config.ts";
+import { int } from "../lib/config_spec.ts";
 import { assertOneLineError, runCli } from "./cli_utils.ts";
 
 const title = (g: string) => `${g[0].toUpperCase()}${g.slice(1)}:`;
@@ -161,4 +168,45 @@ Deno.test("README: the settings tables are the field specs' and the library exam
   }
   const example = await Deno.readTextFile(new URL("../examples/library.ts", import.meta.url));
   assert.equal(block("example:library").trim(), "```ts\n" + example.trim() + "\n```");
+});
+
+Deno.test("a script's help and error hint name how it is run: its spec's usage, else its deno task", async () => {
+  const fields = { rounds: int("run", "rounds", 3, { min: 1 }) };
+  const script = { summary: "s", example: "deno run -A tools/x.ts", fields, usage: "deno run -A tools/x.ts" };
+  assert.match(renderHelp("x", script), /\nUsage: deno run -A tools\/x\.ts \[options\]\n/);
+  assert.ok(!renderHelp("x", script).includes("deno task"));
+  await assert.rejects(
+    () => resolveScriptArgs("x", script, ["--round", "2"]),
+    /^ConfigError: unknown option --round for x \(did you mean --rounds\?\); `deno run -A tools\/x\.ts --help` lists them$/,
+  );
+  // Without a usage (the CLI's commands, bench): the deno task.
+  const task = { summary: "s", example: "deno task x", fields };
+  assert.match(renderHelp("x", task), /\nUsage: deno task x \[options\]\n/);
+  assert.throws(() => parseFlags("x", fields, ["--round", "2"]), /; `deno task x --help` lists them$/);
+});
+
+Deno.test("the scripts' --help and bad-flag hint name a deno task that runs them, else `deno run -A <script>`", async () => {
+  const tasks: Record<string, string> = denoConfig.tasks;
+  const dec = new TextDecoder();
+  for (const script of ["bench/bench.ts", "bench/memory.ts", "tools/profile_train_step.ts"]) {
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script, ...args],
+        cwd: new URL("..", import.meta.url).pathname,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    };
+    const help = await run("--help");
+    assert.equal(help.code, 0, help.stderr);
+    const usage = help.stdout.match(/^Usage: (.+) \[options\]$/m)?.[1];
+    assert.ok(usage, `${script}: no usage line:\n${help.stdout}`);
+    const task = usage.match(/^deno task (\S+)$/)?.[1];
+    if (task !== undefined) assert.equal(tasks[task], `deno run -A ${script}`, `${script}: ${usage}`);
+    else assert.equal(usage, `deno run -A ${script}`);
+    const bad = await run("--no-such-flag");
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.ok(bad.stderr.trim().endsWith(`\`${usage} --help\` lists them`), `${script}: ${bad.stderr}`);
+  }
 });

@@ -50,6 +50,7 @@ const SPEC = {
   summary: "onnxruntime's per-op profile of the student's training step",
   example: "deno run -A tools/profile_train_step.ts --threads 1 --kd",
   fields: FIELDS,
+  usage: "deno run -A tools/profile_train_step.ts",
 };
 const o = await scriptSettings("profile_train_step", SPEC);
 const { batch: n, threads, steps, classes: k, layout } = o;
