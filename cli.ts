@@ -92,6 +92,7 @@ const ACTIONS: { [K in CommandName]: (c: ConfigOf<typeof COMMANDS[K]["fields"]>)
         arch: c.arch || undefined,
         opset: c.opset,
         keepBatchNorm: c.keepBatchnorm,
+        allowNonFinite: c.allowNonFinite,
         dataset: c.dataset ? datasetMetadata(c.dataset) : undefined,
         mean: c.mean,
         std: c.std,

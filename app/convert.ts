@@ -17,12 +17,17 @@ import { describeOnnx, formatOnnxDescription } from "../convert/onnx_describe.ts
 import { describeNonFinite, findNonFinite } from "../lib/non_finite.ts";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { decodeOnnxModel } from "../convert/onnx_proto.ts";
+import { CheckpointError } from "../convert/checkpoint_error.ts";
+import { OnnxFormatError } from "../convert/onnx_errors.ts";
 import { writeFileAtomic } from "../lib/atomic_file.ts";
 import { METADATA_DATASETS } from "../lib/config.ts";
 import { countParameters } from "../lib/graph.ts";
 import { datasetMetadata } from "../lib/data/metadata.ts";
 import { loadModelFile } from "./model_file.ts";
 import { checkChannels } from "./normalisation.ts";
+
+/** The flag of {@link ConvertOptions.allowNonFinite}, named by the refusals. */
+const ALLOW_FLAG = "--allow-non-finite";
 
 /** Options of {@link convertModel}. */
 export interface ConvertOptions {
@@ -37,8 +42,8 @@ export interface ConvertOptions {
   /** Keep BatchNormalization nodes instead of folding them into the convolutions. */
   keepBatchNorm?: boolean;
   /**
-   * Write the file even if weights hold NaN/±Inf (refused by default, naming the tensors; a
-   * source with such weights is refused when read unless this is set).
+   * Write the file even if weights hold NaN/±Inf (refused by default, naming the tensors and
+   * `--allow-non-finite`; a source with such weights is refused when read unless this is set).
    */
   allowNonFinite?: boolean;
   /** Dataset metadata to embed (name, normalisation, class names). */
@@ -60,7 +65,16 @@ export interface ConvertOptions {
  * ```
  */
 export async function convertModel(o: ConvertOptions): Promise<string> {
-  const src = await loadModelFile(o.from, { arch: o.arch, allowNonFinite: o.allowNonFinite });
+  const src = await loadModelFile(o.from, { arch: o.arch, allowNonFinite: o.allowNonFinite })
+    .catch((e) => {
+      // The readers refuse NaN/Inf sources; name the flag that lets this command take one.
+      if (!(e instanceof CheckpointError || e instanceof OnnxFormatError)) throw e;
+      if (!e.problem.startsWith("non-finite weights:")) throw e;
+      const problem = `${e.problem}; pass ${ALLOW_FLAG} to convert it anyway`;
+      throw e instanceof CheckpointError
+        ? new CheckpointError(e.fileName, problem)
+        : new OnnxFormatError(e.fileName, problem);
+    });
   const meta = src.metadata;
   const g = src.graph;
   if (o.dataset && (o.dataset.classNames.length !== g.numClasses || o.dataset.mean.length !== g.inChannels)) {
@@ -90,7 +104,8 @@ export async function convertModel(o: ConvertOptions): Promise<string> {
   const bad = findNonFinite(decodeOnnxModel(bytes, o.out).initializers.map((t) => [t.name, t] as const));
   if (bad.length > 0 && !o.allowNonFinite) {
     throw new Error(
-      `${o.out}: not written: the converted weights hold non-finite values: ${describeNonFinite(bad)}`,
+      `${o.out}: not written: the converted weights hold non-finite values: ${describeNonFinite(bad)}; ` +
+        `pass ${ALLOW_FLAG} to write it anyway`,
     );
   }
   await writeFileAtomic(o.out, bytes);

@@ -310,6 +310,11 @@ export const CONVERT_FIELDS = {
   }),
   opset: int("model", "ONNX opset", 13, { min: 13, max: 17 }),
   keepBatchnorm: bool("model", "keep BatchNormalization nodes instead of folding them", false),
+  allowNonFinite: bool(
+    "model",
+    "read and write weights holding NaN/Inf instead of refusing them (the output will not import)",
+    false,
+  ),
   dataset: choice(
     "data",
     "embed this dataset's normalisation, input size and class names",

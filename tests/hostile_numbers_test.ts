@@ -22,6 +22,7 @@ import type { StateDict } from "../lib/tensor.ts";
 import { NonFiniteLossError, RUN_FILES, train } from "../lib/trainer.ts";
 import { exists } from "../lib/fs_probe.ts";
 import { evalSource, makeData as makeShared, MemorySource, tinyGraph } from "./train_sources.ts";
+import { assertOneLineError, runCli } from "./cli_utils.ts";
 
 const DIR = Deno.makeTempDirSync({ prefix: "okd_hostile_numbers_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(DIR, { recursive: true }));
@@ -72,13 +73,42 @@ Deno.test("numbers: convert writes nothing for non-finite weights, even when onl
   await Deno.writeFile(bnSrc, exportOnnx(neg.g, neg.sd, { foldBatchNorm: false }));
   await assert.rejects(
     convertModel({ from: bnSrc, out: file("negvar_out.onnx") }),
-    /negvar_out\.onnx: not written: the converted weights hold non-finite values: conv1\.weight \(27 NaN of 432 values\), conv1\.bias \(1 NaN of 16 values\)$/,
+    /negvar_out\.onnx: not written: the converted weights hold non-finite values: conv1\.weight \(27 NaN of 432 values\), conv1\.bias \(1 NaN of 16 values\); pass --allow-non-finite to write it anyway$/,
   );
   assert.ok(!(await exists(file("negvar_out.onnx"))));
   // Forced, it is written (and the summary says the file is not importable, and why).
   const summary = await convertModel({ from: bnSrc, out: file("negvar_out.onnx"), allowNonFinite: true });
   assert.ok(await exists(file("negvar_out.onnx")));
   assert.match(summary, /non-finite weights/);
+});
+
+Deno.test("numbers: convert --allow-non-finite writes what is refused without it (NaN/Inf source, NaN from folding)", async () => {
+  const dir = await Deno.makeTempDir({ dir: DIR, prefix: "cli_" });
+  const inf = resnet8((s) => (s.get("conv1.weight")!.data[0] = Infinity));
+  await Deno.writeFile(path.join(dir, "inf.onnx"), exportOnnx(inf.g, inf.sd, { foldBatchNorm: false }));
+  const neg = resnet8((s) => (s.get("bn1.running_var")!.data[3] = -1));
+  await Deno.writeFile(path.join(dir, "negvar.onnx"), exportOnnx(neg.g, neg.sd, { foldBatchNorm: false }));
+  const cases: [string, RegExp][] = [
+    [
+      "inf.onnx",
+      /^error: inf\.onnx: non-finite weights: conv1\.weight \(1 \+Inf of 432 values\); .*; pass --allow-non-finite to convert it anyway$/,
+    ],
+    [
+      "negvar.onnx",
+      /^error: out_negvar\.onnx: not written: the converted weights hold non-finite values: conv1\.weight .*; pass --allow-non-finite to write it anyway$/,
+    ],
+  ];
+  for (const [src, refusal] of cases) {
+    const out = `out_${src}`;
+    assertOneLineError(await runCli(["convert", "--from", src, "--out", out], dir), refusal);
+    assert.ok(!(await exists(path.join(dir, out))), `${out} written without --allow-non-finite`);
+    const r = await runCli(["convert", "--from", src, "--out", out, "--allow-non-finite"], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`wrote {3}${out} `));
+    const written = await Deno.readFile(path.join(dir, out));
+    assert.throws(() => importOnnx(written, out), /non-finite weights: conv1\.weight/);
+    assert.ok(importOnnx(written, out, { allowNonFinite: true }).nonFinite.length > 0);
+  }
 });
 
 Deno.test("numbers: test --model stops on NaN logits and names the output instead of reporting metrics", async () => {
