@@ -1,14 +1,16 @@
 /**
- * onnxruntime's per-op profile of the student's training step (issue 13): where a step's time
- * goes, by op type and by node, and how much of a step is host work outside `session.run`.
+ * onnxruntime's per-op profile of the student's training step (issue 13), or with `--graph oracle`
+ * of the teacher's oracle graph: where a step's time goes, by op type and by node, and how much of
+ * a step is host work outside `session.run`.
  *
  * ```sh
  * deno run -A tools/profile_train_step.ts [--arch resnet20] [--classes 100] [--batch 64]
- *     [--threads 2] [--steps 10] [--layout nchwc|nchw] [--kd] [--top 25] [--json out.json]
+ *     [--threads 2] [--steps 10] [--layout nchwc|nchw] [--kd] [--graph train|oracle] [--top 25]
+ *     [--json out.json]
  * ```
  *
  * Three measurements, on the same graph the engine compiles:
- * 1. the engine's `trainStep` (seeded weights, random CIFAR-shaped batch), median ms per step;
+ * 1. the engine's `trainStep` or `oracle` (seeded weights, random CIFAR-shaped batch), median ms per step;
  * 2. `session.run` alone on a session with onnxruntime's profiler on (inputs built once), median
  *    ms per run; the difference to 1 is host time outside the session (feeds, copies, one-hot);
  * 3. the profiler's trace: node kernel times of the timed runs, summed per op type (with
@@ -27,6 +29,10 @@ import { createSession, ort } from "../lib/engines/onnxruntime/session.ts";
 import { compileTrainStep } from "../lib/engines/onnxruntime/train_graph.ts";
 import { compileTrainStepNchwc } from "../lib/engines/onnxruntime/train_nchwc.ts";
 import { momentumName, TRAIN_IO, type TrainGraphSpec } from "../lib/engines/onnxruntime/train_common.ts";
+import { compileFrozen, FROZEN_IO } from "../lib/engines/onnxruntime/frozen_graphs.ts";
+import { NCHW } from "../lib/engines/onnxruntime/frozen_layout.ts";
+import { nchwcLayout } from "../lib/engines/onnxruntime/frozen_nchwc.ts";
+import { lowerEvalNet } from "../lib/engines/onnxruntime/eval_net.ts";
 import { WEIGHT_GRAD_METHODS } from "../lib/engines/onnxruntime/conv_grad.ts";
 
 const FIELDS = {
@@ -43,6 +49,12 @@ const FIELDS = {
     "",
   ),
   kd: bool("loss", "distillation graph (teacher logits as an input)", false),
+  graph: choice(
+    "run",
+    "graph to profile: the student's training step, or the teacher's oracle (x* at gamma 0.5, rec_num 1, and the response on it)",
+    ["train", "oracle"],
+    "train",
+  ),
   top: int("run", "nodes to list", 25, { min: 1 }),
   json: text("run", "also write the tables as JSON to this file", "", { placeholder: "file" }),
 };
@@ -69,38 +81,50 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 // 1. The engine's whole step and 2. session.run alone, alternating (so load affects both alike).
 const engine = new OnnxruntimeEngine({ threads, layout, ...(weightGrad ? { weightGrad } : {}) });
-const student = await engine.loadTrainable(graph, weights, sgd);
 const block = layout === "nchwc" ? await nchwcBlockSize() : 0;
-const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd, weightGrad };
-const bytes = block > 0 ? compileTrainStepNchwc(graph, spec, block) : compileTrainStep(graph, spec);
-const dir = await Deno.makeTempDir({ prefix: "ort_profile_" });
 const ortNs = await ort();
-const plain = await createSession(bytes, threads, true);
-const session = await createSession(bytes, threads, true, { profilePrefix: `${dir}/train` });
+const tensor = (data: Float32Array, dims: readonly number[]) => new ortNs.Tensor("float32", data, dims);
 const onehot = new Float32Array(n * k);
 y.forEach((c, i) => onehot[i * k + c] = 1);
-const feeds: Record<string, InstanceType<typeof ortNs.Tensor>> = {
-  [TRAIN_IO.x]: new ortNs.Tensor("float32", x, [n, 3, 32, 32]),
-  [TRAIN_IO.onehot]: new ortNs.Tensor("float32", onehot, [n, k]),
-  [TRAIN_IO.lossWeights]: new ortNs.Tensor("float32", new Float32Array([0.5, loss.alpha, 2]), [3]),
-  [TRAIN_IO.sgd]: new ortNs.Tensor("float32", new Float32Array([0.05, 1]), [2]),
-};
-if (teacher) feeds[TRAIN_IO.teacher] = new ortNs.Tensor("float32", teacher, [n, k]);
-for (const p of graph.params) {
-  if (p.dtype !== "float32") continue;
-  feeds[p.name] = new ortNs.Tensor(
-    "float32",
-    Float32Array.from(weights.get(p.name)!.data as Float32Array),
-    p.shape,
-  );
-  if (p.kind === "param") {
-    feeds[momentumName(p.name)] = new ortNs.Tensor(
-      "float32",
-      new Float32Array(p.shape.reduce((a, b) => a * b, 1)),
-      p.shape,
-    );
+let bytes: Uint8Array;
+let engineStep: () => Promise<unknown>;
+let model: { dispose(): void };
+const feeds: Record<string, InstanceType<typeof ortNs.Tensor>> = {};
+if (o.graph === "oracle") {
+  const oracle = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
+  const frozen = await engine.loadFrozen(graph, weights);
+  model = frozen;
+  engineStep = () => frozen.oracle(batch, oracle);
+  const layoutOf = block > 0 ? nchwcLayout(block) : NCHW;
+  bytes = compileFrozen(lowerEvalNet(graph, weights), n, [3, 32, 32], {
+    kind: "oracle",
+    ...oracle,
+    keepInput: false,
+  }, layoutOf);
+  feeds[FROZEN_IO.x] = tensor(x, [n, 3, 32, 32]);
+  feeds[FROZEN_IO.onehot] = tensor(onehot, [n, k]);
+} else {
+  const student = await engine.loadTrainable(graph, weights, sgd);
+  model = student;
+  engineStep = () => student.trainStep(batch, teacher, loss, 0.05);
+  const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd, weightGrad };
+  bytes = block > 0 ? compileTrainStepNchwc(graph, spec, block) : compileTrainStep(graph, spec);
+  feeds[TRAIN_IO.x] = tensor(x, [n, 3, 32, 32]);
+  feeds[TRAIN_IO.onehot] = tensor(onehot, [n, k]);
+  feeds[TRAIN_IO.lossWeights] = tensor(new Float32Array([0.5, loss.alpha, 2]), [3]);
+  feeds[TRAIN_IO.sgd] = tensor(new Float32Array([0.05, 1]), [2]);
+  if (teacher) feeds[TRAIN_IO.teacher] = tensor(teacher, [n, k]);
+  for (const p of graph.params) {
+    if (p.dtype !== "float32") continue;
+    feeds[p.name] = tensor(Float32Array.from(weights.get(p.name)!.data as Float32Array), p.shape);
+    if (p.kind === "param") {
+      feeds[momentumName(p.name)] = tensor(new Float32Array(p.shape.reduce((a, b) => a * b, 1)), p.shape);
+    }
   }
 }
+const dir = await Deno.makeTempDir({ prefix: "ort_profile_" });
+const plain = await createSession(bytes, threads, true);
+const session = await createSession(bytes, threads, true, { profilePrefix: `${dir}/${o.graph}` });
 const timeRuns = async (s: typeof session) => {
   const times: number[] = [];
   for (let i = 0; i < steps + 2; i++) {
@@ -114,14 +138,14 @@ const timeRuns = async (s: typeof session) => {
 const stepTimes: number[] = [], plainTimes: number[] = [];
 for (let i = 0; i < steps + 2; i++) {
   const t0 = performance.now();
-  await student.trainStep(batch, teacher, loss, 0.05);
+  await engineStep();
   const t1 = performance.now();
   const out = await plain.run(feeds);
   const t2 = performance.now();
   for (const t of Object.values(out)) t.dispose();
   if (i >= 2) stepTimes.push(t1 - t0), plainTimes.push(t2 - t1);
 }
-student.dispose();
+model.dispose();
 await plain.release();
 // 3. session.run with onnxruntime's profiler.
 const runTimes = await timeRuns(session);
@@ -169,11 +193,15 @@ const runProfiledMs = median(timed.map((r) => r.dur / 1000));
 
 console.log(
   `${o.arch} (${k} classes) ${
-    o.kd ? "KD" : "CE"
-  } training step, batch ${n}, ${threads} thread(s), ${layout}` +
+    o.graph === "oracle" ? "oracle (x* and the response)" : `${o.kd ? "KD" : "CE"} training step`
+  }, batch ${n}, ${threads} thread(s), ${layout}` +
     `${block ? ` block ${block}` : ""}${weightGrad ? `, weightGrad ${weightGrad}` : ""}`,
 );
-console.log(`engine trainStep          ${stepMs.toFixed(1)} ms  (${(n / stepMs * 1000).toFixed(1)} img/s)`);
+console.log(
+  `${o.graph === "oracle" ? "engine oracle   " : "engine trainStep"}          ${stepMs.toFixed(1)} ms  (${
+    (n / stepMs * 1000).toFixed(1)
+  } img/s)`,
+);
 console.log(`session.run (no profiler) ${plainMs.toFixed(1)} ms`);
 console.log(`session.run (profiled)    ${runMs.toFixed(1)} ms  (model_run ${runProfiledMs.toFixed(1)} ms)`);
 console.log(`node kernels (sum)        ${nodeSum.toFixed(1)} ms  (profiled)`);
@@ -207,6 +235,7 @@ if (o.json) {
         batch: n,
         threads,
         layout,
+        graph: o.graph,
         kd: !!o.kd,
         step_ms: stepMs,
         plain_run_ms: plainMs,
