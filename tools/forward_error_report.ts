@@ -19,8 +19,7 @@
 import { buildModel } from "../lib/models/zoo.ts";
 import type { Graph } from "../lib/graph.ts";
 import type { StateDict } from "../lib/tensor.ts";
-import { compileTrainStep } from "../lib/engines/onnxruntime/train_graph.ts";
-import { compileTrainStepNchwc } from "../lib/engines/onnxruntime/train_nchwc.ts";
+import { compileTrainGraph } from "../lib/engines/onnxruntime/engine.ts";
 import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
 import {
   forwardName,
@@ -90,7 +89,7 @@ async function onnxruntimeActs(block: number): Promise<Acts> {
     sgd: { momentum: 0.9, weightDecay: 2.5e-4, nesterov: false, dampening: 0 },
     exposeForward: true,
   };
-  const bytes = block > 0 ? compileTrainStepNchwc(graph, spec, block) : compileTrainStep(graph, spec);
+  const bytes = compileTrainGraph(graph, spec, block);
   const session = await createSession(bytes);
   const onehot = new Float32Array(n * meta.classes);
   for (let i = 0; i < n; i++) onehot[i * meta.classes + y[i]] = 1;

@@ -23,20 +23,25 @@ import { bool, choice, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
 import { Rng } from "../lib/rng.ts";
-import { OnnxruntimeEngine } from "../lib/engines/onnxruntime/engine.ts";
+import {
+  compileFrozenGraph,
+  compileTrainGraph,
+  OnnxruntimeEngine,
+} from "../lib/engines/onnxruntime/engine.ts";
 import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
 import { createSession, ort } from "../lib/engines/onnxruntime/session.ts";
-import { compileTrainStep } from "../lib/engines/onnxruntime/train_graph.ts";
-import { compileTrainStepNchwc } from "../lib/engines/onnxruntime/train_nchwc.ts";
 import { momentumName, TRAIN_IO, type TrainGraphSpec } from "../lib/engines/onnxruntime/train_common.ts";
-import { compileFrozen, FROZEN_IO } from "../lib/engines/onnxruntime/frozen_graphs.ts";
-import { NCHW } from "../lib/engines/onnxruntime/frozen_layout.ts";
-import { nchwcLayout } from "../lib/engines/onnxruntime/frozen_nchwc.ts";
+import { FROZEN_IO } from "../lib/engines/onnxruntime/frozen_graphs.ts";
 import { lowerEvalNet } from "../lib/engines/onnxruntime/eval_net.ts";
 import { WEIGHT_GRAD_METHODS } from "../lib/engines/onnxruntime/conv_grad.ts";
 
 const FIELDS = {
-  arch: choice("model", "student architecture", MODEL_NAMES, "resnet20"),
+  arch: choice(
+    "model",
+    "architecture (the student's; with --graph oracle the teacher's)",
+    MODEL_NAMES,
+    "resnet20",
+  ),
   classes: int("model", "classes", 100, { min: 1 }),
   batch: int("data", "batch size", 64, { min: 1 }),
   threads: int("engine", "intra-op threads", 2, { min: 1 }),
@@ -59,7 +64,7 @@ const FIELDS = {
   json: text("run", "also write the tables as JSON to this file", "", { placeholder: "file" }),
 };
 const SPEC = {
-  summary: "onnxruntime's per-op profile of the student's training step",
+  summary: "onnxruntime's per-op profile of the student's training step or the teacher's oracle",
   example: "deno run -A tools/profile_train_step.ts --threads 1 --kd",
   fields: FIELDS,
   usage: "deno run -A tools/profile_train_step.ts",
@@ -95,12 +100,11 @@ if (o.graph === "oracle") {
   const frozen = await engine.loadFrozen(graph, weights);
   model = frozen;
   engineStep = () => frozen.oracle(batch, oracle);
-  const layoutOf = block > 0 ? nchwcLayout(block) : NCHW;
-  bytes = compileFrozen(lowerEvalNet(graph, weights), n, [3, 32, 32], {
+  bytes = compileFrozenGraph(lowerEvalNet(graph, weights), n, [3, 32, 32], {
     kind: "oracle",
     ...oracle,
     keepInput: false,
-  }, layoutOf);
+  }, block);
   feeds[FROZEN_IO.x] = tensor(x, [n, 3, 32, 32]);
   feeds[FROZEN_IO.onehot] = tensor(onehot, [n, k]);
 } else {
@@ -108,7 +112,7 @@ if (o.graph === "oracle") {
   model = student;
   engineStep = () => student.trainStep(batch, teacher, loss, 0.05);
   const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd, weightGrad };
-  bytes = block > 0 ? compileTrainStepNchwc(graph, spec, block) : compileTrainStep(graph, spec);
+  bytes = compileTrainGraph(graph, spec, block);
   feeds[TRAIN_IO.x] = tensor(x, [n, 3, 32, 32]);
   feeds[TRAIN_IO.onehot] = tensor(onehot, [n, k]);
   feeds[TRAIN_IO.lossWeights] = tensor(new Float32Array([0.5, loss.alpha, 2]), [3]);

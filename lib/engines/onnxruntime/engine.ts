@@ -51,7 +51,7 @@ import { nchwcBlockSize } from "./nchwc.ts";
 import { defaultThreads, type Feed, runSession, SessionCache } from "./session.ts";
 import { compileTrainStep } from "./train_graph.ts";
 import { compileTrainStepNchwc, trainNchwcCompatible } from "./train_nchwc.ts";
-import { momentumName, TRAIN_IO, updatedName } from "./train_common.ts";
+import { momentumName, TRAIN_IO, type TrainGraphSpec, updatedName } from "./train_common.ts";
 import type { WeightGradMethod } from "./conv_grad.ts";
 
 /** Engine options. */
@@ -115,8 +115,22 @@ export class OnnxruntimeEngine implements Engine {
   }
 }
 
-/** Compiles a frozen graph in NCHWc layout when `block` > 0, else in plain NCHW. */
-function compileFrozenAny(
+/**
+ * The frozen graph the engine runs: NCHWc layout when `block` > 0, else plain NCHW (tools that
+ * profile or inspect the engine's graphs call this too).
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { initStateDict } from "../../models/init.ts";
+ * import { lowerEvalNet } from "./eval_net.ts";
+ * import { compileFrozenGraph } from "./engine.ts";
+ * const g = buildModel("resnet8");
+ * const bytes = compileFrozenGraph(lowerEvalNet(g, initStateDict(g, 0)), 2, [3, 32, 32], { kind: "forward" }, 0);
+ * console.log(bytes.length > 0); // true
+ * ```
+ */
+export function compileFrozenGraph(
   net: EvalNet,
   n: number,
   image: readonly [number, number, number],
@@ -124,6 +138,22 @@ function compileFrozenAny(
   block: number,
 ): Uint8Array {
   return compileFrozen(net, n, image, spec, block > 0 ? nchwcLayout(block) : NCHW);
+}
+
+/**
+ * The training-step graph the engine runs: NCHWc layout when `block` > 0, else plain NCHW.
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "../../models/zoo.ts";
+ * import { compileTrainGraph } from "./engine.ts";
+ * const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+ * const spec = { n: 2, image: [3, 32, 32] as const, withTeacher: false, sgd };
+ * console.log(compileTrainGraph(buildModel("resnet8"), spec, 0).length > 0); // true
+ * ```
+ */
+export function compileTrainGraph(graph: Graph, spec: TrainGraphSpec, block: number): Uint8Array {
+  return block > 0 ? compileTrainStepNchwc(graph, spec, block) : compileTrainStep(graph, spec);
 }
 
 /** Rejects batches whose image shape does not fit the graph. */
@@ -210,7 +240,7 @@ class OrtFrozen implements FrozenModel {
     const key = `${JSON.stringify(spec)}:${batch.n}:${batch.shape.join("x")}`;
     const session = await this.sessions.get(
       key,
-      () => compileFrozenAny(this.net, batch.n, batch.shape, spec, this.block),
+      () => compileFrozenGraph(this.net, batch.n, batch.shape, spec, this.block),
     );
     return await runSession(session, feeds);
   }
@@ -262,9 +292,7 @@ class OrtTrainable implements TrainableModel {
       key,
       () => {
         const spec = { n, image: batch.shape, withTeacher, sgd: this.sgd, weightGrad: this.opts.weightGrad };
-        return this.block > 0
-          ? compileTrainStepNchwc(this.graph, spec, this.block)
-          : compileTrainStep(this.graph, spec);
+        return compileTrainGraph(this.graph, spec, this.block);
       },
     );
     const first = this.#momentum === null;
@@ -313,7 +341,7 @@ class OrtTrainable implements TrainableModel {
     const key = `forward:${batch.n}:${batch.shape.join("x")}`;
     const session = await this.#evalSessions.get(key, () => {
       const net = lowerEvalNet(this.graph, this.#stateDictSync());
-      return compileFrozenAny(net, batch.n, batch.shape, { kind: "forward" }, this.block);
+      return compileFrozenGraph(net, batch.n, batch.shape, { kind: "forward" }, this.block);
     });
     return (await runSession(session, { [FROZEN_IO.x]: imageFeed(batch) }))[FROZEN_IO.logits];
   }
