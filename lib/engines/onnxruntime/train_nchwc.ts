@@ -148,7 +148,8 @@ const GROUPED_ROW_SHIFTS_MIN_HEIGHT = 16;
 
 class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   readonly plan: TrainFusion;
-  readonly #filledKernels = new Map<string, string>();
+  /** Constant kernels by what they hold, so each is one initializer however often it is used. */
+  readonly #constants = new Map<string, string>();
 
   constructor(graph: Graph, spec: TrainGraphSpec, readonly block: number) {
     super(graph, spec, `${graph.arch}_train_step_nchwc`);
@@ -392,8 +393,10 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * [n, k*ci, h*(w+2p)]; dy channels-last on the same grid, one copy per column offset kw. One
    * batched MatMul per kw, [k*ci, h*(w+2p)] x [h*(w+2p), co] per image (the large operand on the
    * left: MLAS runs this orientation about twice as fast as dy^T x window), then a sum over the
-   * batch. The shifted copies come from one-hot depthwise NCHWc convolutions (multi-threaded,
-   * zero fill included) rather than Pad/Slice (single-threaded).
+   * batch. The shifted copies come from one-hot convolutions (multi-threaded, zero fill
+   * included) rather than Pad/Slice (single-threaded): for the input at
+   * {@link GROUPED_ROW_SHIFTS_MIN_HEIGHT} and above one grouped NCHW convolution writing the
+   * stacked operand, below it k depthwise NCHWc ones reordered and joined.
    */
   #weightGradRowShifts(
     node: ConvNode,
@@ -476,14 +479,9 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * shifted by row offset kh (plain NCHW, for {@link #weightGradRowShifts}).
    */
   #rowShiftsKernel(c: number, k: number): string {
-    const key = `row_shifts:${c}:${k}`;
-    let name = this.#filledKernels.get(key);
-    if (!name) {
-      const data = new Float32Array(c * k * k);
+    return this.#constant(`row_shifts:${c}:${k}`, [c * k, 1, k, 1], (data) => {
       for (let i = 0; i < c * k; i++) data[i * k + (i % k)] = 1;
-      this.#filledKernels.set(key, name = this.b.constant(data, [c * k, 1, k, 1]));
-    }
-    return name;
+    });
   }
 
   /**
@@ -512,17 +510,12 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * NCHWc depthwise order ([c/B, 1, kh, kw, B]).
    */
   #shiftKernel(c: number, kh: number, kw: number, tap: number): string {
-    const key = `shift:${c}:${kh}x${kw}:${tap}`;
-    let name = this.#filledKernels.get(key);
-    if (!name) {
-      const taps = kh * kw;
-      const data = new Float32Array(c * taps);
+    const taps = kh * kw;
+    return this.#constant(`shift:${c}:${kh}x${kw}:${tap}`, [c, 1, kh, kw], (data) => {
       for (let i = 0; i < c; i++) {
         data[(Math.floor(i / this.block) * taps + tap) * this.block + (i % this.block)] = 1;
       }
-      this.#filledKernels.set(key, name = this.b.constant(data, [c, 1, kh, kw]));
-    }
-    return name;
+    });
   }
 
   /**
@@ -680,10 +673,16 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
 
   /** A constant depthwise kernel [c, 1, 1, 1] filled with `v`. */
   #filled(c: number, v: number): string {
-    const key = `${c}:${v}`;
-    let name = this.#filledKernels.get(key);
+    return this.#constant(`${c}:${v}`, [c, 1, 1, 1], (data) => data.fill(v));
+  }
+
+  /** The constant `key` of shape `dims`, zeros then `fill`ed, made on first use. */
+  #constant(key: string, dims: number[], fill: (data: Float32Array) => void): string {
+    let name = this.#constants.get(key);
     if (!name) {
-      this.#filledKernels.set(key, name = this.b.constant(new Float32Array(c).fill(v), [c, 1, 1, 1]));
+      const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
+      fill(data);
+      this.#constants.set(key, name = this.b.constant(data, dims));
     }
     return name;
   }
