@@ -198,8 +198,10 @@ for (const threads of o.threads) {
 // Dense-layer arithmetic rate of every runner, against one yardstick: the first engine's resnet56
 // eval forward (its convolutions with BatchNorm folded in, nothing else to do), the rate its
 // kernels reach. A case run at the yardstick would take `ceiling` images/s.
+// Computed once per case: each builds the case's networks.
+const macs: Record<string, number> = Object.fromEntries(selected.map((name) => [name, caseMacs(name)]));
 const gmacPerS = (v: Entry | string | undefined, name: string) =>
-  isRow(v) ? Number((v.images_per_s * caseMacs(name) / 1e9).toFixed(1)) : null;
+  isRow(v) ? Number((v.images_per_s * macs[name] / 1e9).toFixed(1)) : null;
 const runnerKeys = [...labels, ...(torchVer ? Object.keys(TORCH) : [])];
 const yardsticks: Record<string, number | null> = {};
 for (const threads of o.threads) {
@@ -225,9 +227,9 @@ for (const threads of o.threads) {
       }`
         .padEnd(16);
     });
-    const ceiling = yard ? `${(yard * 1e9 / caseMacs(name)).toFixed(1).padStart(7)} img/s` : "".padStart(11);
+    const ceiling = yard ? `${(yard * 1e9 / macs[name]).toFixed(1).padStart(7)} img/s` : "".padStart(11);
     console.log(
-      `${name.padEnd(14)} ${(caseMacs(name) / 1e9).toFixed(3).padStart(8)} ${ceiling}  ${cells.join(" ")}`,
+      `${name.padEnd(14)} ${(macs[name] / 1e9).toFixed(3).padStart(8)} ${ceiling}  ${cells.join(" ")}`,
     );
   }
 }
@@ -243,7 +245,7 @@ for (const label of labels) {
       ((engines[label] ??= {})[threads] ??= {})[name] = {
         batch: r.batch,
         torch_case: r.torch_case,
-        gmac_per_image: caseMacs(name) / 1e9,
+        gmac_per_image: macs[name] / 1e9,
         gmac_per_s: {
           ours: gmacPerS(r.runs[label], name),
           torch_nchw: gmacPerS(r.runs.torch_nchw, name),
