@@ -26,6 +26,7 @@ import { Rng } from "../lib/rng.ts";
 import {
   compileFrozenGraph,
   compileTrainGraph,
+  oneHot,
   OnnxruntimeEngine,
 } from "../lib/engines/onnxruntime/engine.ts";
 import { nchwcBlockSize } from "../lib/engines/onnxruntime/nchwc.ts";
@@ -74,6 +75,7 @@ const { batch: n, threads, steps, classes: k, layout } = o;
 const weightGrad = o.weightGrad || undefined;
 const graph = buildModel(o.arch, { numClasses: k });
 const weights = initStateDict(graph, 2);
+const LR = 0.05;
 const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
 const loss = { ceWeight: 0.5, alpha: o.kd ? 1 : 0, temperature: 2 };
 const rng = new Rng(0);
@@ -89,8 +91,7 @@ const engine = new OnnxruntimeEngine({ threads, layout, ...(weightGrad ? { weigh
 const block = layout === "nchwc" ? await nchwcBlockSize() : 0;
 const ortNs = await ort();
 const tensor = (data: Float32Array, dims: readonly number[]) => new ortNs.Tensor("float32", data, dims);
-const onehot = new Float32Array(n * k);
-y.forEach((c, i) => onehot[i * k + c] = 1);
+const onehot = oneHot(y, n, k);
 let bytes: Uint8Array;
 let engineStep: () => Promise<unknown>;
 let model: { dispose(): void };
@@ -110,13 +111,14 @@ if (o.graph === "oracle") {
 } else {
   const student = await engine.loadTrainable(graph, weights, sgd);
   model = student;
-  engineStep = () => student.trainStep(batch, teacher, loss, 0.05);
+  engineStep = () => student.trainStep(batch, teacher, loss, LR);
   const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd, weightGrad };
   bytes = compileTrainGraph(graph, spec, block);
   feeds[TRAIN_IO.x] = tensor(x, [n, 3, 32, 32]);
   feeds[TRAIN_IO.onehot] = tensor(onehot, [n, k]);
-  feeds[TRAIN_IO.lossWeights] = tensor(new Float32Array([0.5, loss.alpha, 2]), [3]);
-  feeds[TRAIN_IO.sgd] = tensor(new Float32Array([0.05, 1]), [2]);
+  feeds[TRAIN_IO.lossWeights] = tensor(new Float32Array([loss.ceWeight, loss.alpha, loss.temperature]), [3]);
+  // The engine's feed from its second step on (dampening 0).
+  feeds[TRAIN_IO.sgd] = tensor(new Float32Array([LR, 1]), [2]);
   if (teacher) feeds[TRAIN_IO.teacher] = tensor(teacher, [n, k]);
   for (const p of graph.params) {
     if (p.dtype !== "float32") continue;

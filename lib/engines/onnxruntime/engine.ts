@@ -169,8 +169,16 @@ function checkBatch(graph: Graph, batch: ImageBatch): void {
   }
 }
 
-/** Labels to a one-hot [n, k] matrix (the graphs take labels in this form). */
-function oneHot(labels: Int32Array, n: number, k: number): Float32Array {
+/**
+ * Labels to a one-hot [n, k] matrix (the graphs take labels in this form).
+ *
+ * @example
+ * ```ts
+ * import { oneHot } from "./engine.ts";
+ * console.log(oneHot(new Int32Array([1, 0]), 2, 2)); // Float32Array(4) [ 0, 1, 1, 0 ]
+ * ```
+ */
+export function oneHot(labels: Int32Array, n: number, k: number): Float32Array {
   if (labels.length !== n) throw new Error(`batch has ${n} images but ${labels.length} labels`);
   const out = new Float32Array(n * k);
   for (let i = 0; i < n; i++) {
