@@ -18,7 +18,7 @@ import { resolveConfig } from "../lib/config.ts";
 import { GraphBuilder } from "../lib/graph.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
-import { createResponseProvider, type ResponseProvider } from "../lib/oracle.ts";
+import { createResponseProvider, registerResponseProvider, type ResponseProvider } from "../lib/oracle.ts";
 import { createProgress, type Progress } from "../lib/progress.ts";
 import { Rng } from "../lib/rng.ts";
 import { maxAbsDiff, type StateDict } from "../lib/tensor.ts";
@@ -201,6 +201,23 @@ async function run(overlap: boolean, opts: { dir?: string; abortAt?: number; res
 function sameWeights(got: StateDict, want: StateDict, what: string) {
   for (const [k, t] of want) assert.equal(maxAbsDiff(got.get(k)!.data, t.data), 0, `${k} differs ${what}`);
 }
+
+Deno.test("a registered provider answers on its teacher's thread unless it says otherwise", () => {
+  const teacher = (concurrent: boolean) => ({
+    concurrent,
+    forward: () => Promise.resolve(new Float32Array(1)),
+  });
+  registerResponseProvider("test-doubled", (t) => ({ name: "test-doubled", respond: (b) => t.forward(b) }));
+  registerResponseProvider(
+    "test-inline",
+    (t) => ({ name: "test-inline", concurrent: false, respond: (b) => t.forward(b) }),
+  );
+  for (const on of [true, false]) {
+    const t = teacher(on) as unknown as FrozenModel;
+    assert.equal(createResponseProvider("test-doubled", t, ORACLE).concurrent, on);
+    assert.equal(createResponseProvider("test-inline", t, ORACLE).concurrent, false);
+  }
+});
 
 Deno.test("training with the teacher one batch ahead on its worker gives bitwise the same student as without", async () => {
   const off = await run(false);

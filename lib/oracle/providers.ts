@@ -34,9 +34,9 @@ export interface ResponseProvider {
   /** Teacher logits [n, K] for the batch. */
   respond(batch: LabelledBatch): Promise<Float32Array>;
   /**
-   * True when responses are computed on a thread of their own (the teacher's
-   * {@link FrozenModel.concurrent}): the trainer then asks for the next batch's response while
-   * the student steps on the current one.
+   * True when responses are computed on a thread of their own: the trainer then asks for the
+   * next batch's response while the student steps on the current one. Unset, it is the
+   * teacher's {@link FrozenModel.concurrent} ({@link createResponseProvider} fills it in).
    */
   readonly concurrent?: boolean;
 }
@@ -49,7 +49,6 @@ const registry = new Map<string, ResponseProviderFactory>([
     "plain",
     (teacher) => ({
       name: "plain",
-      concurrent: teacher.concurrent === true,
       respond: (b) => teacher.forward(b),
     }),
   ],
@@ -59,7 +58,6 @@ const registry = new Map<string, ResponseProviderFactory>([
       validateOracleOptions(opts);
       return {
         name: "oracle",
-        concurrent: teacher.concurrent === true,
         respond: async (b) => (await oracleResponse(teacher, b, opts)).logits,
       };
     },
@@ -114,7 +112,10 @@ export function createResponseProvider(
       `unknown response provider "${name}"; choose one of ${responseProviderNames().join(", ")}`,
     );
   }
-  return factory(teacher, opts);
+  // Every provider answers on its teacher's thread unless it says otherwise.
+  const p = factory(teacher, opts);
+  if (p.concurrent !== undefined) return p;
+  return { name: p.name, respond: (b) => p.respond(b), concurrent: teacher.concurrent === true };
 }
 
 /**
