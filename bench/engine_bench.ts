@@ -132,7 +132,6 @@ async function runCase(
   n: number,
   quick: boolean,
 ): Promise<Row> {
-  const engine = await createEngine(choice);
   const rng = new Rng(0);
   const x = new Float32Array(n * 3 * 32 * 32);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
@@ -152,15 +151,16 @@ async function runCase(
     throw new Error("kd_step_overlap splits --threads between teacher and student: needs at least 2");
   }
   const studentThreads = Math.floor(threads / 2);
+  // The overlap's teacher has an engine on its worker; the student one with its share of threads.
+  const engine = await createEngine(overlap ? { ...choice, threads: studentThreads } : choice);
   const teacher: FrozenModel | null = !t
     ? null
     : overlap
     ? await loadFrozenInWorker({ ...choice, threads: threads - studentThreads }, t.g, t.w)
     : await engine.loadFrozen(t.g, t.w);
-  const studentEngine = overlap ? await createEngine({ ...choice, threads: studentThreads }) : engine;
-  const student = s ? await studentEngine.loadTrainable(s.g, s.w, SGD) : null;
+  const student = s ? await engine.loadTrainable(s.g, s.w, SGD) : null;
   // kd_overlap: two batches of the same images take turns (one is on the teacher's worker).
-  const ring = [batch, { ...batch, x: batch.x.slice() }];
+  const ring = overlap ? [batch, { ...batch, x: batch.x.slice() }] : [];
   let turn = 0;
   let ahead: Promise<OracleResult> | null = null;
   const step = async () => {
