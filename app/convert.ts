@@ -17,8 +17,6 @@ import { describeOnnx, formatOnnxDescription } from "../convert/onnx_describe.ts
 import { describeNonFinite, findNonFinite } from "../lib/non_finite.ts";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { decodeOnnxModel } from "../convert/onnx_proto.ts";
-import { CheckpointError } from "../convert/checkpoint_error.ts";
-import { OnnxFormatError } from "../convert/onnx_errors.ts";
 import { writeFileAtomic } from "../lib/atomic_file.ts";
 import { METADATA_DATASETS } from "../lib/config.ts";
 import { countParameters } from "../lib/graph.ts";
@@ -65,16 +63,11 @@ export interface ConvertOptions {
  * ```
  */
 export async function convertModel(o: ConvertOptions): Promise<string> {
-  const src = await loadModelFile(o.from, { arch: o.arch, allowNonFinite: o.allowNonFinite })
-    .catch((e) => {
-      // The readers refuse NaN/Inf sources; name the flag that lets this command take one.
-      if (!(e instanceof CheckpointError || e instanceof OnnxFormatError)) throw e;
-      if (!e.problem.startsWith("non-finite weights:")) throw e;
-      const problem = `${e.problem}; pass ${ALLOW_FLAG} to convert it anyway`;
-      throw e instanceof CheckpointError
-        ? new CheckpointError(e.fileName, problem)
-        : new OnnxFormatError(e.fileName, problem);
-    });
+  const src = await loadModelFile(o.from, {
+    arch: o.arch,
+    allowNonFinite: o.allowNonFinite,
+    nonFiniteHint: `pass ${ALLOW_FLAG} to convert it anyway`,
+  });
   const meta = src.metadata;
   const g = src.graph;
   if (o.dataset && (o.dataset.classNames.length !== g.numClasses || o.dataset.mean.length !== g.inChannels)) {

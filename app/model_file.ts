@@ -19,6 +19,7 @@ import { type ModelMetadata, parseModelMetadata } from "../convert/onnx_metadata
 import { readCheckpoint } from "../convert/pth.ts";
 import type { Graph } from "../lib/graph.ts";
 import type { StateDict } from "../lib/tensor.ts";
+import type { NonFinitePolicy } from "../lib/non_finite.ts";
 
 /** A loaded network. */
 export interface LoadedModel {
@@ -35,11 +36,9 @@ export interface LoadedModel {
 }
 
 /** Options of {@link loadModelFile}. */
-export interface LoadModelOptions {
+export interface LoadModelOptions extends NonFinitePolicy {
   /** Architecture for a .pth file (checked strictly); inferred when absent. */
   arch?: string;
-  /** Accept NaN/±Inf weights instead of refusing the file (they are refused by default). */
-  allowNonFinite?: boolean;
 }
 
 /**
@@ -60,7 +59,7 @@ export async function loadModelFile(file: string, opts: LoadModelOptions = {}): 
   }
   if (bytes.length === 0) throw new Error(`${file}: the file is empty`);
   if (isOnnx(file, bytes)) {
-    const imp = importOnnx(bytes, file, { allowNonFinite: opts.allowNonFinite });
+    const imp = importOnnx(bytes, file, opts);
     const metadata = parseModelMetadata(imp.metadata, file);
     if (opts.arch && metadata.arch && opts.arch !== metadata.arch) {
       throw new Error(`${file}: the ONNX metadata says ${metadata.arch}, but --arch ${opts.arch} was given`);
@@ -72,7 +71,7 @@ export async function loadModelFile(file: string, opts: LoadModelOptions = {}): 
       }, ${imp.graph.numClasses} classes`;
     return { graph: imp.graph, weights: imp.weights, description, format: "onnx", metadata };
   }
-  const ck = readCheckpoint(bytes, file, { allowNonFinite: opts.allowNonFinite });
+  const ck = readCheckpoint(bytes, file, opts);
   const fit = fitZooModel(ck.stateDict, file, { arch: opts.arch });
   return {
     graph: fit.graph,

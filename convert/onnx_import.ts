@@ -30,7 +30,12 @@ import {
 } from "../lib/graph.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { int64Scalar, numel, type StateDict } from "../lib/tensor.ts";
-import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "../lib/non_finite.ts";
+import {
+  findNonFinite,
+  type NonFinitePolicy,
+  nonFiniteRefusal,
+  type NonFiniteTensor,
+} from "../lib/non_finite.ts";
 import { OnnxFormatError } from "./onnx_errors.ts";
 import { parseModelMetadata } from "./onnx_metadata.ts";
 import {
@@ -61,10 +66,7 @@ export interface OnnxImport {
 }
 
 /** Options of {@link importOnnx}. */
-export interface OnnxImportOptions {
-  /** Accept NaN/±Inf weights (listed in {@link OnnxImport.nonFinite}) instead of refusing the file. */
-  allowNonFinite?: boolean;
-}
+export type OnnxImportOptions = NonFinitePolicy;
 
 /** Oldest and newest ai.onnx operator sets the importer accepts. */
 export const ONNX_IMPORT_OPSETS = { min: 11, max: 18 } as const;
@@ -148,7 +150,7 @@ export function importOnnxModel(
   if (imp.nonFinite.length > 0 && !options.allowNonFinite) {
     throw new OnnxFormatError(
       fileName,
-      `non-finite weights: ${describeNonFinite(imp.nonFinite)}; a model with NaN/Inf weights is refused`,
+      nonFiniteRefusal(imp.nonFinite, options.nonFiniteHint),
     );
   }
   return imp;

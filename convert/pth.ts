@@ -18,7 +18,12 @@
 
 import type { HostTensor, StateDict } from "../lib/tensor.ts";
 import { CheckpointError, withFileName } from "./checkpoint_error.ts";
-import { describeNonFinite, findNonFinite, type NonFiniteTensor } from "../lib/non_finite.ts";
+import {
+  findNonFinite,
+  type NonFinitePolicy,
+  nonFiniteRefusal,
+  type NonFiniteTensor,
+} from "../lib/non_finite.ts";
 import { PyGlobal, PyObject, shortRepr, unpickle } from "./pickle.ts";
 import { tensorValues, toHostTensor } from "./tensor_view.ts";
 import { TorchTensorRef, torchUnpickleOptions } from "./torch_pickle.ts";
@@ -46,10 +51,7 @@ export interface Checkpoint {
 }
 
 /** Options of {@link readCheckpoint}. */
-export interface ReadCheckpointOptions {
-  /** Accept NaN/±Inf weights (they are listed in {@link Checkpoint.nonFinite}) instead of refusing. */
-  allowNonFinite?: boolean;
-}
+export type ReadCheckpointOptions = NonFinitePolicy;
 
 /**
  * Limits on what a checkpoint may make the reader build, whatever its pickle says.
@@ -171,7 +173,7 @@ export function readCheckpoint(
   if (nonFinite.length > 0 && !options.allowNonFinite) {
     throw new CheckpointError(
       fileName,
-      `non-finite weights: ${describeNonFinite(nonFinite)}; a model with NaN/Inf weights is refused`,
+      nonFiniteRefusal(nonFinite, options.nonFiniteHint),
     );
   }
   const out: Checkpoint = { stateDict: dict, format: found.format, extra, nonFinite };

@@ -89,3 +89,28 @@ export function describeNonFinite(list: readonly NonFiniteTensor[], max = 3): st
   const shown = list.slice(0, max).map(one).join(", ");
   return list.length > max ? `${shown} and ${list.length - max} more` : shown;
 }
+
+/** How a model reader treats weights holding NaN or ±Inf. */
+export interface NonFinitePolicy {
+  /** Accept them (the reader lists them) instead of refusing the file. */
+  allowNonFinite?: boolean;
+  /** Appended to the refusal: how the caller's user accepts such a file anyway (e.g. a flag). */
+  nonFiniteHint?: string;
+}
+
+/**
+ * The problem a reader reports when it refuses non-finite weights (`hint` from
+ * {@link NonFinitePolicy.nonFiniteHint}, if any, at the end).
+ *
+ * @example
+ * ```ts
+ * import { nonFiniteRefusal } from "./non_finite.ts";
+ * const bad = [{ name: "w", nan: 1, posInf: 0, negInf: 0, count: 4 }];
+ * console.log(nonFiniteRefusal(bad, "pass --allow-non-finite"));
+ * // non-finite weights: w (1 NaN of 4 values); a model with NaN/Inf weights is refused; pass --allow-non-finite
+ * ```
+ */
+export function nonFiniteRefusal(list: readonly NonFiniteTensor[], hint?: string): string {
+  const problem = `non-finite weights: ${describeNonFinite(list)}; a model with NaN/Inf weights is refused`;
+  return hint ? `${problem}; ${hint}` : problem;
+}
