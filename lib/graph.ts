@@ -160,6 +160,19 @@ export interface Graph {
 }
 
 /**
+ * Output size of a convolution along one axis (floor division, as PyTorch and ONNX).
+ *
+ * @example
+ * ```ts
+ * import { convOut } from "./graph.ts";
+ * console.log(convOut(32, { k: 3, stride: 2, pad: 1 })); // 16
+ * ```
+ */
+export function convOut(size: number, op: { k: number; stride: number; pad: number }): number {
+  return Math.floor((size + 2 * op.pad - op.k) / op.stride) + 1;
+}
+
+/**
  * Builds a {@link Graph} layer by layer, registering parameters with PyTorch names.
  *
  * @example

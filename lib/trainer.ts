@@ -470,26 +470,31 @@ export async function evaluate(
   return acc.result();
 }
 
-/** A training batch, the loader's position right after it, and its teacher response when asked ahead. */
+/** A training batch, and when fetched ahead the loader's position right after it and its response. */
 interface FetchedBatch {
   batch: LabelledBatch;
-  loader: unknown;
+  /**
+   * The loader's position right after this batch (ahead only: otherwise the loader has not moved
+   * on, and a checkpoint reads its own state).
+   */
+  loader?: unknown;
   /** The response, already asked for (ahead only). */
   teacher: Promise<Float32Array> | null;
 }
 
 /**
- * The next batch of the epoch (null at its end) with the loader's position after it; with a
- * concurrent provider its teacher response is asked for at once. A failure of that response
+ * The next batch of the epoch (null at its end); fetched ahead (a concurrent provider), also the
+ * loader's position after it and its teacher response, asked for at once. A failure of that response
  * surfaces when the batch is reached (it is marked handled here, so it is never an unhandled
  * rejection if the run stops first).
  */
 async function fetchBatch(o: TrainerOptions, ahead: boolean): Promise<FetchedBatch | null> {
   const batch = await o.trainData.next();
   if (!batch) return null;
+  if (!ahead) return { batch, teacher: null };
   const loader = o.trainData.state();
-  const teacher = ahead ? o.provider!.respond(batch) : null;
-  teacher?.catch(() => {});
+  const teacher = o.provider!.respond(batch);
+  teacher.catch(() => {});
   return { batch, loader, teacher };
 }
 

@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { Graph } from "../graph.ts";
+import { convOut, type Graph } from "../graph.ts";
 
 /** Forward MACs per image: all dense layers, and the part in layers that read the image. */
 export interface ForwardMacs {
@@ -47,7 +47,7 @@ export function forwardMacs(graph: Graph, [h, w]: readonly [number, number]): Fo
     let out = [ih, iw];
     if (node.op === "conv") {
       const [co, ci, k] = weight.get(node.weight)!;
-      out = [ih, iw].map((s) => Math.floor((s + 2 * node.pad - k) / node.stride) + 1);
+      out = [ih, iw].map((s) => convOut(s, { k, stride: node.stride, pad: node.pad }));
       macs = co * ci * k * k * out[0] * out[1];
     } else if (node.op === "linear") {
       const [o, i] = weight.get(node.weight)!;

@@ -32,8 +32,6 @@ import { gradAccumulator } from "./grad_accumulator.ts";
 import { nonNegativeValues } from "./lrp_graph.ts";
 import { crossEntropyGrad } from "./loss_ops.ts";
 
-export { convOut, flipTranspose } from "./frozen_layout.ts";
-export type { ForwardValues } from "./frozen_ops.ts";
 /** What a frozen model computes. Inputs: `x` [n, c, h, w] and, for gradients, `onehot` [n, K]. */
 export type FrozenGraphKind =
   | { kind: "forward" }

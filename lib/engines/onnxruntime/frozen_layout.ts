@@ -14,6 +14,7 @@
  * @module
  */
 
+import { convOut } from "../../graph.ts";
 import type { OnnxBuilder } from "../../onnx/builder.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
@@ -142,19 +143,6 @@ export function partKey(base: string, part: WeightPart): string {
 export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: WeightPart): string {
   const bias = op.bias!;
   return c.consts.get(op, partKey("bias", part), () => c.b.constant(weightPart(bias, part), [bias.length]));
-}
-
-/**
- * Output size of a convolution along one axis.
- *
- * @example
- * ```ts
- * import { convOut } from "./frozen_layout.ts";
- * console.log(convOut(32, { k: 3, stride: 2, pad: 1 })); // 16
- * ```
- */
-export function convOut(size: number, op: { k: number; stride: number; pad: number }): number {
-  return Math.floor((size + 2 * op.pad - op.k) / op.stride) + 1;
 }
 
 /**

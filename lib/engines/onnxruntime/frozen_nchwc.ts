@@ -23,10 +23,10 @@
  * @module
  */
 
+import { convOut } from "../../graph.ts";
 import type { EvalConv, EvalNet, EvalOp } from "./eval_net.ts";
 import {
   biasConst,
-  convOut,
   flipTranspose,
   type FrozenLayout,
   type FusionPlan,

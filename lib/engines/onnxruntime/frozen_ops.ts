@@ -14,13 +14,12 @@
  * @module
  */
 
-import type { BatchNormNode, GraphNode, LayerKind } from "../../graph.ts";
+import { type BatchNormNode, convOut, type GraphNode, type LayerKind } from "../../graph.ts";
 import { batchNormScaleShift, type BatchNormValues, foldBatchNorm } from "../../models/batchnorm_fold.ts";
 import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalOp } from "./eval_net.ts";
 import {
   biasConst,
-  convOut,
   type FrozenLayout,
   type FusionPlan,
   type LayoutContext,

@@ -19,10 +19,9 @@
  * @module
  */
 
-import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
+import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
 import { floatAttr } from "../../onnx/builder.ts";
 import { type ConvGeometry, convInputGrad, convWeightGrad } from "./conv_grad.ts";
-import { convOut } from "./frozen_graphs.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
 import { type BnStats, TrainEmitter } from "./train_emitter.ts";

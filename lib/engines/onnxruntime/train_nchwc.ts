@@ -18,9 +18,8 @@
  * @module
  */
 
-import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
+import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
 import { shiftedWindows } from "./conv_grad.ts";
-import { convOut } from "./frozen_graphs.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
