@@ -53,11 +53,24 @@ export abstract class TrainEmitter<Saved extends BnStats> implements TrainStepSt
   /** BatchNorm node -> what its backward rule and the running statistics need. */
   readonly bnSaved = new Map<string, Saved>();
   readonly #paramShapes: Map<string, number[]>;
+  /** Constants by what they hold, so each is one initializer however often it is used. */
+  readonly #constants = new Map<string, string>();
 
   constructor(readonly graph: Graph, readonly spec: TrainGraphSpec, modelName: string) {
     this.b = new OnnxBuilder(modelName);
     this.n = spec.n;
     this.#paramShapes = new Map(graph.params.map((p) => [p.name, p.shape]));
+  }
+
+  /** The constant `key` of shape `dims`, zeros then `fill`ed, made on first use. */
+  protected constant(key: string, dims: number[], fill: (data: Float32Array) => void): string {
+    let name = this.#constants.get(key);
+    if (!name) {
+      const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
+      fill(data);
+      this.#constants.set(key, name = this.b.constant(data, dims));
+    }
+    return name;
   }
 
   /** Serialises the whole training step. */

@@ -50,8 +50,6 @@ interface BnSaved extends BnStats {
 }
 
 class NchwTrainEmitter extends TrainEmitter<BnSaved> {
-  readonly #filledConsts = new Map<string, string>();
-
   constructor(graph: Graph, spec: TrainGraphSpec) {
     super(graph, spec, `${graph.arch}_train_step`);
   }
@@ -204,12 +202,6 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
   }
 
   #filled(c: number, v: number): string {
-    const key = `${v}:${c}`;
-    let name = this.#filledConsts.get(key);
-    if (!name) {
-      name = this.b.constant(new Float32Array(c).fill(v), [c]);
-      this.#filledConsts.set(key, name);
-    }
-    return name;
+    return this.constant(`${v}:${c}`, [c], (data) => data.fill(v));
   }
 }

@@ -4,8 +4,9 @@
  * the graph (a few kilobytes), so every forward convolution and every input-gradient convolution
  * runs on MLAS's direct NCHWc kernels. BatchNorm is applied as a 1x1 depthwise NCHWc convolution
  * that also adds the residual and applies the ReLU (one pass for `relu(bn(x) + shortcut)`), and
- * its backward is two such passes. Weight gradients use channels-last windows of the input
- * (free for one block of channels) and one MatMul per kernel offset over the whole batch.
+ * its backward is two such passes. Weight gradients of stride-1 convolutions multiply row-shifted
+ * NCHW copies of the input by column-shifted channels-last copies of dy, one MatMul per kernel
+ * column per image, summed over the batch; strided ones use the k*k windows of the input.
  *
  * @example
  * ```ts
@@ -147,8 +148,6 @@ const GROUPED_ROW_SHIFTS_MIN_HEIGHT = 16;
 
 class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   readonly plan: TrainFusion;
-  /** Constant kernels by what they hold, so each is one initializer however often it is used. */
-  readonly #constants = new Map<string, string>();
 
   constructor(graph: Graph, spec: TrainGraphSpec, readonly block: number) {
     super(graph, spec, `${graph.arch}_train_step_nchwc`);
@@ -478,7 +477,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * shifted by row offset kh (plain NCHW, for {@link #weightGradRowShifts}).
    */
   #rowShiftsKernel(c: number, k: number): string {
-    return this.#constant(`row_shifts:${c}:${k}`, [c * k, 1, k, 1], (data) => {
+    return this.constant(`row_shifts:${c}:${k}`, [c * k, 1, k, 1], (data) => {
       for (let i = 0; i < c * k; i++) data[i * k + (i % k)] = 1;
     });
   }
@@ -510,7 +509,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    */
   #shiftKernel(c: number, kh: number, kw: number, tap: number): string {
     const taps = kh * kw;
-    return this.#constant(`shift:${c}:${kh}x${kw}:${tap}`, [c, 1, kh, kw], (data) => {
+    return this.constant(`shift:${c}:${kh}x${kw}:${tap}`, [c, 1, kh, kw], (data) => {
       for (let i = 0; i < c; i++) {
         data[(Math.floor(i / this.block) * taps + tap) * this.block + (i % this.block)] = 1;
       }
@@ -518,10 +517,12 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   }
 
   /**
-   * dW of a strided convolution (or one reading the image) from its k*k input windows: each
-   * window [n, ci, oh, ow] is cut by a one-hot depthwise convolution with the convolution's
-   * stride and padding (onnxruntime's strided Slice is far slower), reordered to NCHW, stacked
-   * into [n, k*k*ci, oh*ow] and multiplied by dy channels-last [n, oh*ow, co] per image.
+   * dW of a strided or 1x1 convolution from its k*k input windows: each window [n, ci, oh, ow]
+   * of a blocked input is cut by a one-hot depthwise convolution with the convolution's stride
+   * and padding (onnxruntime's strided Slice is far slower), reordered to NCHW, stacked into
+   * [n, k*k*ci, oh*ow] and multiplied by dy channels-last [n, oh*ow, co] per image; windows of
+   * the plain NCHW image are Pad and strided Slices. `folded` (weightGrad `batch_folded`) puts
+   * the blocked windows side by side channels-last instead, for one GEMM over the whole batch.
    */
   #weightGradWindows(
     node: ConvNode,
@@ -672,18 +673,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
 
   /** A constant depthwise kernel [c, 1, 1, 1] filled with `v`. */
   #filled(c: number, v: number): string {
-    return this.#constant(`${c}:${v}`, [c, 1, 1, 1], (data) => data.fill(v));
-  }
-
-  /** The constant `key` of shape `dims`, zeros then `fill`ed, made on first use. */
-  #constant(key: string, dims: number[], fill: (data: Float32Array) => void): string {
-    let name = this.#constants.get(key);
-    if (!name) {
-      const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
-      fill(data);
-      this.#constants.set(key, name = this.b.constant(data, dims));
-    }
-    return name;
+    return this.constant(`${c}:${v}`, [c, 1, 1, 1], (data) => data.fill(v));
   }
 
   /** A blocked activation in plain NCHW (diagnostics: exposeForward). */
