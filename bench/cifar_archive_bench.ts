@@ -12,14 +12,10 @@ import { gzip, writeTar } from "../lib/data/archive.ts";
 import { fileDigest } from "../lib/data/checksum.ts";
 import { readCifarArchive } from "../lib/data/cifar.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
+import { peakRssMb } from "../lib/peak_memory.ts";
 
 function peakRssMiB(): string {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
-    return m ? (Number(m[1]) / 1024).toFixed(0) : "n/a";
-  } catch {
-    return "n/a";
-  }
+  return peakRssMb()?.toFixed(0) ?? "n/a";
 }
 
 function records(n: number): Uint8Array {

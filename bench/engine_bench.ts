@@ -36,6 +36,7 @@ import { WASM_THREADS_ENV } from "../lib/engines/tfjs/wasm_threads.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { workloadMacs } from "../lib/models/macs.ts";
 import { buildModel } from "../lib/models/zoo.ts";
+import { peakRssMb } from "../lib/peak_memory.ts";
 import { Rng } from "../lib/rng.ts";
 
 /** What one case measures. */
@@ -209,17 +210,9 @@ async function runCase(
     ms_median: round(med),
     ms_min: round(times[0]),
     images_per_s: round((n / med) * 1000, 1),
-    peak_rss_mb: round(peakRssMb(), 1),
+    // VmHWM on Linux, the current resident size elsewhere.
+    peak_rss_mb: round(peakRssMb() ?? Deno.memoryUsage().rss / 2 ** 20, 1),
   };
-}
-
-/** Peak resident set size of this process (VmHWM on Linux, current RSS elsewhere). */
-function peakRssMb(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
-    if (m) return Number(m[1]) / 1024;
-  } catch { /* not Linux */ }
-  return Deno.memoryUsage().rss / 2 ** 20;
 }
 
 function round(v: number, digits = 2): number {

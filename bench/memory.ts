@@ -23,6 +23,7 @@ import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, type ConfigOf, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
+import { peakRssMb } from "../lib/peak_memory.ts";
 
 const FIELDS = {
   steps: int("run", "training steps of batch 64 before the epoch ends (then the full test evaluation)", 20, {
@@ -116,15 +117,6 @@ async function placeTeacher(dir: string): Promise<{ flag: string[]; description:
   return { flag: ["--teacher", file], description: "resnet56 (seeded weights as ONNX; ../shared is absent)" };
 }
 
-function vmHwmMb(pid: number): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-    return m ? Number(m[1]) / 1024 : null;
-  } catch {
-    return null; // exited
-  }
-}
-
 /** Runs one measured distill run and reports its peak. */
 export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<MemoryReport> {
   const tmp = await Deno.makeTempDir({ prefix: "oracle_kd_memory_" });
@@ -164,7 +156,7 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
         for (const p of parts) {
           if (!p.trim()) continue;
           lines.push(p.trim());
-          if (/^epoch \d+:/.test(p.trim())) byEpoch.push(Number((vmHwmMb(child.pid) ?? peak).toFixed(1)));
+          if (/^epoch \d+:/.test(p.trim())) byEpoch.push(Number((peakRssMb(child.pid) ?? peak).toFixed(1)));
         }
       }
       if (rest.trim()) lines.push(rest.trim());
@@ -177,7 +169,7 @@ export async function measureDistillMemory(o: ConfigOf<typeof FIELDS>): Promise<
       return s;
     });
     while (!done) {
-      const hwm = vmHwmMb(child.pid);
+      const hwm = peakRssMb(child.pid);
       if (hwm !== null && hwm > peak) {
         if (o.trace && Math.floor(hwm / 50) > Math.floor(peak / 50)) {
           console.error(

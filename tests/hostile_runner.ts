@@ -18,6 +18,7 @@ import { parseIdx } from "../lib/data/idx.ts";
 import { gunzip, readTar } from "../lib/data/archive.ts";
 import { decodeSafetensors } from "../lib/safetensors.ts";
 import { CIFAR_SPECS, parseCifarRecords } from "../lib/data/cifar.ts";
+import { peakRssMb as peakRss } from "../lib/peak_memory.ts";
 
 const READERS: Record<string, (bytes: Uint8Array, file: string) => unknown> = {
   pth: (b, f) => readCheckpoint(b, f),
@@ -36,18 +37,9 @@ const READERS: Record<string, (bytes: Uint8Array, file: string) => unknown> = {
   cifar: (b, f) => parseCifarRecords([{ bytes: b, source: f }], CIFAR_SPECS.cifar10),
 };
 
-function status(): string {
-  try {
-    return Deno.readTextFileSync("/proc/self/status");
-  } catch {
-    return "";
-  }
-}
-
 /** Peak resident memory since the last reset, MiB (current RSS where /proc is missing). */
 function peakRssMb(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(status());
-  return m ? Number(m[1]) / 1024 : Deno.memoryUsage().rss / 2 ** 20;
+  return peakRss() ?? Deno.memoryUsage().rss / 2 ** 20;
 }
 
 /** Frees the previous file's garbage and resets the peak (Linux clear_refs "5"). */
