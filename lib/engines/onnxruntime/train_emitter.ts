@@ -17,6 +17,7 @@
  */
 
 import type { BatchNormNode, ConvNode, Graph, GraphNode } from "../../graph.ts";
+import type { ConvGeometry } from "./conv_grad.ts";
 import { OnnxBuilder } from "../../onnx/builder.ts";
 import { type GradAccumulator, gradAccumulator } from "./grad_accumulator.ts";
 import { emitTrainStep, type TrainGraphSpec, type TrainStepState } from "./train_common.ts";
@@ -60,6 +61,14 @@ export abstract class TrainEmitter<Saved extends BnStats> implements TrainStepSt
     this.b = new OnnxBuilder(modelName);
     this.n = spec.n;
     this.#paramShapes = new Map(graph.params.map((p) => [p.name, p.shape]));
+  }
+
+  /** Sizes of convolution `node` in this graph: batch, channels, kernel, stride, padding, extents. */
+  protected convGeometry(node: ConvNode): ConvGeometry {
+    const [co, ci, k] = this.shapeOf(node.weight);
+    const [, h, w] = this.shapes.get(node.inputs[0])!;
+    const [, oh, ow] = this.shapes.get(node.output)!;
+    return { n: this.n, ci, co, k, stride: node.stride, pad: node.pad, h, w, oh, ow };
   }
 
   /** The constant `key` of shape `dims`, zeros then `fill`ed, made on first use. */

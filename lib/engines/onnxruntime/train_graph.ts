@@ -21,7 +21,7 @@
 
 import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
 import { floatAttr } from "../../onnx/builder.ts";
-import { type ConvGeometry, convInputGrad, convWeightGrad } from "./conv_grad.ts";
+import { convInputGrad, convWeightGrad } from "./conv_grad.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
 import { type BnStats, TrainEmitter } from "./train_emitter.ts";
@@ -114,21 +114,7 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
   convBackward(node: ConvNode, dy: string, { push }: GradAccumulator): void {
     const { b, graph } = this;
     const input = node.inputs[0];
-    const [co, ci, k] = this.shapeOf(node.weight);
-    const [, h, w] = this.shapes.get(input)!;
-    const [, oh, ow] = this.shapes.get(node.output)!;
-    const geo: ConvGeometry = {
-      n: this.n,
-      ci,
-      co,
-      k,
-      stride: node.stride,
-      pad: node.pad,
-      h,
-      w,
-      oh,
-      ow,
-    };
+    const geo = this.convGeometry(node);
     this.grads.set(
       node.weight,
       convWeightGrad(b, this.values.get(input)!, dy, geo, this.spec.weightGrad),

@@ -20,7 +20,7 @@
  */
 
 import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
-import { shiftedWindows } from "./conv_grad.ts";
+import { type ConvGeometry, shiftedWindows } from "./conv_grad.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
@@ -276,11 +276,9 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    */
   #convBackward(node: ConvNode, dy: string, emit: ((g: string) => void) | null, acc: string | null): void {
     const b = this.b;
-    const [co, ci, k] = this.shapeOf(node.weight);
-    const input = node.inputs[0];
-    const [, h, w] = this.shapes.get(input)!;
-    const [, oh, ow] = this.shapes.get(node.output)!;
-    this.grads.set(node.weight, this.#weightGrad(node, dy, co, ci, k, h, w, oh, ow));
+    const g = this.convGeometry(node);
+    const { co, ci, k, h, w, oh, ow } = g;
+    this.grads.set(node.weight, this.#weightGrad(node, dy, g));
     if (node.bias) this.grads.set(node.bias, this.#channelSum(dy, co, oh * ow, "ReduceSum"));
     if (!emit) return;
     // Flipped, transposed kernel [ci, co, k, k], reordered for a blocked input.
@@ -311,26 +309,14 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * {@link #weightGradWindows}; with `weightGrad: "batch_folded"` (convolutions on blocked
    * activations) {@link #weightGradFoldedShifts} and the folded form of the windows.
    */
-  #weightGrad(
-    node: ConvNode,
-    dy: string,
-    co: number,
-    ci: number,
-    k: number,
-    h: number,
-    w: number,
-    oh: number,
-    ow: number,
-  ): string {
+  #weightGrad(node: ConvNode, dy: string, g: ConvGeometry): string {
     // batch_folded: one GEMM per convolution over the whole batch; measured slower than the
     // per-image products here on 2 threads (tools/profile_train_step.ts), so not the default.
     const folded = this.spec.weightGrad === "batch_folded" && node.inputs[0] !== this.graph.input;
-    if (node.stride === 1 && k > 1) {
-      return folded
-        ? this.#weightGradFoldedShifts(node, dy, co, ci, k, h, w)
-        : this.#weightGradRowShifts(node, dy, co, ci, k, h, w);
+    if (node.stride === 1 && g.k > 1) {
+      return folded ? this.#weightGradFoldedShifts(node, dy, g) : this.#weightGradRowShifts(node, dy, g);
     }
-    return this.#weightGradWindows(node, dy, co, ci, k, oh, ow, folded);
+    return this.#weightGradWindows(node, dy, g, folded);
   }
 
   /**
@@ -341,15 +327,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * The batch lies in the product's inner dimension, so no per-image products and no sum over
    * them; positions off the image are zero in B.
    */
-  #weightGradFoldedShifts(
-    node: ConvNode,
-    dy: string,
-    co: number,
-    ci: number,
-    k: number,
-    h: number,
-    w: number,
-  ): string {
+  #weightGradFoldedShifts(node: ConvNode, dy: string, { co, ci, k, h, w }: ConvGeometry): string {
     const b = this.b;
     const p = node.pad;
     const x = this.values.get(node.inputs[0])!;
@@ -396,15 +374,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * {@link GROUPED_ROW_SHIFTS_MIN_HEIGHT} and above one grouped NCHW convolution writing the
    * stacked operand, below it k depthwise NCHWc ones reordered and joined.
    */
-  #weightGradRowShifts(
-    node: ConvNode,
-    dy: string,
-    co: number,
-    ci: number,
-    k: number,
-    h: number,
-    w: number,
-  ): string {
+  #weightGradRowShifts(node: ConvNode, dy: string, { co, ci, k, h, w }: ConvGeometry): string {
     const b = this.b;
     const p = node.pad;
     const input = node.inputs[0];
@@ -527,11 +497,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   #weightGradWindows(
     node: ConvNode,
     dy: string,
-    co: number,
-    ci: number,
-    k: number,
-    oh: number,
-    ow: number,
+    { co, ci, k, oh, ow }: ConvGeometry,
     folded: boolean,
   ): string {
     const b = this.b;
