@@ -45,7 +45,7 @@ import { oracleOutputs } from "../engine.ts";
 import { relevancePlan } from "../../oracle/rules.ts";
 import { type EvalNet, lowerEvalNet } from "./eval_net.ts";
 import { compileFrozen, FROZEN_IO, type FrozenGraphKind } from "./frozen_graphs.ts";
-import { nchwcCompatible, nchwcLayout } from "./frozen_nchwc.ts";
+import { nchwcLayout } from "./frozen_nchwc.ts";
 import { NCHW } from "./frozen_layout.ts";
 import { nchwcBlockSize } from "./nchwc.ts";
 import { defaultThreads, type Feed, runSession, SessionCache } from "./session.ts";
@@ -84,11 +84,15 @@ export class OnnxruntimeEngine implements Engine {
     };
   }
 
-  /** NCHWc block size to compile `graph` with (0: plain NCHW). */
-  async #blockFor(graph: Graph, net: EvalNet): Promise<number> {
+  /**
+   * NCHWc block size to compile `graph` with (0: plain NCHW). The rule is on the graph's
+   * convolutions, which its lowered eval net keeps one for one (the frozen layout's own check
+   * still guards each compile).
+   */
+  async #blockFor(graph: Graph): Promise<number> {
     if (this.#opts.layout === "nchw") return 0;
     const block = await nchwcBlockSize();
-    if (nchwcCompatible(net, block) && trainNchwcCompatible(graph, block)) return block;
+    if (trainNchwcCompatible(graph, block)) return block;
     if (this.#opts.layout === "nchwc") {
       throw new Error(`${graph.arch} cannot run in NCHWc layout (block size ${block || "unavailable"})`);
     }
@@ -100,12 +104,12 @@ export class OnnxruntimeEngine implements Engine {
     // Frozen graphs run as fast without a pre-planned memory pattern, in a third less memory.
     const sessions = new SessionCache(this.#opts.sessionCapacity, this.#opts.threads, false);
     const net = lowerEvalNet(graph, weights);
-    return new OrtFrozen(graph, net, await this.#blockFor(graph, net), sessions);
+    return new OrtFrozen(graph, net, await this.#blockFor(graph), sessions);
   }
 
   /** See {@link Engine.loadTrainable}. */
   async loadTrainable(graph: Graph, weights: StateDict, sgd: SgdOptions): Promise<TrainableModel> {
-    const block = await this.#blockFor(graph, lowerEvalNet(graph, weights));
+    const block = await this.#blockFor(graph);
     return new OrtTrainable(graph, weights, sgd, this.#opts, block);
   }
 
