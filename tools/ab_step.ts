@@ -1,0 +1,107 @@
+/**
+ * A/B of the onnxruntime engine's step between another checkout of this package (`--base`) and
+ * this one, in one process: both build the same seeded network and batch, and their steps
+ * alternate round by round (the order swapping each round), so machine drift hits both alike.
+ * Prints the median step time of each and the ratio, and how far the two results are apart
+ * (0 when a change left the arithmetic bitwise the same). The per-op profiler overstates what
+ * single-threaded ops cost (tools/profile_train_step.ts); this measures wall time.
+ *
+ * ```sh
+ * git worktree add /tmp/base <revision>
+ * deno run -A tools/ab_step.ts --base /tmp/base [--graph train|oracle] [--arch resnet20] [--kd]
+ *     [--threads 2] [--batch 64] [--rounds 40]
+ * ```
+ * @module
+ */
+
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { scriptSettings } from "../lib/cli_args.ts";
+import { bool, choice, int, text } from "../lib/config_spec.ts";
+import { MODEL_NAMES } from "../lib/models/zoo.ts";
+
+const FIELDS = {
+  base: text("run", "the other checkout (its root folder) to compare with", "", { placeholder: "dir" }),
+  graph: choice("run", "the student's training step, or the teacher's oracle", ["train", "oracle"], "train"),
+  arch: choice("model", "architecture (default: resnet20 for train, resnet56 for oracle)", [
+    "",
+    ...MODEL_NAMES,
+  ], ""),
+  kd: bool("loss", "training step with teacher logits (KD loss)", false),
+  threads: int("engine", "intra-op threads", 2, { min: 1 }),
+  batch: int("data", "batch size", 64, { min: 1 }),
+  rounds: int("run", "alternations (each times one step of each side)", 40, { min: 1 }),
+};
+const SPEC = {
+  summary: "wall-time A/B of the engine's step between another checkout and this one",
+  example: "deno run -A tools/ab_step.ts --base /tmp/base --graph oracle",
+  fields: FIELDS,
+  usage: "deno run -A tools/ab_step.ts",
+};
+const o = await scriptSettings("ab_step", SPEC);
+if (!o.base) {
+  console.error("ab_step: --base names the other checkout to compare with");
+  Deno.exit(2);
+}
+const arch = o.arch || (o.graph === "oracle" ? "resnet56" : "resnet20");
+const n = o.batch, k = 100;
+const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
+const LOSS = { ceWeight: 0.5, alpha: o.kd ? 1 : 0, temperature: 2 };
+const SGD = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+
+/** One side: a step function and its result after the steps, from the checkout at `root`. */
+async function side(root: string) {
+  const at = (f: string) => pathToFileURL(path.resolve(root, f)).href;
+  const { OnnxruntimeEngine } = await import(at("lib/engines/onnxruntime/engine.ts"));
+  const { buildModel } = await import(at("lib/models/zoo.ts"));
+  const { initStateDict } = await import(at("lib/models/init.ts"));
+  const { Rng } = await import(at("lib/rng.ts"));
+  const rng = new Rng(0);
+  const batch = {
+    x: Float32Array.from({ length: n * 3 * 32 * 32 }, () => rng.normal()),
+    y: Int32Array.from({ length: n }, () => Math.min(k - 1, Math.floor(rng.uniform() * k))),
+    n,
+    shape: [3, 32, 32] as const,
+  };
+  const teacher = Float32Array.from({ length: n * k }, () => rng.normal());
+  const g = buildModel(arch, { numClasses: k });
+  const engine = new OnnxruntimeEngine({ threads: o.threads });
+  if (o.graph === "oracle") {
+    const model = await engine.loadFrozen(g, initStateDict(g, 1));
+    let last: Float32Array = new Float32Array();
+    return {
+      step: async () => void (last = (await model.oracle(batch, ORACLE, { xStar: true })).xStar!),
+      result: () => Promise.resolve(last),
+    };
+  }
+  const model = await engine.loadTrainable(g, initStateDict(g, 2), SGD);
+  return {
+    step: () => model.trainStep(batch, o.kd ? teacher : null, LOSS, 0.01),
+    result: async () => {
+      const sd: Map<string, { data: ArrayLike<number> }> = await model.stateDict();
+      return Float64Array.from([...sd.values()].flatMap((t) => Array.from(t.data, Number)));
+    },
+  };
+}
+
+const base = await side(o.base), here = await side(".");
+for (let i = 0; i < 2; i++) await base.step(), await here.step();
+const times = { base: [] as number[], here: [] as number[] };
+for (let r = 0; r < o.rounds; r++) {
+  const order = r % 2 ? [["base", base], ["here", here]] as const : [["here", here], ["base", base]] as const;
+  for (const [name, s] of order) {
+    const t0 = performance.now();
+    await s.step();
+    times[name].push(performance.now() - t0);
+  }
+}
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+const [a, b] = [await base.result(), await here.result()];
+let diff = a.length === b.length ? 0 : Infinity;
+for (let i = 0; i < Math.min(a.length, b.length); i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+const [mb, mh] = [median(times.base), median(times.here)];
+console.log(
+  `${arch} ${o.graph}${o.kd ? " (KD)" : ""}, batch ${n}, ${o.threads} thread(s), ${o.rounds} alternations: ` +
+    `base ${mb.toFixed(1)} ms, this checkout ${mh.toFixed(1)} ms, ratio ${(mh / mb).toFixed(3)}; ` +
+    `max |difference| of the ${o.graph === "oracle" ? "last x*" : "weights after every step"} ${diff}`,
+);
