@@ -148,14 +148,7 @@ export function shiftedWindows(
 export function convInputGrad(b: OnnxBuilder, dy: string, w: string, g: ConvGeometry): string {
   const { k, stride: s, pad: p } = g;
   if (s === 1) {
-    const transposed = b.op("Transpose", [w], { perm: [1, 0, 2, 3] });
-    const flipped = k === 1 ? transposed : b.op("Slice", [
-      transposed,
-      b.int64s([-1, -1]),
-      b.int64s([-(k + 1), -(k + 1)]),
-      b.int64s([2, 3]),
-      b.int64s([-1, -1]),
-    ]);
+    const flipped = flippedKernelOp(b, w, k);
     const q = k - 1 - p;
     return b.op("Conv", [dy, flipped], { kernel_shape: [k, k], pads: [q, q, q, q] });
   }
@@ -165,4 +158,28 @@ export function convInputGrad(b: OnnxBuilder, dy: string, w: string, g: ConvGeom
     pads: [p, p, p, p],
     output_padding: [g.h - ((g.oh - 1) * s - 2 * p + k), g.w - ((g.ow - 1) * s - 2 * p + k)],
   });
+}
+
+/**
+ * A graph-input kernel [co, ci, k, k] transposed and flipped to [ci, co, k, k]: the kernel of the
+ * stride-1 convolution that gives the input gradient.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { flippedKernelOp } from "./conv_grad.ts";
+ * const b = new OnnxBuilder("fk");
+ * b.output(flippedKernelOp(b, b.input("w", "float32", [4, 3, 3, 3]), 3), "f");
+ * console.log(b.nodeCount); // 2
+ * ```
+ */
+export function flippedKernelOp(b: OnnxBuilder, w: string, k: number): string {
+  const transposed = b.op("Transpose", [w], { perm: [1, 0, 2, 3] });
+  return k === 1 ? transposed : b.op("Slice", [
+    transposed,
+    b.int64s([-1, -1]),
+    b.int64s([-(k + 1), -(k + 1)]),
+    b.int64s([2, 3]),
+    b.int64s([-1, -1]),
+  ]);
 }

@@ -35,7 +35,7 @@ import {
   partKey,
 } from "./frozen_layout.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
-import { NCHWC_DOMAIN, reorderKernel } from "./nchwc.ts";
+import { inputGradPads, NCHWC_DOMAIN, reorderKernel, zeroInsertBlocked } from "./nchwc.ts";
 
 /**
  * Whether `net` fits the blocked compiler with block size `block`: every convolution reads either
@@ -92,14 +92,6 @@ export function nchwcLayout(block: number): FrozenLayout {
       );
       return c.b.constant(r.data, r.dims);
     });
-  // Spreads a blocked [n, c, oh, ow] tensor onto a grid `stride` times finer, zeros between.
-  const zeroInsert = (c: LayoutContext, v: string, ch: number, oh: number, ow: number, stride: number) => {
-    const b = c.b;
-    const spread = b.op("Reshape", [v, b.int64s([c.n, ch / block, oh, 1, ow, 1, block])]);
-    const s = stride - 1;
-    const padded = b.op("Pad", [spread, b.int64s([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, s, 0, s, 0])]);
-    return b.op("Reshape", [padded, b.int64s([c.n, ch, oh * stride, ow * stride])]);
-  };
   return {
     name: "nchwc",
     graphSuffix: "_nchwc",
@@ -130,13 +122,12 @@ export function nchwcLayout(block: number): FrozenLayout {
       const b = c.b;
       let src = dy;
       const [oh, ow] = [convOut(h, op), convOut(w, op)];
-      if (op.stride > 1) src = zeroInsert(c, dy, op.co, oh, ow, op.stride);
-      const pl = op.k - 1 - op.pad;
-      const prH = h + op.k - 1 - op.stride * oh - pl;
-      const prW = w + op.k - 1 - op.stride * ow - pl;
-      if (prH < 0 || prW < 0) {
-        throw new Error(`${c.net.arch}: unsupported strided geometry for ${op.output}`);
+      if (op.stride > 1) {
+        src = zeroInsertBlocked(b, dy, { n: c.n, c: op.co, oh, ow, stride: op.stride, block });
       }
+      const pads = inputGradPads({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
+      if (!pads) throw new Error(`${c.net.arch}: unsupported strided geometry for ${op.output}`);
+      const [pl, prH, prW] = pads;
       const toImage = op.input === c.net.input;
       const flipped = c.consts.get(op, partKey("flipped", part), () => {
         const r = reorderKernel(weightPart(flipTranspose(op), part), op.ci, op.co, op.k, block, true);

@@ -148,3 +148,48 @@ export function reorderKernelOp(
   const v = b.op("Reshape", [w, b.int64s([co / block, block, ci / block, block, k, k])]);
   return b.op("Reshape", [b.op("Transpose", [v], { perm: [0, 2, 4, 5, 3, 1] }), b.int64s([co, ci, k, k])]);
 }
+
+/**
+ * Spreads a blocked [n, c, oh, ow] tensor onto a grid `stride` times finer, zeros between: the
+ * output gradient of a strided convolution on its input's grid.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { zeroInsertBlocked } from "./nchwc.ts";
+ * const b = new OnnxBuilder("zi");
+ * b.output(zeroInsertBlocked(b, b.input("v", "float32", [1, 16, 2, 2]), { n: 1, c: 16, oh: 2, ow: 2, stride: 2, block: 16 }), "y");
+ * console.log(b.nodeCount); // 3
+ * ```
+ */
+export function zeroInsertBlocked(
+  b: OnnxBuilder,
+  v: string,
+  g: { n: number; c: number; oh: number; ow: number; stride: number; block: number },
+): string {
+  const { n, c, oh, ow, stride, block } = g;
+  const spread = b.op("Reshape", [v, b.int64s([n, c / block, oh, 1, ow, 1, block])]);
+  const s = stride - 1;
+  const padded = b.op("Pad", [spread, b.int64s([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, s, 0, s, 0])]);
+  return b.op("Reshape", [padded, b.int64s([n, c, oh * stride, ow * stride])]);
+}
+
+/**
+ * Pads `[top/left, bottom, right]` of the stride-1 convolution with the flipped kernel that takes
+ * a convolution's zero-inserted output gradient back to its input extent `h` x `w`, or null where
+ * no such padding exists.
+ *
+ * @example
+ * ```ts
+ * import { inputGradPads } from "./nchwc.ts";
+ * console.log(inputGradPads({ h: 32, w: 32, oh: 16, ow: 16, k: 3, stride: 2, pad: 1 })); // [ 1, 2, 2 ]
+ * ```
+ */
+export function inputGradPads(
+  g: { h: number; w: number; oh: number; ow: number; k: number; stride: number; pad: number },
+): [number, number, number] | null {
+  const pl = g.k - 1 - g.pad;
+  const prH = g.h + g.k - 1 - g.stride * g.oh - pl;
+  const prW = g.w + g.k - 1 - g.stride * g.ow - pl;
+  return prH < 0 || prW < 0 ? null : [pl, prH, prW];
+}

@@ -20,9 +20,9 @@
  */
 
 import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
-import { type ConvGeometry, shiftedWindows } from "./conv_grad.ts";
+import { type ConvGeometry, flippedKernelOp, shiftedWindows } from "./conv_grad.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
-import { NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
+import { inputGradPads, NCHWC_DOMAIN, reorderKernelOp, zeroInsertBlocked } from "./nchwc.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
 import { type BnStats, TrainEmitter } from "./train_emitter.ts";
 
@@ -277,28 +277,20 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   #convBackward(node: ConvNode, dy: string, emit: ((g: string) => void) | null, acc: string | null): void {
     const b = this.b;
     const g = this.convGeometry(node);
-    const { co, ci, k, h, w, oh, ow } = g;
+    const { co, ci, k, oh, ow } = g;
     this.grads.set(node.weight, this.#weightGrad(node, dy, g));
     if (node.bias) this.grads.set(node.bias, this.#channelSum(dy, co, oh * ow, "ReduceSum"));
     if (!emit) return;
     // Flipped, transposed kernel [ci, co, k, k], reordered for a blocked input.
-    const transposed = b.op("Transpose", [this.params.get(node.weight)!], { perm: [1, 0, 2, 3] });
-    const flipped = k === 1 ? transposed : b.op("Slice", [
-      transposed,
-      b.int64s([-1, -1]),
-      b.int64s([-(k + 1), -(k + 1)]),
-      b.int64s([2, 3]),
-      b.int64s([-1, -1]),
-    ]);
+    const flipped = flippedKernelOp(b, this.params.get(node.weight)!, k);
     const kernel = reorderKernelOp(b, flipped, ci, co, k, this.block, true);
     const s = node.stride;
-    const src = s > 1 ? this.#zeroInsert(dy, co, oh, ow, s) : dy;
-    const pl = k - 1 - node.pad;
-    const prH = h + k - 1 - s * oh - pl;
-    const prW = w + k - 1 - s * ow - pl;
-    if (prH < 0 || prW < 0) {
-      throw new Error(`${this.graph.arch}: unsupported strided geometry at ${node.name}`);
-    }
+    const src = s > 1
+      ? zeroInsertBlocked(b, dy, { n: this.n, c: co, oh, ow, stride: s, block: this.block })
+      : dy;
+    const pads = inputGradPads(g);
+    if (!pads) throw new Error(`${this.graph.arch}: unsupported strided geometry at ${node.name}`);
+    const [pl, prH, prW] = pads;
     const ins = [src, kernel, ""];
     if (acc) ins.push(acc);
     emit(b.op("Conv", ins, { kernel_shape: [k, k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN));
@@ -626,15 +618,6 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
       b.op("Transpose", [split], { perm: [0, 2, 3, 1, 4] }),
       b.int64s([this.n, h, w, c]),
     ]);
-  }
-
-  /** Spreads a blocked [n, c, oh, ow] tensor onto a grid `stride` times finer, zeros between. */
-  #zeroInsert(v: string, c: number, oh: number, ow: number, stride: number): string {
-    const b = this.b;
-    const spread = b.op("Reshape", [v, b.int64s([this.n, c / this.block, oh, 1, ow, 1, this.block])]);
-    const s = stride - 1;
-    const padded = b.op("Pad", [spread, b.int64s([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, s, 0, s, 0])]);
-    return b.op("Reshape", [padded, b.int64s([this.n, c, oh * stride, ow * stride])]);
   }
 
   /** A constant depthwise kernel [c, 1, 1, 1] filled with `v`. */
