@@ -36,6 +36,7 @@ import { WASM_THREADS_ENV } from "../lib/engines/tfjs/wasm_threads.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { workloadMacs } from "../lib/models/macs.ts";
 import { buildModel } from "../lib/models/zoo.ts";
+import { median } from "../lib/metrics.ts";
 import { peakRssMb } from "../lib/peak_memory.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -198,8 +199,7 @@ async function runCase(
     await step();
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  const med = times[times.length >> 1];
+  const med = median(times);
   await ahead;
   teacher?.dispose();
   student?.dispose();
@@ -208,7 +208,7 @@ async function runCase(
     batch: n,
     iters: times.length,
     ms_median: round(med),
-    ms_min: round(times[0]),
+    ms_min: round(Math.min(...times)),
     images_per_s: round((n / med) * 1000, 1),
     // VmHWM on Linux, the current resident size elsewhere.
     peak_rss_mb: round(peakRssMb() ?? Deno.memoryUsage().rss / 2 ** 20, 1),
@@ -301,9 +301,7 @@ export async function runTorch(
 
 /** Median of the rounds' medians (and the best minimum), as one entry with every round's value. */
 export function combine(rows: Row[]): Entry {
-  const meds = rows.map((r) => r.ms_median).sort((a, b) => a - b);
-  const mid = meds.length >> 1;
-  const med = meds.length % 2 ? meds[mid] : round((meds[mid - 1] + meds[mid]) / 2);
+  const med = round(median(rows.map((r) => r.ms_median)));
   return {
     ...rows[0],
     iters: rows.reduce((a, r) => a + r.iters, 0),

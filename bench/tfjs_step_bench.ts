@@ -26,6 +26,7 @@ import { stockWasmKernel } from "../lib/engines/tfjs/wasm_kernels.ts";
 import { wasmThreadsStatus } from "../lib/engines/tfjs/wasm_threads.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { initStateDict } from "../lib/models/init.ts";
+import { median } from "../lib/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import type { Tf, TfKernelConfig, TfTensor, TfTensorInfo } from "../lib/deps.ts";
 
@@ -62,11 +63,6 @@ console.log(
       : "") +
     `, ${navigator.hardwareConcurrency} logical cores, deno ${Deno.version.deno}`,
 );
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function randomBatch(n: number, classes: number) {
   const x = new Float32Array(n * 3 * 32 * 32);

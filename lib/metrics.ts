@@ -177,3 +177,19 @@ export function argmaxRows(logits: ArrayLike<number>, k: number): Int32Array {
   }
   return out;
 }
+
+/**
+ * Median of `xs` (the mean of the middle two for an even count); NaN for none.
+ *
+ * @example
+ * ```ts
+ * import { median } from "./metrics.ts";
+ * console.log(median([3, 1, 2]), median([4, 1, 3, 2])); // 2 2.5
+ * ```
+ */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}

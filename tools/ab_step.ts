@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, choice, int, text } from "../lib/config_spec.ts";
+import { median } from "../lib/metrics.ts";
 import { MODEL_NAMES } from "../lib/models/zoo.ts";
 
 const FIELDS = {
@@ -95,7 +96,6 @@ for (let r = 0; r < o.rounds; r++) {
     times[name].push(performance.now() - t0);
   }
 }
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 const [a, b] = [await base.result(), await here.result()];
 let diff = a.length === b.length ? 0 : Infinity;
 for (let i = 0; i < Math.min(a.length, b.length); i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));

@@ -14,6 +14,7 @@ import {
   loadPth,
   readCheckpoint,
 } from "../convert/pytorch_checkpoint.ts";
+import { median } from "../lib/metrics.ts";
 
 const REPEATS = 5;
 let files = Deno.args;
@@ -37,7 +38,6 @@ for (const file of files) {
     inferArchitecture(c.stateDict, file);
     infer.push(performance.now() - t);
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const mb = bytes.length / 1e6;
   console.log(
     `${file.split("/").slice(-2).join("/")}: ${mb.toFixed(2)} MB, ${first.format}, ` +

@@ -22,6 +22,7 @@ import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, choice, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
+import { median } from "../lib/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import {
   compileFrozenGraph,
@@ -83,8 +84,6 @@ const x = new Float32Array(n * 3 * 32 * 32).map(() => rng.normal());
 const y = new Int32Array(n).map(() => Math.min(k - 1, Math.floor(rng.uniform() * k)));
 const teacher = o.kd ? new Float32Array(n * k).map(() => rng.normal()) : null;
 const batch = { x, y, n, shape: [3, 32, 32] as const };
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 // 1. The engine's whole step and 2. session.run alone, alternating (so load affects both alike).
 const engine = new OnnxruntimeEngine({ threads, layout, ...(weightGrad ? { weightGrad } : {}) });
