@@ -17,6 +17,7 @@
 import { convOut } from "../../graph.ts";
 import type { OnnxBuilder } from "../../onnx/builder.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
+import type { GradAccumulator } from "./grad_accumulator.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
 
 /**
@@ -118,6 +119,19 @@ export interface FrozenLayout {
     w: number,
     part: WeightPart,
   ): string;
+  /**
+   * Pushes a convolution's input gradient onto `grads` in a form of the layout's own (the phase
+   * form of a strided convolution: strided_phases.ts) and returns true, or returns false where
+   * {@link convInputGrad} is used instead.
+   */
+  pushConvInputGrad?(
+    c: LayoutContext,
+    op: EvalConv,
+    dy: string,
+    grads: GradAccumulator,
+    h: number,
+    w: number,
+  ): boolean;
   /** A BatchNorm's `x * scale (+ shift)`, optionally then ReLU; without shift it is its transpose. */
   batchNorm(
     c: LayoutContext,

@@ -36,6 +36,7 @@ import {
 } from "./frozen_layout.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernel, zeroInsertBlocked } from "./nchwc.ts";
+import { phaseGeometry, phaseKernel, pushPhaseInputGrad } from "./strided_phases.ts";
 
 /**
  * Whether `net` fits the blocked compiler with block size `block`: every convolution reads either
@@ -115,9 +116,9 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (relu) attrs.activation = "Relu";
       return c.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
     },
-    // A stride-1 NCHWc convolution with the flipped, transposed kernel; strided convolutions first
-    // spread dy onto the input grid with zeros. The image gradient (fewer channels than a block)
-    // is reordered back to NCHW.
+    // A stride-1 NCHWc convolution with the flipped, transposed kernel; strided convolutions that
+    // pushConvInputGrad declines (odd extents, LRP's transposes) first spread dy onto the input
+    // grid with zeros. The image gradient (fewer channels than a block) is reordered back to NCHW.
     convInputGrad(c, op, dy, acc, h, w, part) {
       const b = c.b;
       let src = dy;
@@ -137,6 +138,19 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (acc) ins.push(acc);
       const g = b.op("Conv", ins, { kernel_shape: [op.k, op.k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN);
       return toImage ? b.op("ReorderOutput", [g], { channels: op.ci }, NCHWC_DOMAIN) : g;
+    },
+    // Strided convolutions between blocked activations: the phase form, no zero-inserted dy.
+    pushConvInputGrad(c, op, dy, grads, h, w) {
+      if (op.input === c.net.input || op.ci % block !== 0) return false;
+      const [oh, ow] = [convOut(h, op), convOut(w, op)];
+      const geo = phaseGeometry({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
+      if (!geo) return false;
+      const kernel = c.consts.get(op, partKey("phases", "w"), () => {
+        const dims = [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps];
+        return c.b.constant(phaseKernel(op.weight, op.co, op.ci, geo, block), dims);
+      });
+      pushPhaseInputGrad(c.b, grads, op.input, dy, kernel, geo, { n: c.n, c: op.ci, oh, ow, block });
+      return true;
     },
     // `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc convolution.
     batchNorm(c, op, x, withShift, relu, part, shiftPart) {

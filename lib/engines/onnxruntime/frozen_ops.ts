@@ -245,9 +245,10 @@ export const FROZEN_OPS: FrozenOpTable = {
       if (relu) alias(fwd, op.output, name);
     },
     backward(c, op, dy, fwd, grads) {
+      const [, h, w] = fwd.shapes.get(op.input)!;
+      if (c.layout.pushConvInputGrad?.(c, op, dy, grads, h, w)) return;
       // Layouts with fused accumulation add onto the gradient already pending (residual paths).
       const acc = c.layout.accumulatesConvGrad && op.input !== c.net.input ? grads.take(op.input) : null;
-      const [, h, w] = fwd.shapes.get(op.input)!;
       grads.push(op.input, c.layout.convInputGrad(c, op, dy, acc, h, w, "w"));
     },
     relevance(c, op, rOut, fwd, rel, s) {

@@ -23,6 +23,7 @@ import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode 
 import { type ConvGeometry, flippedKernelOp, shiftedWindows } from "./conv_grad.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernelOp, zeroInsertBlocked } from "./nchwc.ts";
+import { type PhaseGeometry, phaseGeometry, phaseKernelOp, pushPhaseInputGrad } from "./strided_phases.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
 import { type BnStats, TrainEmitter } from "./train_emitter.ts";
 
@@ -247,15 +248,36 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     return this.#depthwise(centered, this.#asKernel(scale, c), this.params.get(node.bias)!, sum, relu, c);
   }
 
-  convBackward(node: ConvNode, dy: string, { push, take }: GradAccumulator): void {
+  convBackward(node: ConvNode, dy: string, grads: GradAccumulator): void {
     const input = node.inputs[0];
     const fromImage = input === this.graph.input;
+    const phases = fromImage ? null : this.#phases(node);
+    if (phases) {
+      // Weight gradients here; the input gradient in phase form (no zero-inserted dy).
+      this.#convBackward(node, dy, null, null);
+      const { co, ci, oh, ow } = this.convGeometry(node);
+      const kernel = phaseKernelOp(this.b, this.params.get(node.weight)!, co, ci, phases, this.block);
+      pushPhaseInputGrad(this.b, grads, input, dy, kernel, phases, {
+        n: this.n,
+        c: ci,
+        oh,
+        ow,
+        block: this.block,
+      });
+      return;
+    }
     this.#convBackward(
       node,
       dy,
-      fromImage ? null : (acc) => push(input, acc),
-      fromImage ? null : take(input),
+      fromImage ? null : (acc) => grads.push(input, acc),
+      fromImage ? null : grads.take(input),
     );
+  }
+
+  /** The phase form of `node`'s input gradient (strided_phases.ts), or null for the zero-inserted one. */
+  #phases(node: ConvNode): PhaseGeometry | null {
+    const g = this.convGeometry(node);
+    return g.ci % this.block === 0 ? phaseGeometry(g) : null;
   }
 
   poolBackward(node: GraphNode, dy: string): string {
