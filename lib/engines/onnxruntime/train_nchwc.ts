@@ -380,10 +380,10 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   /**
    * Stride-1 dW with k shifted copies of each operand instead of k*k windows: the input in
    * channel-major rows (NCHW) on the padded-width grid, one copy per row offset kh, stacked into
-   * [n, k*ci, h*(w+2p)]; dy channels-last on the same grid, one copy per column offset kw. One
-   * batched MatMul per kw, [k*ci, h*(w+2p)] x [h*(w+2p), co] per image (the large operand on the
-   * left: MLAS runs this orientation about twice as fast as dy^T x window), then a sum over the
-   * batch. The shifted copies come from one-hot convolutions (multi-threaded, zero fill
+   * [n, k*ci, h*(w+2p)]; dy on the same grid, one copy per column offset kw, left blocked: each
+   * channel block [h*(w+2p), B] is a channels-last matrix. One batched MatMul per kw,
+   * [k*ci, h*(w+2p)] x [h*(w+2p), B] per image and block (the large operand on the left: MLAS
+   * runs this orientation about twice as fast as dy^T x window), then a sum over the batch. The shifted copies come from one-hot convolutions (multi-threaded, zero fill
    * included) rather than Pad/Slice (single-threaded): for the input at
    * {@link GROUPED_ROW_SHIFTS_MIN_HEIGHT} and above one grouped NCHW convolution writing the
    * stacked operand, below it k depthwise NCHWc ones reordered and joined.
@@ -430,30 +430,31 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
         { axis: 1 },
       );
     }
-    stacked = b.op("Reshape", [stacked, b.int64s([this.n, k * ci, h * wp])]);
-    // Column-shifted dy copies [n, h * wp, co], one per kw.
+    // [n, 1, k * ci, h * wp]: one operand for every channel block of dy.
+    stacked = b.op("Reshape", [stacked, b.int64s([this.n, 1, k * ci, h * wp])]);
+    // Column-shifted dy copies, one per kw, as they come blocked: [n, cb, h * wp, B], so each
+    // block is a channels-last matrix and no reorder to channels-last is needed.
     const cb = co / this.block;
-    const dyLast = cb === 1 ? null : this.#channelsLast(dy, co, h, w);
-    const columns = Array.from({ length: k }, (_, kw) => {
-      const shifted = dyLast === null
-        // The column shift is channels-last already for one block.
-        ? this.#columnShift(dy, co, k, p, kw)
-        : b.op("Pad", [dyLast, b.int64s([0, 0, kw, 0, 0, 0, wp - w - kw, 0])]);
-      return b.op("Reshape", [shifted, b.int64s([this.n, h * wp, co])]);
-    });
+    const columns = Array.from(
+      { length: k },
+      (_, kw) =>
+        b.op("Reshape", [this.#columnShift(dy, co, k, p, kw), b.int64s([this.n, cb, h * wp, this.block])]),
+    );
     // One MatMul per kw with the kh copies stacked (M = k * ci; nine M = ci products measured
-    // the same).
-    // Each product [n, (kh, ci), co] summed over n before the kw results are joined (joining the
-    // per-image products first copied n times more).
+    // the same), broadcast over dy's channel blocks: [n, cb, k * ci, B].
+    // Each product summed over n before the kw results are joined (joining the per-image
+    // products first copied n times more).
     const summed = b.op(
       "Concat",
       columns.map((c) => b.op("ReduceSum", [b.op("MatMul", [stacked, c]), b.int64s([0])], { keepdims: 0 })),
       { axis: 0 },
     );
-    // [(kw, kh, ci), co] or [(kw, ci, kh), co] -> [co, ci, kh, kw].
-    return ciMajor
-      ? b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, ci, k, co])])], { perm: [3, 1, 2, 0] })
-      : b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 1, 0] });
+    // [kw, cb, (kh, ci) or (ci, kh), B] -> [(cb, B) = co, ci, kh, kw].
+    const dims = ciMajor ? [k, cb, ci, k, this.block] : [k, cb, k, ci, this.block];
+    const t = b.op("Transpose", [b.op("Reshape", [summed, b.int64s(dims)])], {
+      perm: ciMajor ? [1, 4, 2, 3, 0] : [1, 4, 3, 2, 0],
+    });
+    return b.op("Reshape", [t, b.int64s([co, ci, k, k])]);
   }
 
   /**
@@ -504,7 +505,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * dW of a strided or 1x1 convolution from its k*k input windows: each window [n, ci, oh, ow]
    * of a blocked input is cut by a one-hot depthwise convolution with the convolution's stride
    * and padding (onnxruntime's strided Slice is far slower), reordered to NCHW, stacked into
-   * [n, k*k*ci, oh*ow] and multiplied by dy channels-last [n, oh*ow, co] per image; windows of
+   * [n, k*k*ci, oh*ow] and multiplied by each blocked channel block of dy [oh*ow, B] per image; windows of
    * the plain NCHW image are Pad and strided Slices. `folded` (weightGrad `batch_folded`) puts
    * the blocked windows side by side channels-last instead, for one GEMM over the whole batch.
    */
@@ -559,10 +560,19 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
       windows.length === 1 ? windows[0] : b.op("Concat", windows, { axis: 1 }),
       b.int64s([this.n, k * k * ci, positions]),
     ]);
-    const dyRows = b.op("Reshape", [this.#channelsLast(dy, co, oh, ow), b.int64s([this.n, positions, co])]);
-    // [n, (kh, kw, ci), co] summed over n -> [co, ci, kh, kw].
-    const summed = b.op("ReduceSum", [b.op("MatMul", [stacked, dyRows]), b.int64s([0])], { keepdims: 0 });
-    return b.op("Transpose", [b.op("Reshape", [summed, b.int64s([k, k, ci, co])])], { perm: [3, 2, 0, 1] });
+    // dy as it comes blocked, [n, cb, oh*ow, B]: each channel block is a channels-last matrix.
+    const cb = co / this.block;
+    const dyBlocks = b.op("Reshape", [dy, b.int64s([this.n, cb, positions, this.block])]);
+    const product = b.op("MatMul", [
+      b.op("Reshape", [stacked, b.int64s([this.n, 1, k * k * ci, positions])]),
+      dyBlocks,
+    ]);
+    // [n, cb, (kh, kw, ci), B] summed over n -> [(cb, B) = co, ci, kh, kw].
+    const summed = b.op("ReduceSum", [product, b.int64s([0])], { keepdims: 0 });
+    const t = b.op("Transpose", [b.op("Reshape", [summed, b.int64s([cb, k, k, ci, this.block])])], {
+      perm: [0, 4, 3, 1, 2],
+    });
+    return b.op("Reshape", [t, b.int64s([co, ci, k, k])]);
   }
 
   /**
@@ -628,18 +638,6 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   /** A [c] vector as a depthwise kernel [c, 1, 1, 1]. */
   #asKernel(v: string, c: number): string {
     return this.b.op("Reshape", [v, this.b.int64s([c, 1, 1, 1])]);
-  }
-
-  /** A blocked [n, c, h, w] tensor as channels-last [n, h, w, c] (free for one block). */
-  #channelsLast(v: string, c: number, h: number, w: number): string {
-    const b = this.b;
-    const cb = c / this.block;
-    if (cb === 1) return b.op("Reshape", [v, b.int64s([this.n, h, w, c])]);
-    const split = b.op("Reshape", [v, b.int64s([this.n, cb, h, w, this.block])]);
-    return b.op("Reshape", [
-      b.op("Transpose", [split], { perm: [0, 2, 3, 1, 4] }),
-      b.int64s([this.n, h, w, c]),
-    ]);
   }
 
   /** A constant depthwise kernel [c, 1, 1, 1] filled with `v`. */
