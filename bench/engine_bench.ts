@@ -39,6 +39,15 @@ import { buildModel } from "../lib/models/zoo.ts";
 import { median } from "../lib/metrics.ts";
 import { peakRssMb } from "../lib/peak_memory.ts";
 import { Rng } from "../lib/rng.ts";
+import {
+  randomBatch,
+  STEP_CLASSES,
+  STEP_LOSS,
+  STEP_LR,
+  STEP_ORACLE,
+  STEP_SEEDS,
+  STEP_SGD,
+} from "./step_workload.ts";
 
 /** What one case measures. */
 export interface CaseSpec {
@@ -75,8 +84,9 @@ export const CASES: Readonly<Record<string, CaseSpec>> = {
  */
 export function caseMacs(name: string): number {
   const spec = CASES[name];
-  const net = (arch: string | undefined) => buildModel(arch!, { numClasses: 100 });
-  const teacher = (w: "forward" | "oracle") => workloadMacs(net(spec.teacher), [32, 32], w, ORACLE.recNum);
+  const net = (arch: string | undefined) => buildModel(arch!, { numClasses: STEP_CLASSES });
+  const teacher = (w: "forward" | "oracle") =>
+    workloadMacs(net(spec.teacher), [32, 32], w, STEP_ORACLE.recNum);
   const student = () => workloadMacs(net(spec.student), [32, 32], "train");
   switch (spec.kind) {
     case "eval":
@@ -122,11 +132,6 @@ export const TORCH_LAYOUTS = ["contiguous", "channels_last"] as const;
 /** A PyTorch layout. */
 export type TorchLayout = typeof TORCH_LAYOUTS[number];
 
-const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
-const LOSS = { ceWeight: 0.5, alpha: 1, temperature: 2 };
-const SGD = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
-const LR = 0.05;
-
 async function runCase(
   choice: EngineChoice,
   name: string,
@@ -134,18 +139,13 @@ async function runCase(
   n: number,
   quick: boolean,
 ): Promise<Row> {
-  const rng = new Rng(0);
-  const x = new Float32Array(n * 3 * 32 * 32);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) y[i] = Math.min(99, Math.floor(rng.uniform() * 100));
-  const batch = { x, y, n, shape: [3, 32, 32] as const };
+  const batch = randomBatch(n, new Rng(STEP_SEEDS.batch));
   const load = (arch: string, seed: number) => {
-    const g = buildModel(arch, { numClasses: 100 });
+    const g = buildModel(arch, { numClasses: STEP_CLASSES });
     return { g, w: initStateDict(g, seed) };
   };
-  const t = spec.teacher ? load(spec.teacher, 1) : null;
-  const s = spec.student ? load(spec.student, 2) : null;
+  const t = spec.teacher ? load(spec.teacher, STEP_SEEDS.teacher) : null;
+  const s = spec.student ? load(spec.student, STEP_SEEDS.student) : null;
   const overlap = spec.kind === "kd_overlap";
   // The overlap splits the case's threads, so it is compared with kd_step on the same cores.
   const threads = choice.threads ?? 1;
@@ -160,7 +160,7 @@ async function runCase(
     : overlap
     ? await loadFrozenInWorker({ ...choice, threads: threads - studentThreads }, t.g, t.w)
     : await engine.loadFrozen(t.g, t.w);
-  const student = s ? await engine.loadTrainable(s.g, s.w, SGD) : null;
+  const student = s ? await engine.loadTrainable(s.g, s.w, STEP_SGD) : null;
   // kd_overlap: two batches of the same images take turns (one is on the teacher's worker).
   const ring = overlap ? [batch, { ...batch, x: batch.x.slice() }] : [];
   let turn = 0;
@@ -171,21 +171,21 @@ async function runCase(
         await teacher!.forward(batch);
         return;
       case "oracle":
-        await teacher!.oracle(batch, ORACLE);
+        await teacher!.oracle(batch, STEP_ORACLE);
         return;
       case "train":
-        await student!.trainStep(batch, null, LOSS, LR);
+        await student!.trainStep(batch, null, STEP_LOSS, STEP_LR);
         return;
       case "kd": {
-        const logits = (await teacher!.oracle(batch, ORACLE)).logits;
-        await student!.trainStep(batch, logits, LOSS, LR);
+        const logits = (await teacher!.oracle(batch, STEP_ORACLE)).logits;
+        await student!.trainStep(batch, logits, STEP_LOSS, STEP_LR);
         return;
       }
       case "kd_overlap": {
         const cur = ring[turn++ % 2], next = ring[turn % 2];
-        const logits = (await (ahead ?? teacher!.oracle(cur, ORACLE))).logits;
-        ahead = teacher!.oracle(next, ORACLE); // the next batch's response, during this step
-        await student!.trainStep(cur, logits, LOSS, LR);
+        const logits = (await (ahead ?? teacher!.oracle(cur, STEP_ORACLE))).logits;
+        ahead = teacher!.oracle(next, STEP_ORACLE); // the next batch's response, during this step
+        await student!.trainStep(cur, logits, STEP_LOSS, STEP_LR);
         return;
       }
     }
