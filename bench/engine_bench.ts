@@ -1,12 +1,15 @@
 /**
- * Engine benchmark: images/s and peak resident memory of the oracle-KD workloads, optionally side
- * by side with PyTorch CPU (tools/torch_bench.py: same cases, same semantics) in both of its
- * layouts, contiguous NCHW (the paper's code) and channels_last (oneDNN's faster layout here).
+ * The benchmark's cases and runners, behind `deno task bench` (bench/bench.ts): images/s and peak
+ * resident memory of the oracle-KD workloads, ours and PyTorch CPU's (tools/torch_bench.py: same
+ * cases, same semantics) in both of its layouts, contiguous NCHW (the paper's code) and
+ * channels_last (oneDNN's faster layout here). bench/bench.ts runs every case of ours in its own
+ * process (so peak memory is per case) through this script's single-case mode, which prints
+ * the case's JSON row:
  *
- *   deno run -A bench/engine_bench.ts [--engine onnxruntime|tfjs|webgpu] [--backend wasm|cpu]
- *       [--batch 64] [--threads N] [--quick] [--compare-torch] [--rounds 2] [--json]
+ *   deno run -A bench/engine_bench.ts --case kd_step [--engine onnxruntime|tfjs|webgpu]
+ *       [--backend wasm|cpu] [--batch 64] [--threads N] [--quick]
  *
- * Cases (random CIFAR-shaped data, 100 classes, seeded weights):
+ * Cases (random CIFAR-shaped data, 100 classes, seeded weights; bench/step_workload.ts):
  *   kd_step       resnet56 teacher oracle (gamma 0.5, rec_num 1, mean) + resnet20 student SGD step
  *   oracle        oracle input generation alone (resnet56)
  *   train_step    plain CE training step of resnet20
@@ -16,11 +19,6 @@
  *   kd_step_overlap  the kd step with the teacher on its own worker thread, one batch ahead, while
  *                    the student steps: --threads N split between them (teacher ceil(N/2), student
  *                    floor(N/2); N >= 2), so it uses the same cores as kd_step (compared with it)
- * Every case runs in its own process (so peak memory is per case); with --compare-torch ours,
- * PyTorch NCHW and PyTorch channels_last alternate per case `--rounds` times on this machine
- * (the order rotates each round) and the medians of the rounds are compared. The machine's load
- * is printed: on a shared machine, rerun when it is busy. `deno task bench` (bench/bench.ts)
- * drives the same functions over several engines and thread counts.
  *
  * A new case is one entry in {@link CASES} (with `torch` naming the PyTorch case it is compared
  * with, or null) plus, for a new `kind`, one branch in `runCase`'s step.
@@ -127,10 +125,17 @@ export interface Entry extends Row {
   rounds_images_per_s: number[];
 }
 
-/** The two PyTorch layouts. */
-export const TORCH_LAYOUTS = ["contiguous", "channels_last"] as const;
+/**
+ * PyTorch's two layouts, each as tools/torch_bench.py takes it (`--memory-format`), as its runner
+ * is keyed in bench/bench.ts's results and JSON (`key`, `ratio`: ours against it) and as its
+ * column is labelled (`PyTorch <label>`).
+ */
+export const TORCH_LAYOUTS = [
+  { layout: "contiguous", key: "torch_nchw", ratio: "ratio_nchw", label: "NCHW" },
+  { layout: "channels_last", key: "torch_channels_last", ratio: "ratio_channels_last", label: "ch.-last" },
+] as const;
 /** A PyTorch layout. */
-export type TorchLayout = typeof TORCH_LAYOUTS[number];
+export type TorchLayout = typeof TORCH_LAYOUTS[number]["layout"];
 
 async function runCase(
   choice: EngineChoice,
@@ -378,121 +383,32 @@ export function caseBatch(name: string, batch: number): number {
 
 if (import.meta.main) await main();
 
+/** The single-case mode: runs `--case` in this process and prints its JSON row. */
 async function main() {
   const program = new Command()
     .name("engine_bench")
+    .description("runs one benchmark case and prints its JSON row (deno task bench runs every case this way)")
+    .requiredOption("--case <name>", `the case (${Object.keys(CASES).join(", ")})`)
     .option("--engine <name>", "onnxruntime, tfjs or webgpu (a GPU through Deno's WebGPU)", "onnxruntime")
     .option("--backend <name>", "tfjs backend (wasm, cpu, tensorflow)", "wasm")
     .option("--batch <n>", "batch size of the main cases", "64")
     .option(
       "--threads <n>",
-      "threads for onnxruntime and PyTorch",
+      "onnxruntime's intra-op threads, tfjs-wasm's pool",
       String(navigator.hardwareConcurrency || 1),
     )
-    .option("--case <name>", "run one case in this process and print its JSON row")
-    .option("--cases <list>", "comma-separated subset of the cases (default: all)")
-    .option("--quick", "about 1 s per case instead of 3")
-    .option(
-      "--compare-torch",
-      "also run tools/torch_bench.py (NCHW and channels_last) per case and print ratios",
-    )
-    .option("--rounds <n>", "alternations per case with --compare-torch", "2")
-    .option("--json", "print the table as JSON only");
+    .option("--quick", "about 1 s instead of 3");
   program.parse(["deno", "engine_bench", ...Deno.args]);
-  const o = program.opts<{
-    engine: string;
-    backend: string;
-    batch: string;
-    threads: string;
-    case?: string;
-    cases?: string;
-    quick?: boolean;
-    compareTorch?: boolean;
-    rounds: string;
-    json?: boolean;
-  }>();
-  const batch = Number(o.batch);
-  const threads = Number(o.threads);
-  const quick = !!o.quick;
-
-  if (o.case) {
-    const spec = CASES[o.case];
-    if (!spec) throw new Error(`unknown case ${o.case}; cases: ${Object.keys(CASES).join(", ")}`);
-    const choice: EngineChoice = {
-      engine: o.engine as EngineChoice["engine"],
-      backend: o.backend as TfjsBackendName,
-      threads,
-    };
-    console.log(JSON.stringify(await runCase(choice, o.case, spec, caseBatch(o.case, batch), quick)));
-    return;
-  }
-  const engineLabel = o.engine === "tfjs" ? `tfjs-${o.backend}` : o.engine;
-  const ours: OursOptions = { engine: o.engine, backend: o.backend, batch, threads, quick };
-  const rounds = o.compareTorch ? Math.max(1, Number(o.rounds)) : 1;
-  const loadBefore = loadAverage();
-  const results: {
-    name: string;
-    ours: Entry | string;
-    torch_nchw?: Entry | string;
-    torch_channels_last?: Entry | string;
-  }[] = [];
-  const selected = o.cases ? o.cases.split(",").map((c) => c.trim()).filter(Boolean) : Object.keys(CASES);
-  for (const name of selected) {
-    if (!CASES[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(CASES).join(", ")}`);
-    const ref = torchCase(name);
-    const runners: Runner[] = [{ label: "ours", run: () => runOurs(name, ours) }];
-    if (o.compareTorch && ref) {
-      const b = caseBatch(name, batch);
-      runners.push(
-        { label: "torch_nchw", run: () => runTorch(ref, b, threads, quick, "contiguous") },
-        { label: "torch_channels_last", run: () => runTorch(ref, b, threads, quick, "channels_last") },
-      );
-    }
-    const got = await alternate(runners, rounds);
-    results.push({
-      name,
-      ours: got.ours,
-      torch_nchw: got.torch_nchw,
-      torch_channels_last: got.torch_channels_last,
-    });
-    if (!o.json) printRow(results.at(-1)!, engineLabel, results.length === 1, !!o.compareTorch);
-  }
-  if (o.json) {
-    console.log(JSON.stringify({ engine: engineLabel, threads, load: [loadBefore, loadAverage()], results }));
-  } else {
-    console.log(`\nload average before / after: ${loadBefore} / ${loadAverage()}; threads ${threads}`);
-  }
-}
-
-function printRow(
-  r: { name: string; ours: Row | string; torch_nchw?: Row | string; torch_channels_last?: Row | string },
-  label: string,
-  header: boolean,
-  torch: boolean,
-) {
-  const cell = (v: Row | string | undefined) =>
-    v === undefined
-      ? "".padEnd(34)
-      : typeof v === "string"
-      ? `error: ${v.slice(0, 27)}`.padEnd(34)
-      : `${v.images_per_s.toFixed(1).padStart(8)} img/s ${v.ms_median.toFixed(1).padStart(8)} ms ${
-        v.peak_rss_mb.toFixed(0).padStart(5)
-      } MB`;
-  if (header) {
-    const t = torch
-      ? `${"PyTorch NCHW".padEnd(34)} ${"PyTorch channels_last".padEnd(34)} ratio NCHW / ch.-last`
-      : "";
-    console.log(`${"case".padEnd(14)} batch  ${label.padEnd(34)} ${t}`);
-  }
-  const ratio = (ref: Row | string | undefined) =>
-    typeof r.ours !== "string" && ref && typeof ref !== "string"
-      ? (ref.ms_median / r.ours.ms_median).toFixed(2)
-      : "-";
-  const b = typeof r.ours === "string" ? "" : String(r.ours.batch);
-  const tail = torch
-    ? `${cell(r.torch_nchw)} ${cell(r.torch_channels_last)} ${ratio(r.torch_nchw)} / ${
-      ratio(r.torch_channels_last)
-    }`
-    : "";
-  console.log(`${r.name.padEnd(14)} ${b.padStart(5)}  ${cell(r.ours)} ${tail}`);
+  const o = program.opts<
+    { case: string; engine: string; backend: string; batch: string; threads: string; quick?: boolean }
+  >();
+  const spec = CASES[o.case];
+  if (!spec) throw new Error(`unknown case ${o.case}; cases: ${Object.keys(CASES).join(", ")}`);
+  const choice: EngineChoice = {
+    engine: o.engine as EngineChoice["engine"],
+    backend: o.backend as TfjsBackendName,
+    threads: Number(o.threads),
+  };
+  const row = await runCase(choice, o.case, spec, caseBatch(o.case, Number(o.batch)), !!o.quick);
+  console.log(JSON.stringify(row));
 }
