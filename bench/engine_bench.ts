@@ -129,6 +129,12 @@ export interface Entry extends Row {
  * PyTorch's two layouts, each as tools/torch_bench.py takes it (`--memory-format`), as its runner
  * is keyed in bench/bench.ts's results and JSON (`key`, `ratio`: ours against it) and as its
  * column is labelled (`PyTorch <label>`).
+ *
+ * @example
+ * ```ts
+ * import { TORCH_LAYOUTS } from "./engine_bench.ts";
+ * console.log(TORCH_LAYOUTS.map((t) => `${t.layout}: ${t.key}`)); // ["contiguous: torch_nchw", "channels_last: torch_channels_last"]
+ * ```
  */
 export const TORCH_LAYOUTS = [
   { layout: "contiguous", key: "torch_nchw", ratio: "ratio_nchw", label: "NCHW" },
