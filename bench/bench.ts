@@ -36,6 +36,7 @@ import {
   type Runner,
   runOurs,
   runTorch,
+  TORCH_LAYOUTS,
   torchCase,
   torchVersion,
 } from "./engine_bench.ts";
@@ -96,7 +97,8 @@ const runsCase = (label: string, name: string) =>
 
 const torchVer = o.torch ? await torchVersion() : null;
 if (o.torch && !torchVer) console.log("PyTorch not found (apt-get install python3-torch): no ratios\n");
-const TORCH = { torch_nchw: "contiguous", torch_channels_last: "channels_last" } as const;
+/** The PyTorch runners' keys: torch_nchw, torch_channels_last. */
+const TORCH_KEYS = TORCH_LAYOUTS.map((t) => t.key);
 
 /** What one case measured at one thread count. */
 interface CaseResult {
@@ -135,8 +137,11 @@ for (const names of groups.values()) {
       }))
     );
     if (ref) {
-      for (const [label, layout] of Object.entries(TORCH)) {
-        runners.push({ label: `${ref} ${label}`, run: () => runTorch(ref, batch, threads, o.quick, layout) });
+      for (const t of TORCH_LAYOUTS) {
+        runners.push({
+          label: `${ref} ${t.key}`,
+          run: () => runTorch(ref, batch, threads, o.quick, t.layout),
+        });
       }
     }
     const runs = await alternate(runners, o.rounds, (label, row) =>
@@ -152,7 +157,7 @@ for (const names of groups.values()) {
         torch_case: ref,
         runs: Object.fromEntries([
           ...labels.filter((l) => mine(l) !== undefined).map((l) => [l, mine(l)]),
-          ...Object.keys(TORCH).filter(() => ref).map((k) => [k, runs[`${ref} ${k}`]]),
+          ...TORCH_KEYS.filter(() => ref).map((k) => [k, runs[`${ref} ${k}`]]),
         ]),
       };
     }
@@ -170,23 +175,23 @@ const cell = (v: Entry | string | undefined) =>
     : typeof v === "string"
     ? "error".padEnd(21)
     : `${v.images_per_s.toFixed(1).padStart(7)} img/s ${v.peak_rss_mb.toFixed(0).padStart(5)} MB`;
-const columns = [...labels, ...(torchVer ? ["PyTorch NCHW", "PyTorch ch.-last"] : [])];
+const columns = [...labels, ...(torchVer ? TORCH_LAYOUTS.map((t) => `PyTorch ${t.label}`) : [])];
+const versus = TORCH_LAYOUTS.map((t) => t.label).join(" / ");
 for (const threads of o.threads) {
   console.log(`\nthreads ${threads}`);
   console.log(
     `${"case".padEnd(14)} ${"batch".padStart(5)}  ${columns.map((l) => l.padEnd(21)).join(" ")}` +
-      (torchVer ? "  " + labels.map((l) => `${l} vs NCHW / ch.-last`).join("  ") : ""),
+      (torchVer ? "  " + labels.map((l) => `${l} vs ${versus}`).join("  ") : ""),
   );
   for (const name of selected) {
     const r = results[threads][name];
     const cells = [
       ...labels.map((l) => r.runs[l]),
-      ...(torchVer ? Object.keys(TORCH).map((k) => r.runs[k]) : []),
+      ...(torchVer ? TORCH_KEYS.map((k) => r.runs[k]) : []),
     ];
     const ratios = labels.map((l) => {
       const f = (v: number | null) => (v === null ? "-" : v.toFixed(2));
-      return `${f(ratio(r.runs[l], r.runs.torch_nchw))} / ${f(ratio(r.runs[l], r.runs.torch_channels_last))}`
-        .padStart(l.length + 20);
+      return TORCH_KEYS.map((k) => f(ratio(r.runs[l], r.runs[k]))).join(" / ").padStart(l.length + 20);
     });
     console.log(
       `${name.padEnd(14)} ${String(r.batch).padStart(5)}  ${cells.map(cell).join(" ")}` +
@@ -202,7 +207,7 @@ for (const threads of o.threads) {
 const macs: Record<string, number> = Object.fromEntries(selected.map((name) => [name, caseMacs(name)]));
 const gmacPerS = (v: Entry | string | undefined, name: string) =>
   isRow(v) ? Number((v.images_per_s * macs[name] / 1e9).toFixed(1)) : null;
-const runnerKeys = [...labels, ...(torchVer ? Object.keys(TORCH) : [])];
+const runnerKeys = [...labels, ...(torchVer ? TORCH_KEYS : [])];
 const yardsticks: Record<string, number | null> = {};
 for (const threads of o.threads) {
   const base = results[threads].eval_resnet56;
@@ -248,14 +253,11 @@ for (const label of labels) {
         gmac_per_image: macs[name] / 1e9,
         gmac_per_s: {
           ours: gmacPerS(r.runs[label], name),
-          torch_nchw: gmacPerS(r.runs.torch_nchw, name),
-          torch_channels_last: gmacPerS(r.runs.torch_channels_last, name),
+          ...Object.fromEntries(TORCH_KEYS.map((k) => [k, gmacPerS(r.runs[k], name)])),
         },
         ours: r.runs[label],
-        torch_nchw: r.runs.torch_nchw ?? null,
-        torch_channels_last: r.runs.torch_channels_last ?? null,
-        ratio_nchw: ratio(r.runs[label], r.runs.torch_nchw),
-        ratio_channels_last: ratio(r.runs[label], r.runs.torch_channels_last),
+        ...Object.fromEntries(TORCH_KEYS.map((k) => [k, r.runs[k] ?? null])),
+        ...Object.fromEntries(TORCH_LAYOUTS.map((t) => [t.ratio, ratio(r.runs[label], r.runs[t.key])])),
       };
     }
   }

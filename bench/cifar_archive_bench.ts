@@ -10,7 +10,8 @@
 
 import { gzip, writeTar } from "../lib/data/archive.ts";
 import { fileDigest } from "../lib/data/checksum.ts";
-import { readCifarArchive } from "../lib/data/cifar.ts";
+import { CIFAR_SPECS, cifarFiles, readCifarArchive } from "../lib/data/cifar.ts";
+import type { ImageSplit } from "../lib/data/dataset.ts";
 import { BatchLoader } from "../lib/data/loader.ts";
 import { peakRssMb } from "../lib/peak_memory.ts";
 
@@ -18,27 +19,23 @@ function peakRssMiB(): string {
   return peakRssMb()?.toFixed(0) ?? "n/a";
 }
 
-function records(n: number): Uint8Array {
-  const out = new Uint8Array(n * 3074);
+/** `n` images of random pixels, labels cycling through the 100 classes. */
+function split(n: number): ImageSplit {
+  const images = new Uint8Array(n * 3072);
   const chunk = new Uint8Array(65536);
-  for (let off = 0; off < out.length; off += chunk.length) {
+  for (let off = 0; off < images.length; off += chunk.length) {
     crypto.getRandomValues(chunk);
-    out.set(chunk.subarray(0, Math.min(chunk.length, out.length - off)), off);
+    images.set(chunk.subarray(0, Math.min(chunk.length, images.length - off)), off);
   }
-  for (let i = 0; i < n; i++) {
-    out[i * 3074] = i % 20; // coarse
-    out[i * 3074 + 1] = i % 100; // fine
-  }
-  return out;
+  return { count: n, images, labels: Int32Array.from({ length: n }, (_, i) => i % 100) };
 }
 
 async function build(path: string): Promise<void> {
-  const names = Array.from({ length: 100 }, (_, i) => `class_${i}`).join("\n") + "\n";
-  const tar = writeTar([
-    { name: "cifar-100-binary/train.bin", data: records(50000) },
-    { name: "cifar-100-binary/test.bin", data: records(10000) },
-    { name: "cifar-100-binary/fine_label_names.txt", data: new TextEncoder().encode(names) },
-  ]);
+  const spec = CIFAR_SPECS.cifar100;
+  const [train, test] = [split(50000), split(10000)];
+  const coarse = (s: ImageSplit) => s.labels.map((l) => l % 20);
+  const files = cifarFiles(spec, { train, test, coarseLabels: { train: coarse(train), test: coarse(test) } });
+  const tar = writeTar([...files].map(([name, data]) => ({ name: `${spec.folder}/${name}`, data })));
   await Deno.writeFile(path, gzip(tar));
 }
 

@@ -1,12 +1,15 @@
 /**
- * Engine benchmark: images/s and peak resident memory of the oracle-KD workloads, optionally side
- * by side with PyTorch CPU (tools/torch_bench.py: same cases, same semantics) in both of its
- * layouts, contiguous NCHW (the paper's code) and channels_last (oneDNN's faster layout here).
+ * The benchmark's cases and runners, behind `deno task bench` (bench/bench.ts): images/s and peak
+ * resident memory of the oracle-KD workloads, ours and PyTorch CPU's (tools/torch_bench.py: same
+ * cases, same semantics) in both of its layouts, contiguous NCHW (the paper's code) and
+ * channels_last (oneDNN's faster layout here). bench/bench.ts runs every case of ours in its own
+ * process (so peak memory is per case) through this script's single-case mode, which prints
+ * the case's JSON row:
  *
- *   deno run -A bench/engine_bench.ts [--engine onnxruntime|tfjs|webgpu] [--backend wasm|cpu]
- *       [--batch 64] [--threads N] [--quick] [--compare-torch] [--rounds 2] [--json]
+ *   deno run -A bench/engine_bench.ts --case kd_step [--engine onnxruntime|tfjs|webgpu]
+ *       [--backend wasm|cpu] [--batch 64] [--threads N] [--quick]
  *
- * Cases (random CIFAR-shaped data, 100 classes, seeded weights):
+ * Cases (random CIFAR-shaped data, 100 classes, seeded weights; bench/step_workload.ts):
  *   kd_step       resnet56 teacher oracle (gamma 0.5, rec_num 1, mean) + resnet20 student SGD step
  *   oracle        oracle input generation alone (resnet56)
  *   train_step    plain CE training step of resnet20
@@ -16,11 +19,6 @@
  *   kd_step_overlap  the kd step with the teacher on its own worker thread, one batch ahead, while
  *                    the student steps: --threads N split between them (teacher ceil(N/2), student
  *                    floor(N/2); N >= 2), so it uses the same cores as kd_step (compared with it)
- * Every case runs in its own process (so peak memory is per case); with --compare-torch ours,
- * PyTorch NCHW and PyTorch channels_last alternate per case `--rounds` times on this machine
- * (the order rotates each round) and the medians of the rounds are compared. The machine's load
- * is printed: on a shared machine, rerun when it is busy. `deno task bench` (bench/bench.ts)
- * drives the same functions over several engines and thread counts.
  *
  * A new case is one entry in {@link CASES} (with `torch` naming the PyTorch case it is compared
  * with, or null) plus, for a new `kind`, one branch in `runCase`'s step.
@@ -39,6 +37,15 @@ import { buildModel } from "../lib/models/zoo.ts";
 import { median } from "../lib/metrics.ts";
 import { peakRssMb } from "../lib/peak_memory.ts";
 import { Rng } from "../lib/rng.ts";
+import {
+  randomBatch,
+  STEP_CLASSES,
+  STEP_LOSS,
+  STEP_LR,
+  STEP_ORACLE,
+  STEP_SEEDS,
+  STEP_SGD,
+} from "./step_workload.ts";
 
 /** What one case measures. */
 export interface CaseSpec {
@@ -75,8 +82,9 @@ export const CASES: Readonly<Record<string, CaseSpec>> = {
  */
 export function caseMacs(name: string): number {
   const spec = CASES[name];
-  const net = (arch: string | undefined) => buildModel(arch!, { numClasses: 100 });
-  const teacher = (w: "forward" | "oracle") => workloadMacs(net(spec.teacher), [32, 32], w, ORACLE.recNum);
+  const net = (arch: string | undefined) => buildModel(arch!, { numClasses: STEP_CLASSES });
+  const teacher = (w: "forward" | "oracle") =>
+    workloadMacs(net(spec.teacher), [32, 32], w, STEP_ORACLE.recNum);
   const student = () => workloadMacs(net(spec.student), [32, 32], "train");
   switch (spec.kind) {
     case "eval":
@@ -117,15 +125,23 @@ export interface Entry extends Row {
   rounds_images_per_s: number[];
 }
 
-/** The two PyTorch layouts. */
-export const TORCH_LAYOUTS = ["contiguous", "channels_last"] as const;
+/**
+ * PyTorch's two layouts, each as tools/torch_bench.py takes it (`--memory-format`), as its runner
+ * is keyed in bench/bench.ts's results and JSON (`key`, `ratio`: ours against it) and as its
+ * column is labelled (`PyTorch <label>`).
+ *
+ * @example
+ * ```ts
+ * import { TORCH_LAYOUTS } from "./engine_bench.ts";
+ * console.log(TORCH_LAYOUTS.map((t) => `${t.layout}: ${t.key}`)); // ["contiguous: torch_nchw", "channels_last: torch_channels_last"]
+ * ```
+ */
+export const TORCH_LAYOUTS = [
+  { layout: "contiguous", key: "torch_nchw", ratio: "ratio_nchw", label: "NCHW" },
+  { layout: "channels_last", key: "torch_channels_last", ratio: "ratio_channels_last", label: "ch.-last" },
+] as const;
 /** A PyTorch layout. */
-export type TorchLayout = typeof TORCH_LAYOUTS[number];
-
-const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
-const LOSS = { ceWeight: 0.5, alpha: 1, temperature: 2 };
-const SGD = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
-const LR = 0.05;
+export type TorchLayout = typeof TORCH_LAYOUTS[number]["layout"];
 
 async function runCase(
   choice: EngineChoice,
@@ -134,18 +150,13 @@ async function runCase(
   n: number,
   quick: boolean,
 ): Promise<Row> {
-  const rng = new Rng(0);
-  const x = new Float32Array(n * 3 * 32 * 32);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) y[i] = Math.min(99, Math.floor(rng.uniform() * 100));
-  const batch = { x, y, n, shape: [3, 32, 32] as const };
+  const batch = randomBatch(n, new Rng(STEP_SEEDS.batch));
   const load = (arch: string, seed: number) => {
-    const g = buildModel(arch, { numClasses: 100 });
+    const g = buildModel(arch, { numClasses: STEP_CLASSES });
     return { g, w: initStateDict(g, seed) };
   };
-  const t = spec.teacher ? load(spec.teacher, 1) : null;
-  const s = spec.student ? load(spec.student, 2) : null;
+  const t = spec.teacher ? load(spec.teacher, STEP_SEEDS.teacher) : null;
+  const s = spec.student ? load(spec.student, STEP_SEEDS.student) : null;
   const overlap = spec.kind === "kd_overlap";
   // The overlap splits the case's threads, so it is compared with kd_step on the same cores.
   const threads = choice.threads ?? 1;
@@ -160,7 +171,7 @@ async function runCase(
     : overlap
     ? await loadFrozenInWorker({ ...choice, threads: threads - studentThreads }, t.g, t.w)
     : await engine.loadFrozen(t.g, t.w);
-  const student = s ? await engine.loadTrainable(s.g, s.w, SGD) : null;
+  const student = s ? await engine.loadTrainable(s.g, s.w, STEP_SGD) : null;
   // kd_overlap: two batches of the same images take turns (one is on the teacher's worker).
   const ring = overlap ? [batch, { ...batch, x: batch.x.slice() }] : [];
   let turn = 0;
@@ -171,21 +182,21 @@ async function runCase(
         await teacher!.forward(batch);
         return;
       case "oracle":
-        await teacher!.oracle(batch, ORACLE);
+        await teacher!.oracle(batch, STEP_ORACLE);
         return;
       case "train":
-        await student!.trainStep(batch, null, LOSS, LR);
+        await student!.trainStep(batch, null, STEP_LOSS, STEP_LR);
         return;
       case "kd": {
-        const logits = (await teacher!.oracle(batch, ORACLE)).logits;
-        await student!.trainStep(batch, logits, LOSS, LR);
+        const logits = (await teacher!.oracle(batch, STEP_ORACLE)).logits;
+        await student!.trainStep(batch, logits, STEP_LOSS, STEP_LR);
         return;
       }
       case "kd_overlap": {
         const cur = ring[turn++ % 2], next = ring[turn % 2];
-        const logits = (await (ahead ?? teacher!.oracle(cur, ORACLE))).logits;
-        ahead = teacher!.oracle(next, ORACLE); // the next batch's response, during this step
-        await student!.trainStep(cur, logits, LOSS, LR);
+        const logits = (await (ahead ?? teacher!.oracle(cur, STEP_ORACLE))).logits;
+        ahead = teacher!.oracle(next, STEP_ORACLE); // the next batch's response, during this step
+        await student!.trainStep(cur, logits, STEP_LOSS, STEP_LR);
         return;
       }
     }
@@ -378,121 +389,32 @@ export function caseBatch(name: string, batch: number): number {
 
 if (import.meta.main) await main();
 
+/** The single-case mode: runs `--case` in this process and prints its JSON row. */
 async function main() {
   const program = new Command()
     .name("engine_bench")
+    .description("runs one benchmark case and prints its JSON row (deno task bench runs every case this way)")
+    .requiredOption("--case <name>", `the case (${Object.keys(CASES).join(", ")})`)
     .option("--engine <name>", "onnxruntime, tfjs or webgpu (a GPU through Deno's WebGPU)", "onnxruntime")
     .option("--backend <name>", "tfjs backend (wasm, cpu, tensorflow)", "wasm")
     .option("--batch <n>", "batch size of the main cases", "64")
     .option(
       "--threads <n>",
-      "threads for onnxruntime and PyTorch",
+      "onnxruntime's intra-op threads, tfjs-wasm's pool",
       String(navigator.hardwareConcurrency || 1),
     )
-    .option("--case <name>", "run one case in this process and print its JSON row")
-    .option("--cases <list>", "comma-separated subset of the cases (default: all)")
-    .option("--quick", "about 1 s per case instead of 3")
-    .option(
-      "--compare-torch",
-      "also run tools/torch_bench.py (NCHW and channels_last) per case and print ratios",
-    )
-    .option("--rounds <n>", "alternations per case with --compare-torch", "2")
-    .option("--json", "print the table as JSON only");
+    .option("--quick", "about 1 s instead of 3");
   program.parse(["deno", "engine_bench", ...Deno.args]);
-  const o = program.opts<{
-    engine: string;
-    backend: string;
-    batch: string;
-    threads: string;
-    case?: string;
-    cases?: string;
-    quick?: boolean;
-    compareTorch?: boolean;
-    rounds: string;
-    json?: boolean;
-  }>();
-  const batch = Number(o.batch);
-  const threads = Number(o.threads);
-  const quick = !!o.quick;
-
-  if (o.case) {
-    const spec = CASES[o.case];
-    if (!spec) throw new Error(`unknown case ${o.case}; cases: ${Object.keys(CASES).join(", ")}`);
-    const choice: EngineChoice = {
-      engine: o.engine as EngineChoice["engine"],
-      backend: o.backend as TfjsBackendName,
-      threads,
-    };
-    console.log(JSON.stringify(await runCase(choice, o.case, spec, caseBatch(o.case, batch), quick)));
-    return;
-  }
-  const engineLabel = o.engine === "tfjs" ? `tfjs-${o.backend}` : o.engine;
-  const ours: OursOptions = { engine: o.engine, backend: o.backend, batch, threads, quick };
-  const rounds = o.compareTorch ? Math.max(1, Number(o.rounds)) : 1;
-  const loadBefore = loadAverage();
-  const results: {
-    name: string;
-    ours: Entry | string;
-    torch_nchw?: Entry | string;
-    torch_channels_last?: Entry | string;
-  }[] = [];
-  const selected = o.cases ? o.cases.split(",").map((c) => c.trim()).filter(Boolean) : Object.keys(CASES);
-  for (const name of selected) {
-    if (!CASES[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(CASES).join(", ")}`);
-    const ref = torchCase(name);
-    const runners: Runner[] = [{ label: "ours", run: () => runOurs(name, ours) }];
-    if (o.compareTorch && ref) {
-      const b = caseBatch(name, batch);
-      runners.push(
-        { label: "torch_nchw", run: () => runTorch(ref, b, threads, quick, "contiguous") },
-        { label: "torch_channels_last", run: () => runTorch(ref, b, threads, quick, "channels_last") },
-      );
-    }
-    const got = await alternate(runners, rounds);
-    results.push({
-      name,
-      ours: got.ours,
-      torch_nchw: got.torch_nchw,
-      torch_channels_last: got.torch_channels_last,
-    });
-    if (!o.json) printRow(results.at(-1)!, engineLabel, results.length === 1, !!o.compareTorch);
-  }
-  if (o.json) {
-    console.log(JSON.stringify({ engine: engineLabel, threads, load: [loadBefore, loadAverage()], results }));
-  } else {
-    console.log(`\nload average before / after: ${loadBefore} / ${loadAverage()}; threads ${threads}`);
-  }
-}
-
-function printRow(
-  r: { name: string; ours: Row | string; torch_nchw?: Row | string; torch_channels_last?: Row | string },
-  label: string,
-  header: boolean,
-  torch: boolean,
-) {
-  const cell = (v: Row | string | undefined) =>
-    v === undefined
-      ? "".padEnd(34)
-      : typeof v === "string"
-      ? `error: ${v.slice(0, 27)}`.padEnd(34)
-      : `${v.images_per_s.toFixed(1).padStart(8)} img/s ${v.ms_median.toFixed(1).padStart(8)} ms ${
-        v.peak_rss_mb.toFixed(0).padStart(5)
-      } MB`;
-  if (header) {
-    const t = torch
-      ? `${"PyTorch NCHW".padEnd(34)} ${"PyTorch channels_last".padEnd(34)} ratio NCHW / ch.-last`
-      : "";
-    console.log(`${"case".padEnd(14)} batch  ${label.padEnd(34)} ${t}`);
-  }
-  const ratio = (ref: Row | string | undefined) =>
-    typeof r.ours !== "string" && ref && typeof ref !== "string"
-      ? (ref.ms_median / r.ours.ms_median).toFixed(2)
-      : "-";
-  const b = typeof r.ours === "string" ? "" : String(r.ours.batch);
-  const tail = torch
-    ? `${cell(r.torch_nchw)} ${cell(r.torch_channels_last)} ${ratio(r.torch_nchw)} / ${
-      ratio(r.torch_channels_last)
-    }`
-    : "";
-  console.log(`${r.name.padEnd(14)} ${b.padStart(5)}  ${cell(r.ours)} ${tail}`);
+  const o = program.opts<
+    { case: string; engine: string; backend: string; batch: string; threads: string; quick?: boolean }
+  >();
+  const spec = CASES[o.case];
+  if (!spec) throw new Error(`unknown case ${o.case}; cases: ${Object.keys(CASES).join(", ")}`);
+  const choice: EngineChoice = {
+    engine: o.engine as EngineChoice["engine"],
+    backend: o.backend as TfjsBackendName,
+    threads: Number(o.threads),
+  };
+  const row = await runCase(choice, o.case, spec, caseBatch(o.case, Number(o.batch)), !!o.quick);
+  console.log(JSON.stringify(row));
 }

@@ -21,6 +21,8 @@ import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, type ConfigOf, int, text } from "../lib/config_spec.ts";
+import { writeCifarFolder } from "../lib/data/cifar.ts";
+import type { ImageSplit } from "../lib/data/dataset.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { peakRssMb } from "../lib/peak_memory.ts";
@@ -73,31 +75,32 @@ export interface MemoryReport {
   error?: string;
 }
 
-/** Writes a CIFAR-100 binary folder (coarse label, fine label, 3072 pixel bytes per record). */
+/**
+ * Writes a CIFAR-100 binary folder (coarse label, fine label, 3072 pixel bytes per record) of
+ * seeded image-like noise.
+ */
 async function writeCifar100(folder: string, train: number, test: number): Promise<void> {
-  await Deno.mkdir(folder, { recursive: true });
   let s = 0x9e3779b9;
-  const records = (n: number, offset: number) => {
-    const size = 2 + 3072;
-    const bytes = new Uint8Array(n * size);
-    const words = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.length / 4));
+  const split = (n: number, offset: number): ImageSplit => {
+    const images = new Uint8Array(n * 3072);
+    const words = new Uint32Array(images.buffer);
     for (let i = 0; i < words.length; i++) { // xorshift32: image-like noise, cheap and seeded
       s ^= s << 13;
       s ^= s >>> 17;
       s ^= s << 5;
       words[i] = s >>> 0;
     }
-    for (let r = 0; r < n; r++) {
-      bytes[r * size] = (r + offset) % 20;
-      bytes[r * size + 1] = (r + offset) % 100;
-    }
-    return bytes;
+    return { count: n, images, labels: Int32Array.from({ length: n }, (_, r) => (r + offset) % 100) };
   };
-  await Deno.writeFile(path.join(folder, "train.bin"), records(train, 0));
-  await Deno.writeFile(path.join(folder, "test.bin"), records(test, 7));
-  const names = (n: number, p: string) => Array.from({ length: n }, (_, i) => `${p}${i}`).join("\n") + "\n";
-  await Deno.writeTextFile(path.join(folder, "fine_label_names.txt"), names(100, "class_"));
-  await Deno.writeTextFile(path.join(folder, "coarse_label_names.txt"), names(20, "superclass_"));
+  const [trainSplit, testSplit] = [split(train, 0), split(test, 7)];
+  const coarse = (sp: ImageSplit) => sp.labels.map((l) => l % 20);
+  await writeCifarFolder("cifar100", folder, {
+    train: trainSplit,
+    test: testSplit,
+    coarseLabels: { train: coarse(trainSplit), test: coarse(testSplit) },
+  });
+  const names = Array.from({ length: 20 }, (_, i) => `superclass_${i}`).join("\n") + "\n";
+  await Deno.writeTextFile(path.join(folder, "coarse_label_names.txt"), names);
 }
 
 /** Puts the teacher where the default `--teacher resnet56` finds it; returns how it is named. */

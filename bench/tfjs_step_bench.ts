@@ -28,6 +28,7 @@ import { buildModel } from "../lib/models/zoo.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { median } from "../lib/metrics.ts";
 import { Rng } from "../lib/rng.ts";
+import { randomBatch, STEP_CLASSES, STEP_SGD } from "./step_workload.ts";
 import type { Tf, TfKernelConfig, TfTensor, TfTensorInfo } from "../lib/deps.ts";
 
 const { values: args } = parseArgs({
@@ -64,19 +65,11 @@ console.log(
     `, ${navigator.hardwareConcurrency} logical cores, deno ${Deno.version.deno}`,
 );
 
-function randomBatch(n: number, classes: number) {
-  const x = new Float32Array(n * 3 * 32 * 32);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const y = Int32Array.from({ length: n }, () => rng.int(classes));
-  return { x, y, n, shape: [3, 32, 32] as const };
-}
-
 async function benchModels(): Promise<void> {
-  const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
   const ce = { ceWeight: 1, alpha: 0, temperature: 1 };
-  const g20 = buildModel("resnet20", { numClasses: 100 });
-  const student = await engine.loadTrainable(g20, initStateDict(g20, 0), sgd);
-  const b = randomBatch(batch, 100);
+  const g20 = buildModel("resnet20", { numClasses: STEP_CLASSES });
+  const student = await engine.loadTrainable(g20, initStateDict(g20, 0), STEP_SGD);
+  const b = randomBatch(batch, rng);
   const warm = backendName === "cpu" ? 0 : 2;
   for (let i = 0; i < warm; i++) await student.trainStep(b, null, ce, 0.1);
   const times: number[] = [];
@@ -89,7 +82,7 @@ async function benchModels(): Promise<void> {
   if (args.profile) await profileStep(() => student.trainStep(b, null, ce, 0.1));
   student.dispose();
 
-  const g56 = buildModel("resnet56", { numClasses: 100 });
+  const g56 = buildModel("resnet56", { numClasses: STEP_CLASSES });
   const frozen = await engine.loadFrozen(g56, initStateDict(g56, 1));
   if (warm > 0) await frozen.forward(b);
   const evals: number[] = [];

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { alternate, CASES, combine, type Row, torchCase } from "../bench/engine_bench.ts";
+import { alternate, CASES, combine, type Row, TORCH_LAYOUTS, torchCase } from "../bench/engine_bench.ts";
 
 const row = (ms: number, batch = 64): Row => ({
   case: "c",
@@ -55,4 +55,14 @@ Deno.test("bench: every case has a PyTorch counterpart or says it has none", () 
     assert.ok(ref === null || ref === name || ref in CASES, `${name} -> ${ref}`);
   }
   assert.equal(torchCase("kd_step"), "kd_step");
+});
+
+Deno.test("bench: the PyTorch layouts are tools/torch_bench.py's --memory-format choices, each with its own keys", async () => {
+  const py = await Deno.readTextFile(new URL("../tools/torch_bench.py", import.meta.url));
+  const choices = /"--memory-format", choices=\[([^\]]*)\]/.exec(py)?.[1];
+  assert.ok(choices, "torch_bench.py has no --memory-format choices");
+  assert.deepEqual(TORCH_LAYOUTS.map((t) => `"${t.layout}"`).join(", "), choices);
+  for (const field of ["key", "ratio", "label"] as const) {
+    assert.equal(new Set(TORCH_LAYOUTS.map((t) => t[field])).size, TORCH_LAYOUTS.length, field);
+  }
 });

@@ -1,8 +1,18 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { gzip, writeTar } from "../lib/data/archive.ts";
-import { CIFAR_SPECS, parseCifarRecords, readCifarArchive, readCifarFolder } from "../lib/data/cifar.ts";
-import { DataError } from "../lib/data/dataset.ts";
+import {
+  CIFAR_SPECS,
+  cifarFiles,
+  type CifarKind,
+  encodeCifarRecords,
+  parseCifarRecords,
+  readCifarArchive,
+  readCifarFolder,
+  writeCifarFolder,
+} from "../lib/data/cifar.ts";
+import { DataError, type ImageSplit } from "../lib/data/dataset.ts";
+import { Rng } from "../lib/rng.ts";
 import { SHARED_DIR, sharedTest } from "./test_utils.ts";
 import { CIFAR10_CLASSES } from "../lib/data/metadata.ts";
 
@@ -169,3 +179,82 @@ sharedTest(
     }
   },
 );
+
+/** `count` images of seeded random pixels with seeded labels in [0, classes). */
+function randomSplit(count: number, classes: number, seed: number): ImageSplit {
+  const rng = new Rng(seed);
+  const images = Uint8Array.from({ length: count * 3072 }, () => rng.int(256));
+  return { count, images, labels: Int32Array.from({ length: count }, () => rng.int(classes)) };
+}
+
+for (const kind of ["cifar10", "cifar100"] as CifarKind[]) {
+  const spec = CIFAR_SPECS[kind];
+  Deno.test(`${kind} records written by encodeCifarRecords read back with the same labels and pixels`, () => {
+    const split = randomSplit(13, spec.numClasses, 3);
+    const coarseLabels = kind === "cifar100" ? Array.from(split.labels, (l) => l % 20) : undefined;
+    const bytes = encodeCifarRecords(split, spec, { coarseLabels });
+    assert.equal(bytes.length, 13 * (spec.labelBytes + 3072));
+    // The label byte(s) lead each record: CIFAR-100's coarse label, then its fine label.
+    assert.equal(bytes[5 * bytes.length / 13 + spec.labelIndex], split.labels[5]);
+    if (coarseLabels) assert.equal(bytes[5 * bytes.length / 13], coarseLabels[5]);
+    const back = parseCifarRecords([{ bytes, source: "w.bin" }], spec);
+    assert.equal(back.count, 13);
+    assert.deepEqual(back.labels, split.labels);
+    assert.deepEqual(Array.from(back.images), Array.from(split.images));
+  });
+
+  Deno.test(`${kind} folder and archive written from cifarFiles read back as the splits`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const train = randomSplit(12, spec.numClasses, 4), test = randomSplit(3, spec.numClasses, 5);
+      const classNames = Array.from({ length: spec.numClasses }, (_, i) => `name ${i}`);
+      await writeCifarFolder(kind, `${dir}/${spec.folder}`, { train, test, classNames });
+      const entries = [...cifarFiles(spec, { train, test })].map(([name, data]) => ({
+        name: `${spec.folder}/${name}`,
+        data,
+      }));
+      await Deno.writeFile(`${dir}/${spec.archive}`, gzip(writeTar(entries)));
+      const fromFolder = await readCifarFolder(kind, `${dir}/${spec.folder}`);
+      const fromArchive = await readCifarArchive(kind, `${dir}/${spec.archive}`, { verify: false });
+      for (const ds of [fromFolder, fromArchive]) {
+        assert.deepEqual(ds.train.labels, train.labels);
+        assert.deepEqual(Array.from(ds.train.images), Array.from(train.images));
+        assert.deepEqual(ds.test.labels, test.labels);
+        assert.deepEqual(Array.from(ds.test.images), Array.from(test.images));
+      }
+      assert.deepEqual(fromFolder.classNames, classNames);
+      assert.equal(fromArchive.classNames[7], "class_7");
+      if (kind === "cifar10") {
+        // 12 training images over the five batches, in order: 2, 2, 3, 2, 3.
+        const sizes = spec.trainFiles.map((f) => Deno.statSync(`${dir}/${spec.folder}/${f}`).size / 3073);
+        assert.deepEqual(sizes, [2, 2, 3, 2, 3]);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("encodeCifarRecords and cifarFiles refuse what would not read back, naming the problem", () => {
+  const split = randomSplit(2, 10, 6);
+  assert.throws(
+    () => encodeCifarRecords({ ...split, labels: new Int32Array([1, 10]) }, CIFAR_SPECS.cifar10),
+    /^Error: cifar10 records: image 1 has label 10, expected 0 to 9$/,
+  );
+  assert.throws(
+    () => encodeCifarRecords(split, CIFAR_SPECS.cifar10, { coarseLabels: [0, 0] }),
+    /cifar10 records have no coarse labels/,
+  );
+  assert.throws(
+    () => encodeCifarRecords(split, CIFAR_SPECS.cifar100, { coarseLabels: [0, 20] }),
+    /image 1 has coarse label 20, expected 0 to 19/,
+  );
+  assert.throws(
+    () => encodeCifarRecords({ ...split, images: split.images.subarray(1) }, CIFAR_SPECS.cifar10),
+    /2 images need 6144 pixel bytes and 2 labels, got 6143 and 2/,
+  );
+  assert.throws(
+    () => cifarFiles(CIFAR_SPECS.cifar10, { train: split, test: split }),
+    /cifar10 needs at least 5 training image\(s\), one per training record file; got 2/,
+  );
+});

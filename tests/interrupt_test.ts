@@ -11,6 +11,8 @@ import * as path from "node:path";
 import { exportOnnx } from "../convert/onnx_export.ts";
 import { writeFileAtomic } from "../lib/atomic_file.ts";
 import { loadCheckpoint } from "../lib/checkpoint.ts";
+import { writeCifarFolder } from "../lib/data/cifar.ts";
+import type { ImageSplit } from "../lib/data/dataset.ts";
 import { createCtrlC } from "../lib/interrupt.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
@@ -21,24 +23,19 @@ const STEPS_PER_EPOCH = 40;
 
 /** cifar-100-binary/{train,test}.bin and fine_label_names.txt with seeded random pixels. */
 async function writeCifar100Like(dir: string, train: number, test: number): Promise<void> {
-  const folder = path.join(dir, "cifar-100-binary");
-  await Deno.mkdir(folder, { recursive: true });
   const rng = new Rng(7);
-  const records = (n: number) => {
-    const b = new Uint8Array(n * 3074);
-    for (let i = 0; i < n; i++) {
-      b[i * 3074] = (i % 100) % 20;
-      b[i * 3074 + 1] = i % 100;
-      for (let j = 2; j < 3074; j++) b[i * 3074 + j] = rng.nextUint32() >>> 24;
-    }
-    return b;
-  };
-  await Deno.writeFile(path.join(folder, "train.bin"), records(train));
-  await Deno.writeFile(path.join(folder, "test.bin"), records(test));
-  await Deno.writeTextFile(
-    path.join(folder, "fine_label_names.txt"),
-    Array.from({ length: 100 }, (_, i) => `class${i}`).join("\n") + "\n",
-  );
+  const split = (n: number): ImageSplit => ({
+    count: n,
+    images: Uint8Array.from({ length: n * 3072 }, () => rng.nextUint32() >>> 24),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 100),
+  });
+  const [trainSplit, testSplit] = [split(train), split(test)];
+  const coarse = (s: ImageSplit) => s.labels.map((l) => l % 20);
+  await writeCifarFolder("cifar100", path.join(dir, "cifar-100-binary"), {
+    train: trainSplit,
+    test: testSplit,
+    coarseLabels: { train: coarse(trainSplit), test: coarse(testSplit) },
+  });
 }
 
 /** A running CLI subprocess whose stdout and stderr are collected. */

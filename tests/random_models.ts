@@ -18,6 +18,7 @@ import type { Graph } from "../lib/graph.ts";
 import type { LabelledBatch } from "../lib/engines/engine.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { Rng } from "../lib/rng.ts";
+import { randomBatch as seededBatch } from "../bench/step_workload.ts";
 import type { StateDict } from "../lib/tensor.ts";
 
 /**
@@ -56,7 +57,8 @@ export function nontrivialStateDict(graph: Graph, seed: number): StateDict {
 }
 
 /**
- * `n` images of `shape` with standard-normal pixels and uniform labels in [0, classes).
+ * `n` images of `shape` with standard-normal pixels and uniform labels in [0, classes): the
+ * benchmarks' generator (bench/step_workload.ts) seeded with `seed`.
  *
  * @example
  * ```ts
@@ -71,12 +73,7 @@ export function randomBatch(
   shape: readonly [number, number, number],
   seed: number,
 ): LabelledBatch {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * shape[0] * shape[1] * shape[2]);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) y[i] = Math.min(classes - 1, Math.floor(rng.uniform() * classes));
-  return { x, y, n, shape };
+  return seededBatch(n, new Rng(seed), classes, shape);
 }
 
 /** Per-sample largest absolute differences of two [n, ...] arrays. */

@@ -20,6 +20,16 @@ import { scriptSettings } from "../lib/cli_args.ts";
 import { bool, choice, int, text } from "../lib/config_spec.ts";
 import { median } from "../lib/metrics.ts";
 import { MODEL_NAMES } from "../lib/models/zoo.ts";
+import { Rng } from "../lib/rng.ts";
+import {
+  randomBatch,
+  randomLogits,
+  STEP_CLASSES,
+  STEP_LOSS,
+  STEP_ORACLE,
+  STEP_SEEDS,
+  STEP_SGD,
+} from "../bench/step_workload.ts";
 
 const FIELDS = {
   base: text("run", "the other checkout (its root folder) to compare with", "", { placeholder: "dir" }),
@@ -45,10 +55,10 @@ if (!o.base) {
   Deno.exit(2);
 }
 const arch = o.arch || (o.graph === "oracle" ? "resnet56" : "resnet20");
-const n = o.batch, k = 100;
-const ORACLE = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
-const LOSS = { ceWeight: 0.5, alpha: o.kd ? 1 : 0, temperature: 2 };
-const SGD = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
+const n = o.batch, k = STEP_CLASSES;
+const LOSS = { ...STEP_LOSS, alpha: o.kd ? STEP_LOSS.alpha : 0 };
+/** This tool's learning rate: 0.01, not the benchmark's STEP_LR (every A/B so far ran with 0.01). */
+const LR = 0.01;
 
 /** One side: a step function and its result after the steps, from the checkout at `root`. */
 async function side(root: string) {
@@ -56,28 +66,23 @@ async function side(root: string) {
   const { OnnxruntimeEngine } = await import(at("lib/engines/onnxruntime/engine.ts"));
   const { buildModel } = await import(at("lib/models/zoo.ts"));
   const { initStateDict } = await import(at("lib/models/init.ts"));
-  const { Rng } = await import(at("lib/rng.ts"));
-  const rng = new Rng(0);
-  const batch = {
-    x: Float32Array.from({ length: n * 3 * 32 * 32 }, () => rng.normal()),
-    y: Int32Array.from({ length: n }, () => Math.min(k - 1, Math.floor(rng.uniform() * k))),
-    n,
-    shape: [3, 32, 32] as const,
-  };
-  const teacher = Float32Array.from({ length: n * k }, () => rng.normal());
+  // The batch is this checkout's (bench/step_workload.ts), the same values on both sides.
+  const rng = new Rng(STEP_SEEDS.batch);
+  const batch = randomBatch(n, rng, k);
+  const teacher = randomLogits(n, k, rng);
   const g = buildModel(arch, { numClasses: k });
   const engine = new OnnxruntimeEngine({ threads: o.threads });
   if (o.graph === "oracle") {
-    const model = await engine.loadFrozen(g, initStateDict(g, 1));
+    const model = await engine.loadFrozen(g, initStateDict(g, STEP_SEEDS.teacher));
     let last: Float32Array = new Float32Array();
     return {
-      step: async () => void (last = (await model.oracle(batch, ORACLE, { xStar: true })).xStar!),
+      step: async () => void (last = (await model.oracle(batch, STEP_ORACLE, { xStar: true })).xStar!),
       result: () => Promise.resolve(last),
     };
   }
-  const model = await engine.loadTrainable(g, initStateDict(g, 2), SGD);
+  const model = await engine.loadTrainable(g, initStateDict(g, STEP_SEEDS.student), STEP_SGD);
   return {
-    step: () => model.trainStep(batch, o.kd ? teacher : null, LOSS, 0.01),
+    step: () => model.trainStep(batch, o.kd ? teacher : null, LOSS, LR),
     result: async () => {
       const sd: Map<string, { data: ArrayLike<number> }> = await model.stateDict();
       return Float64Array.from([...sd.values()].flatMap((t) => Array.from(t.data, Number)));

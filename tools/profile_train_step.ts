@@ -25,6 +25,16 @@ import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
 import { median } from "../lib/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import {
+  randomBatch,
+  randomLogits,
+  STEP_CLASSES,
+  STEP_LOSS,
+  STEP_LR,
+  STEP_ORACLE,
+  STEP_SEEDS,
+  STEP_SGD,
+} from "../bench/step_workload.ts";
+import {
   compileFrozenGraph,
   compileTrainGraph,
   oneHot,
@@ -44,7 +54,7 @@ const FIELDS = {
     MODEL_NAMES,
     "resnet20",
   ),
-  classes: int("model", "classes", 100, { min: 1 }),
+  classes: int("model", "classes", STEP_CLASSES, { min: 1 }),
   batch: int("data", "batch size", 64, { min: 1 }),
   threads: int("engine", "intra-op threads", 2, { min: 1 }),
   steps: int("run", "timed steps (after 2 warm-up steps)", 10, { min: 1 }),
@@ -75,15 +85,13 @@ const o = await scriptSettings("profile_train_step", SPEC);
 const { batch: n, threads, steps, classes: k, layout } = o;
 const weightGrad = o.weightGrad || undefined;
 const graph = buildModel(o.arch, { numClasses: k });
-const weights = initStateDict(graph, 2);
-const LR = 0.05;
-const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
-const loss = { ceWeight: 0.5, alpha: o.kd ? 1 : 0, temperature: 2 };
-const rng = new Rng(0);
-const x = new Float32Array(n * 3 * 32 * 32).map(() => rng.normal());
-const y = new Int32Array(n).map(() => Math.min(k - 1, Math.floor(rng.uniform() * k)));
-const teacher = o.kd ? new Float32Array(n * k).map(() => rng.normal()) : null;
-const batch = { x, y, n, shape: [3, 32, 32] as const };
+// The student's seed, for the oracle graph's network too.
+const weights = initStateDict(graph, STEP_SEEDS.student);
+const loss = { ...STEP_LOSS, alpha: o.kd ? STEP_LOSS.alpha : 0 };
+const rng = new Rng(STEP_SEEDS.batch);
+const batch = randomBatch(n, rng, k);
+const { x, y } = batch;
+const teacher = o.kd ? randomLogits(n, k, rng) : null;
 
 // 1. The engine's whole step and 2. session.run alone, alternating (so load affects both alike).
 const engine = new OnnxruntimeEngine({ threads, layout, ...(weightGrad ? { weightGrad } : {}) });
@@ -96,28 +104,27 @@ let engineStep: () => Promise<unknown>;
 let model: { dispose(): void };
 const feeds: Record<string, InstanceType<typeof ortNs.Tensor>> = {};
 if (o.graph === "oracle") {
-  const oracle = { gamma: 0.5, recNum: 1, reduction: "mean" } as const;
   const frozen = await engine.loadFrozen(graph, weights);
   model = frozen;
-  engineStep = () => frozen.oracle(batch, oracle);
+  engineStep = () => frozen.oracle(batch, STEP_ORACLE);
   bytes = compileFrozenGraph(lowerEvalNet(graph, weights), n, [3, 32, 32], {
     kind: "oracle",
-    ...oracle,
+    ...STEP_ORACLE,
     keepInput: false,
   }, block);
   feeds[FROZEN_IO.x] = tensor(x, [n, 3, 32, 32]);
   feeds[FROZEN_IO.onehot] = tensor(onehot, [n, k]);
 } else {
-  const student = await engine.loadTrainable(graph, weights, sgd);
+  const student = await engine.loadTrainable(graph, weights, STEP_SGD);
   model = student;
-  engineStep = () => student.trainStep(batch, teacher, loss, LR);
-  const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd, weightGrad };
+  engineStep = () => student.trainStep(batch, teacher, loss, STEP_LR);
+  const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd: STEP_SGD, weightGrad };
   bytes = compileTrainGraph(graph, spec, block);
   feeds[TRAIN_IO.x] = tensor(x, [n, 3, 32, 32]);
   feeds[TRAIN_IO.onehot] = tensor(onehot, [n, k]);
   feeds[TRAIN_IO.lossWeights] = tensor(new Float32Array([loss.ceWeight, loss.alpha, loss.temperature]), [3]);
   // The engine's feed from its second step on (dampening 0).
-  feeds[TRAIN_IO.sgd] = tensor(new Float32Array([LR, 1]), [2]);
+  feeds[TRAIN_IO.sgd] = tensor(new Float32Array([STEP_LR, 1]), [2]);
   if (teacher) feeds[TRAIN_IO.teacher] = tensor(teacher, [n, k]);
   for (const p of graph.params) {
     if (p.dtype !== "float32") continue;

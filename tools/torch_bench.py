@@ -1,4 +1,4 @@
-"""PyTorch CPU reference for bench/engine_bench.ts: the same cases, semantics and table.
+"""PyTorch CPU reference for `deno task bench` (bench/bench.ts): the cases of bench/engine_bench.ts, same semantics.
 
 Run with Debian's PyTorch:  /usr/bin/python3 tools/torch_bench.py [--batch 64] [--threads 2]
                                                 [--case NAME] [--quick] [--memory-format contiguous|channels_last]
@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cifar_models  # noqa: E402
 
+# The step settings of bench/step_workload.ts (STEP_ORACLE, STEP_LOSS, STEP_LR, STEP_SGD): change both.
 GAMMA, REC_NUM = 0.5, 1
 CE_WEIGHT, ALPHA, T = 0.5, 1.0, 2.0
 LR, MOMENTUM, WD = 0.05, 0.9, 5e-4

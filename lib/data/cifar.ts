@@ -2,6 +2,8 @@
  * CIFAR-10 and CIFAR-100 from the official binary distributions, either extracted
  * (`cifar-10-batches-bin/`, `cifar-100-binary/`) or straight from the `.tar.gz`.
  * Records are `label byte(s) + 3072 pixel bytes` (R, G, B planes of 32x32, i.e. CHW already).
+ * The same layout is written by {@link encodeCifarRecords} and {@link writeCifarFolder}
+ * (data sets in the official format for tests and benchmarks, where the real one need not be).
  *
  * @example
  * ```ts
@@ -148,6 +150,149 @@ export function parseCifarRecords(files: readonly RecordFile[], spec: CifarSpec)
     }
   }
   return { count, images, labels };
+}
+
+/** Options of {@link encodeCifarRecords}. */
+export interface CifarEncodeOptions {
+  /**
+   * CIFAR-100 only: each record's coarse label in [0, 20), the byte before the fine label
+   * (default 0; the reader keeps only the fine label).
+   */
+  coarseLabels?: ArrayLike<number>;
+}
+
+/** Coarse classes of CIFAR-100 (its first label byte). */
+export const CIFAR100_COARSE_CLASSES = 20;
+
+/**
+ * The official binary records of a split, the inverse of {@link parseCifarRecords}: per image
+ * its label byte(s) (CIFAR-10: the label; CIFAR-100: coarse, then fine label) and its 3072
+ * pixel bytes (R, G, B planes of 32x32). A split of another shape, a label out of range or
+ * coarse labels for CIFAR-10 throw, naming the problem.
+ *
+ * @example
+ * ```ts
+ * import { CIFAR_SPECS, encodeCifarRecords, parseCifarRecords } from "./cifar.ts";
+ * const split = { count: 2, images: new Uint8Array(2 * 3072).fill(9), labels: new Int32Array([3, 42]) };
+ * const bytes = encodeCifarRecords(split, CIFAR_SPECS.cifar100, { coarseLabels: [1, 2] });
+ * console.log(bytes.length, bytes[3074], bytes[3075]); // 6148 2 42
+ * const back = parseCifarRecords([{ bytes, source: "train.bin" }], CIFAR_SPECS.cifar100);
+ * console.log(Array.from(back.labels), back.images[5]); // [3, 42] 9
+ * ```
+ */
+export function encodeCifarRecords(
+  split: ImageSplit,
+  spec: CifarSpec,
+  opts: CifarEncodeOptions = {},
+): Uint8Array {
+  const { count, images, labels } = split;
+  if (images.length !== count * RECORD_PIXELS || labels.length !== count) {
+    throw new Error(
+      `${spec.kind} records: ${count} images need ${
+        count * RECORD_PIXELS
+      } pixel bytes and ${count} labels, ` +
+        `got ${images.length} and ${labels.length}`,
+    );
+  }
+  const coarse = opts.coarseLabels;
+  if (coarse && spec.labelBytes !== 2) throw new Error(`${spec.kind} records have no coarse labels`);
+  if (coarse && coarse.length !== count) {
+    throw new Error(`${spec.kind} records: ${count} images, ${coarse.length} coarse labels`);
+  }
+  const label = (v: number, classes: number, what: string, i: number) => {
+    if (!(Number.isInteger(v) && v >= 0 && v < classes)) {
+      throw new Error(`${spec.kind} records: image ${i} has ${what} ${v}, expected 0 to ${classes - 1}`);
+    }
+    return v;
+  };
+  const recordSize = spec.labelBytes + RECORD_PIXELS;
+  const out = new Uint8Array(count * recordSize);
+  for (let i = 0; i < count; i++) {
+    const rec = i * recordSize;
+    out[rec + spec.labelIndex] = label(labels[i], spec.numClasses, "label", i);
+    if (coarse) out[rec] = label(coarse[i], CIFAR100_COARSE_CLASSES, "coarse label", i);
+    out.set(images.subarray(i * RECORD_PIXELS, (i + 1) * RECORD_PIXELS), rec + spec.labelBytes);
+  }
+  return out;
+}
+
+/** What {@link cifarFiles} and {@link writeCifarFolder} lay out. */
+export interface CifarContents {
+  /** Training split (CIFAR-10: divided in order over its five `data_batch_*.bin`). */
+  train: ImageSplit;
+  /** Test split. */
+  test: ImageSplit;
+  /** Class names for the names file (default `class_0`, `class_1`, ...). */
+  classNames?: readonly string[];
+  /** CIFAR-100 only: coarse labels of the training and test records (default 0). */
+  coarseLabels?: { train: ArrayLike<number>; test: ArrayLike<number> };
+}
+
+/**
+ * The files of an extracted official distribution (`spec.folder`'s contents), by name: the
+ * training record files, the test record file and the class-names file, which
+ * {@link readCifarFolder} and {@link readCifarArchive} read back. CIFAR-10 needs at least one
+ * training image per `data_batch_*.bin` (an empty record file does not read back).
+ *
+ * @example
+ * ```ts
+ * import { CIFAR_SPECS, cifarFiles } from "./cifar.ts";
+ * const split = (n: number) => ({ count: n, images: new Uint8Array(n * 3072), labels: new Int32Array(n) });
+ * const files = cifarFiles(CIFAR_SPECS.cifar10, { train: split(5), test: split(2) });
+ * console.log([...files.keys()].length, files.get("test_batch.bin")!.length); // 7 6146
+ * ```
+ */
+export function cifarFiles(spec: CifarSpec, contents: CifarContents): Map<string, Uint8Array> {
+  const { train, test } = contents;
+  const batches = spec.trainFiles.length;
+  if (train.count < batches) {
+    throw new Error(
+      `${spec.kind} needs at least ${batches} training image(s), one per training record file; got ${train.count}`,
+    );
+  }
+  const names = contents.classNames ?? Array.from({ length: spec.numClasses }, (_, i) => `class_${i}`);
+  if (names.length !== spec.numClasses) {
+    throw new Error(`${spec.kind} has ${spec.numClasses} classes, got ${names.length} class names`);
+  }
+  const coarse = contents.coarseLabels;
+  const files = new Map<string, Uint8Array>();
+  spec.trainFiles.forEach((name, b) => {
+    const [from, to] = [b, b + 1].map((k) => Math.floor((k * train.count) / batches));
+    const part: ImageSplit = {
+      count: to - from,
+      images: train.images.subarray(from * RECORD_PIXELS, to * RECORD_PIXELS),
+      labels: train.labels.subarray(from, to),
+    };
+    const coarseLabels = coarse && Array.from({ length: to - from }, (_, i) => coarse.train[from + i]);
+    files.set(name, encodeCifarRecords(part, spec, { coarseLabels }));
+  });
+  files.set(spec.testFile, encodeCifarRecords(test, spec, { coarseLabels: coarse?.test }));
+  files.set(spec.namesFile, new TextEncoder().encode(names.join("\n") + "\n"));
+  return files;
+}
+
+/**
+ * Writes {@link cifarFiles} into `folder` (created when missing), the layout
+ * {@link readCifarFolder} reads, e.g. `<data-dir>/cifar-100-binary` for `--data-dir <data-dir>`.
+ *
+ * @example
+ * ```ts
+ * import { readCifarFolder, writeCifarFolder } from "./cifar.ts";
+ * const dir = await Deno.makeTempDir();
+ * const split = (n: number) => ({ count: n, images: new Uint8Array(n * 3072), labels: new Int32Array(n).fill(99) });
+ * await writeCifarFolder("cifar100", dir, { train: split(3), test: split(1) });
+ * console.log((await readCifarFolder("cifar100", dir)).test.labels); // Int32Array(1) [ 99 ]
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeCifarFolder(
+  kind: CifarKind,
+  folder: string,
+  contents: CifarContents,
+): Promise<void> {
+  const files = cifarFiles(CIFAR_SPECS[kind], contents);
+  await Deno.mkdir(folder, { recursive: true });
+  for (const [name, bytes] of files) await Deno.writeFile(`${folder.replace(/\/+$/, "")}/${name}`, bytes);
 }
 
 /**
