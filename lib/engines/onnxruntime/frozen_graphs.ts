@@ -26,7 +26,7 @@ import { OnnxBuilder } from "../../onnx/builder.ts";
 import { type GradReduction, validateOracleOptions } from "../../oracle/options.ts";
 import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalNet } from "./eval_net.ts";
-import { ConstCache, type FrozenLayout, type FusionPlan, NCHW } from "./frozen_layout.ts";
+import { ConstCache, type FrozenFusion, type FrozenLayout, NCHW } from "./frozen_layout.ts";
 import { type ForwardValues, type FrozenContext, frozenOp } from "./frozen_ops.ts";
 import { gradAccumulator } from "./grad_accumulator.ts";
 import { nonNegativeValues } from "./lrp_graph.ts";
@@ -155,7 +155,7 @@ function emitFrozenGraph(
  */
 class FrozenPasses implements FrozenEmitter, FrozenContext {
   readonly consts = new ConstCache();
-  readonly fusion: FusionPlan;
+  readonly fusion: FrozenFusion;
 
   constructor(
     readonly b: OnnxBuilder,

@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { NCHW } from "./frozen_layout.ts";
- * console.log(NCHW.name, NCHW.channelBlock(64)); // nchw 1
+ * console.log(NCHW.graphSuffix === "", NCHW.channelBlock(64)); // true 1
  * ```
  * @module
  */
@@ -17,6 +17,8 @@
 import { convOut } from "../../graph.ts";
 import type { OnnxBuilder } from "../../onnx/builder.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
+import { type FusionPlan, noFusion } from "./fusion_plan.ts";
+import { poolGradNchw, poolNchw } from "./global_pool.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
 
@@ -57,35 +59,11 @@ export interface LayoutContext {
   readonly consts: ConstCache;
 }
 
-/** How the forward pass fuses operators into convolutions (empty where a layout does not fuse). */
-export interface FusionPlan {
-  /** Convolutions (and BatchNorm maps) whose following ReLU runs inside them. */
-  relu: Set<EvalOp>;
-  /** Convolutions emitted at a later add, accumulating onto the add's other input. */
-  deferred: Map<EvalOp, EvalOp>;
-  /** Adds realised by a deferred convolution, with the ReLU fused after them if any. */
-  addConv: Map<EvalOp, { conv: EvalConv; other: string; relu: EvalOp | null }>;
-  /** Ops not emitted on their own (fused ReLUs). */
-  skipped: Set<EvalOp>;
-}
-
-/**
- * An empty fusion plan.
- *
- * @example
- * ```ts
- * import { noFusion } from "./frozen_layout.ts";
- * console.log(noFusion().skipped.size); // 0
- * ```
- */
-export function noFusion(): FusionPlan {
-  return { relu: new Set(), deferred: new Map(), addConv: new Map(), skipped: new Set() };
-}
+/** How the forward pass fuses operators into convolutions (fusion_plan.ts; empty where a layout does not fuse). */
+export type FrozenFusion = FusionPlan<EvalOp, EvalConv>;
 
 /** A frozen-graph activation layout: the layout-specific emitters of the one compiler. */
 export interface FrozenLayout {
-  /** Layout name (`nchw`, `nchwc`). */
-  readonly name: string;
   /** Suffix of the ONNX graph name. */
   readonly graphSuffix: string;
   /** Whether a convolution's input gradient adds the gradient already pending for its input. */
@@ -93,7 +71,7 @@ export interface FrozenLayout {
   /** Throws when `net` cannot be compiled in this layout. */
   check(net: EvalNet): void;
   /** Which operators the forward pass fuses (`fuse` false: none, as LRP reads every layer). */
-  fusion(net: EvalNet, fuse: boolean): FusionPlan;
+  fusion(net: EvalNet, fuse: boolean): FrozenFusion;
   /** Channel block of activations with `c` channels (1: plain). */
   channelBlock(c: number): number;
   /**
@@ -218,7 +196,6 @@ function convWeight(c: LayoutContext, op: EvalConv, part: WeightPart): string {
  * ```
  */
 export const NCHW: FrozenLayout = {
-  name: "nchw",
   graphSuffix: "",
   accumulatesConvGrad: false,
   check: () => {},
@@ -261,13 +238,6 @@ export const NCHW: FrozenLayout = {
     const y = c.b.op("Mul", [x, perChannel("scale", part)]);
     return withShift ? c.b.op("Add", [y, perChannel("shift", shiftPart)]) : y;
   },
-  pool(c, x) {
-    const pooled = c.b.op("GlobalAveragePool", [x]);
-    return c.b.op("Flatten", [pooled], { axis: 1 });
-  },
-  poolGrad(c, dy, [ch, h, w]) {
-    const b = c.b;
-    const spread = b.op("Mul", [b.op("Reshape", [dy, b.int64s([c.n, ch, 1, 1])]), b.scalar(1 / (h * w))]);
-    return b.op("Expand", [spread, b.int64s([c.n, ch, h, w])]);
-  },
+  pool: (c, x) => poolNchw(c.b, x),
+  poolGrad: (c, dy, shape) => poolGradNchw(c.b, c.n, dy, shape),
 };

@@ -25,15 +25,9 @@
 
 import { convOut } from "../../graph.ts";
 import type { EvalConv, EvalNet, EvalOp } from "./eval_net.ts";
-import {
-  biasConst,
-  flipTranspose,
-  type FrozenLayout,
-  type FusionPlan,
-  type LayoutContext,
-  noFusion,
-  partKey,
-} from "./frozen_layout.ts";
+import { biasConst, flipTranspose, type FrozenLayout, type LayoutContext, partKey } from "./frozen_layout.ts";
+import { noFusion, planFusion } from "./fusion_plan.ts";
+import { poolGradNchwc, poolNchwc } from "./global_pool.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernel, zeroInsertBlocked } from "./nchwc.ts";
 import { phaseGeometry, phaseKernel, pushPhaseInputGrad } from "./strided_phases.ts";
@@ -94,13 +88,13 @@ export function nchwcLayout(block: number): FrozenLayout {
       return c.b.constant(r.data, r.dims);
     });
   return {
-    name: "nchwc",
     graphSuffix: "_nchwc",
     accumulatesConvGrad: true,
     check(net) {
       if (!nchwcCompatible(net, block)) throw new Error(`${net.arch} does not fit NCHWc blocks of ${block}`);
     },
-    fusion: planFusion,
+    // ReLUs and residual sums fuse into the convolutions (none for LRP, which reads every layer).
+    fusion: (net, fuse) => fuse ? planFusion(net.ops, net.output, evalInputs, isConv) : noFusion(),
     channelBlock: (ch) => ch % block === 0 ? block : 1,
     // Blocked convolution with optional fused accumulation (`sum`) and ReLU.
     conv(c, op, x, sum, relu, part, biasPart) {
@@ -176,58 +170,13 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (relu) attrs.activation = "Relu";
       return c.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
     },
-    pool(c, x, [ch]) {
-      const pooled = c.b.op("GlobalAveragePool", [x], {}, NCHWC_DOMAIN);
-      return c.b.op("Reshape", [pooled, c.b.int64s([c.n, ch])]);
-    },
-    poolGrad(c, dy, [ch, h, w]) {
-      const b = c.b;
-      const spread = b.op("Mul", [
-        b.op("Reshape", [dy, b.int64s([c.n, ch / block, 1, block])]),
-        b.scalar(1 / (h * w)),
-      ]);
-      const full = b.op("Expand", [spread, b.int64s([c.n, ch / block, h * w, block])]);
-      return b.op("Reshape", [full, b.int64s([c.n, ch, h, w])]);
-    },
+    pool: (c, x, [ch]) => poolNchwc(c.b, c.n, x, ch),
+    poolGrad: (c, dy, shape) => poolGradNchwc(c.b, c.n, block, dy, shape),
   };
 }
 
-/** Which ReLUs and residual sums fuse into the convolutions (none when `fuse` is false). */
-function planFusion(net: EvalNet, fuse: boolean): FusionPlan {
-  const uses = new Map<string, EvalOp[]>();
-  for (const op of net.ops) {
-    for (const i of "input" in op ? [op.input] : op.inputs) uses.set(i, [...(uses.get(i) ?? []), op]);
-  }
-  const soleUser = (value: string): EvalOp | null => {
-    const u = uses.get(value) ?? [];
-    return u.length === 1 && value !== net.output ? u[0] : null;
-  };
-  const producer = new Map(net.ops.map((op) => [op.output, op]));
-  const plan = noFusion();
-  if (!fuse) return plan;
-  for (const op of net.ops) {
-    if (op.op !== "add") continue;
-    // Prefer the later-produced input, so the other one already exists at the add.
-    const candidates = [...op.inputs].reverse();
-    for (const input of candidates) {
-      const conv = producer.get(input);
-      if (conv?.op !== "conv" || soleUser(input) !== op || plan.deferred.has(conv)) continue;
-      const other = op.inputs[0] === input ? op.inputs[1] : op.inputs[0];
-      const next = soleUser(op.output);
-      const relu = next?.op === "relu" ? next : null;
-      plan.deferred.set(conv, op);
-      plan.addConv.set(op, { conv, other, relu });
-      if (relu) plan.skipped.add(relu);
-      break;
-    }
-  }
-  for (const op of net.ops) {
-    if ((op.op !== "conv" && op.op !== "batchnorm") || plan.deferred.has(op)) continue;
-    const next = soleUser(op.output);
-    if (next?.op === "relu") {
-      plan.relu.add(op);
-      plan.skipped.add(next);
-    }
-  }
-  return plan;
-}
+/** The values an eval op reads. */
+const evalInputs = (op: EvalOp): readonly string[] => "input" in op ? [op.input] : op.inputs;
+
+/** Convolutions defer to the add they feed (an unfolded BatchNorm's emitter has no sum). */
+const isConv = (op: EvalOp): op is EvalConv => op.op === "conv";

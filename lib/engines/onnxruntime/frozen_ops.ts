@@ -20,8 +20,8 @@ import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalOp } from "./eval_net.ts";
 import {
   biasConst,
+  type FrozenFusion,
   type FrozenLayout,
-  type FusionPlan,
   type LayoutContext,
   partKey,
 } from "./frozen_layout.ts";
@@ -52,7 +52,7 @@ export interface FrozenContext extends LayoutContext {
   /** The activation layout. */
   readonly layout: FrozenLayout;
   /** Operators the forward pass fuses. */
-  readonly fusion: FusionPlan;
+  readonly fusion: FrozenFusion;
 }
 
 /** An LRP pass's state: the plan and the values known to be >= 0. */
@@ -180,11 +180,6 @@ function weightedRelevance(
   }
 }
 
-/** The output value of the ReLU that solely reads `value` (a fused op's visible output). */
-function soleReluOutput(c: FrozenContext, value: string): string {
-  return c.net.ops.find((o) => o.op === "relu" && o.inputs[0] === value)!.output;
-}
-
 /** Records a conv's output `out` as value `name`. */
 function setConv(fwd: ForwardValues, op: EvalConv, out: string, name: string): void {
   const [, h, w] = fwd.shapes.get(op.input)!;
@@ -239,9 +234,10 @@ export const FROZEN_OPS: FrozenOpTable = {
       l.ops.push(conv);
     },
     forward(c, op, fwd) {
-      const relu = c.fusion.relu.has(op);
-      const name = relu ? soleReluOutput(c, op.output) : op.output;
-      setConv(fwd, op, c.layout.conv(c, op, fwd.values.get(op.input)!, null, relu, "w", "w"), name);
+      // A fused ReLU's output is the visible one.
+      const relu = c.fusion.relu.get(op);
+      const name = relu ? relu.output : op.output;
+      setConv(fwd, op, c.layout.conv(c, op, fwd.values.get(op.input)!, null, !!relu, "w", "w"), name);
       if (relu) alias(fwd, op.output, name);
     },
     backward(c, op, dy, fwd, grads) {
@@ -268,9 +264,9 @@ export const FROZEN_OPS: FrozenOpTable = {
       });
     },
     forward(c, op, fwd) {
-      const relu = c.fusion.relu.has(op);
-      const name = relu ? soleReluOutput(c, op.output) : op.output;
-      fwd.values.set(name, c.layout.batchNorm(c, op, fwd.values.get(op.input)!, true, relu, "w", "w"));
+      const relu = c.fusion.relu.get(op);
+      const name = relu ? relu.output : op.output;
+      fwd.values.set(name, c.layout.batchNorm(c, op, fwd.values.get(op.input)!, true, !!relu, "w", "w"));
       fwd.shapes.set(name, fwd.shapes.get(op.input)!);
       if (relu) alias(fwd, op.output, name);
     },
@@ -301,12 +297,12 @@ export const FROZEN_OPS: FrozenOpTable = {
   add: {
     lower: lowerPlain,
     forward(c, op, fwd) {
-      const fused = c.fusion.addConv.get(op);
+      const fused = c.fusion.atAdd.get(op);
       if (fused) {
         const name = fused.relu ? fused.relu.output : op.output;
-        const x = fwd.values.get(fused.conv.input)!;
-        const out = c.layout.conv(c, fused.conv, x, fwd.values.get(fused.other)!, !!fused.relu, "w", "w");
-        setConv(fwd, fused.conv, out, name);
+        const x = fwd.values.get(fused.node.input)!;
+        const out = c.layout.conv(c, fused.node, x, fwd.values.get(fused.other)!, !!fused.relu, "w", "w");
+        setConv(fwd, fused.node, out, name);
         return;
       }
       fwd.values.set(op.output, c.b.op("Add", op.inputs.map((i) => fwd.values.get(i)!)));
