@@ -126,19 +126,47 @@ export interface FrozenLayout {
   poolGrad(c: LayoutContext, dy: string, inShape: number[]): string;
 }
 
-/** Constant-cache key of a weight part: `base` for W, `base` + part otherwise. */
-export function partKey(base: string, part: WeightPart): string {
-  return part === "w" ? base : `${base}${part}`;
+/** How a layout stores a weight part: the data and dims of its constant. */
+export type ConstArrangement = (part: Float32Array) => { data: Float32Array; dims: number[] };
+
+/**
+ * The constant `name` of `op` holding weight part `part` of `data` (the data as is with `dims`,
+ * or as `dims` arranges it), made on first use and shared by every pass of the graph.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { ConstCache, constPart } from "./frozen_layout.ts";
+ * const c = { b: new OnnxBuilder("c"), consts: new ConstCache() };
+ * const op = { op: "relu" as const, inputs: ["x"], output: "y" };
+ * const data = new Float32Array([-1, 2]);
+ * const pos = constPart(c, op, "scale", "pos", data, [2]);
+ * console.log(pos === constPart(c, op, "scale", "pos", data, [2]), pos === constPart(c, op, "scale", "w", data, [2])); // true false
+ * ```
+ */
+export function constPart(
+  c: Pick<LayoutContext, "b" | "consts">,
+  op: EvalOp,
+  name: string,
+  part: WeightPart,
+  data: Float32Array,
+  dims: number[] | ConstArrangement,
+): string {
+  return c.consts.get(op, part === "w" ? name : `${name}${part}`, () => {
+    const w = weightPart(data, part);
+    const r = typeof dims === "function" ? dims(w) : { data: w, dims };
+    return c.b.constant(r.data, r.dims);
+  });
 }
 
 /** The bias (or a part of it) of a conv or linear op as a constant [len]. */
 export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: WeightPart): string {
-  const bias = op.bias!;
-  return c.consts.get(op, partKey("bias", part), () => c.b.constant(weightPart(bias, part), [bias.length]));
+  return constPart(c, op, "bias", part, op.bias!, [op.bias!.length]);
 }
 
 /**
- * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient.
+ * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient
+ * (of `weight`, by default the op's own weights).
  *
  * @example
  * ```ts
@@ -147,15 +175,15 @@ export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: Wei
  * console.log(flipTranspose(op)); // Float32Array(4) [ 4, 3, 2, 1 ]
  * ```
  */
-export function flipTranspose(op: EvalConv): Float32Array {
+export function flipTranspose(op: EvalConv, weight: Float32Array = op.weight): Float32Array {
   const { co, ci, k } = op;
-  const out = new Float32Array(op.weight.length);
+  const out = new Float32Array(weight.length);
   for (let o = 0; o < co; o++) {
     for (let i = 0; i < ci; i++) {
       for (let kh = 0; kh < k; kh++) {
         for (let kw = 0; kw < k; kw++) {
           out[((i * co + o) * k + (k - 1 - kh)) * k + (k - 1 - kw)] =
-            op.weight[((o * ci + i) * k + kh) * k + kw];
+            weight[((o * ci + i) * k + kh) * k + kw];
         }
       }
     }
@@ -174,11 +202,7 @@ export function convAttrs(op: EvalConv): Record<string, number[]> {
 
 /** An OIHW conv weight (or a part of it) as a constant. */
 function convWeight(c: LayoutContext, op: EvalConv, part: WeightPart): string {
-  return c.consts.get(
-    op,
-    partKey("weight", part),
-    () => c.b.constant(weightPart(op.weight, part), [op.co, op.ci, op.k, op.k]),
-  );
+  return constPart(c, op, "weight", part, op.weight, [op.co, op.ci, op.k, op.k]);
 }
 
 /**
@@ -211,11 +235,10 @@ export const NCHW: FrozenLayout = {
     if (op.stride === 1) {
       // Stride 1: a convolution of dy with the flipped, transposed kernel (NCHWc-friendly).
       const p = op.k - 1 - op.pad;
-      const kernel = c.consts.get(
-        op,
-        partKey("flipped", part),
-        () => b.constant(weightPart(flipTranspose(op), part), [op.ci, op.co, op.k, op.k]),
-      );
+      const kernel = constPart(c, op, "flipped", part, op.weight, (w) => ({
+        data: flipTranspose(op, w),
+        dims: [op.ci, op.co, op.k, op.k],
+      }));
       return b.op("Conv", [dy, kernel], { kernel_shape: [op.k, op.k], pads: [p, p, p, p] });
     }
     const s = op.stride;
@@ -230,11 +253,7 @@ export const NCHW: FrozenLayout = {
   },
   batchNorm(c, op, x, withShift, _relu, part, shiftPart) {
     const perChannel = (key: "scale" | "shift", p: WeightPart) =>
-      c.consts.get(
-        op,
-        partKey(key, p),
-        () => c.b.constant(weightPart(op[key], p), [1, op[key].length, 1, 1]),
-      );
+      constPart(c, op, key, p, op[key], [1, op[key].length, 1, 1]);
     const y = c.b.op("Mul", [x, perChannel("scale", part)]);
     return withShift ? c.b.op("Add", [y, perChannel("shift", shiftPart)]) : y;
   },

@@ -25,10 +25,16 @@
 
 import { convOut } from "../../graph.ts";
 import type { EvalConv, EvalNet, EvalOp } from "./eval_net.ts";
-import { biasConst, flipTranspose, type FrozenLayout, type LayoutContext, partKey } from "./frozen_layout.ts";
+import {
+  biasConst,
+  constPart,
+  flipTranspose,
+  type FrozenLayout,
+  type LayoutContext,
+} from "./frozen_layout.ts";
 import { noFusion, planFusion } from "./fusion_plan.ts";
 import { poolGradNchwc, poolNchwc } from "./global_pool.ts";
-import { type WeightPart, weightPart } from "./lrp_graph.ts";
+import type { WeightPart } from "./lrp_graph.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernel, zeroInsertBlocked } from "./nchwc.ts";
 import { phaseGeometry, phaseKernel, pushPhaseInputGrad } from "./strided_phases.ts";
 
@@ -76,17 +82,14 @@ export function nchwcCompatible(net: EvalNet, block: number): boolean {
  */
 export function nchwcLayout(block: number): FrozenLayout {
   const kernel = (c: LayoutContext, op: EvalConv, part: WeightPart) =>
-    c.consts.get(op, partKey("kernel", part), () => {
-      const r = reorderKernel(
-        weightPart(op.weight, part),
-        op.co,
-        op.ci,
-        op.k,
-        block,
-        op.input !== c.net.input,
-      );
-      return c.b.constant(r.data, r.dims);
-    });
+    constPart(
+      c,
+      op,
+      "kernel",
+      part,
+      op.weight,
+      (w) => reorderKernel(w, op.co, op.ci, op.k, block, op.input !== c.net.input),
+    );
   return {
     graphSuffix: "_nchwc",
     accumulatesConvGrad: true,
@@ -124,10 +127,14 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (!pads) throw new Error(`${c.net.arch}: unsupported strided geometry for ${op.output}`);
       const [pl, prH, prW] = pads;
       const toImage = op.input === c.net.input;
-      const flipped = c.consts.get(op, partKey("flipped", part), () => {
-        const r = reorderKernel(weightPart(flipTranspose(op), part), op.ci, op.co, op.k, block, true);
-        return b.constant(r.data, r.dims);
-      });
+      const flipped = constPart(
+        c,
+        op,
+        "flipped",
+        part,
+        op.weight,
+        (w) => reorderKernel(flipTranspose(op, w), op.ci, op.co, op.k, block, true),
+      );
       const ins = [src, flipped, ""];
       if (acc) ins.push(acc);
       const g = b.op("Conv", ins, { kernel_shape: [op.k, op.k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN);
@@ -139,33 +146,18 @@ export function nchwcLayout(block: number): FrozenLayout {
       const [oh, ow] = [convOut(h, op), convOut(w, op)];
       const geo = phaseGeometry({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
       if (!geo) return false;
-      const kernel = c.consts.get(op, partKey("phases", "w"), () => {
-        const dims = [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps];
-        return c.b.constant(phaseKernel(op.weight, op.co, op.ci, geo, block), dims);
-      });
+      const kernel = constPart(c, op, "phases", "w", op.weight, (w) => ({
+        data: phaseKernel(w, op.co, op.ci, geo, block),
+        dims: [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps],
+      }));
       pushPhaseInputGrad(c.b, grads, op.input, dy, kernel, geo, { n: c.n, c: op.ci, oh, ow, block });
       return true;
     },
     // `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc convolution.
     batchNorm(c, op, x, withShift, relu, part, shiftPart) {
       const ch = op.scale.length;
-      const ins = [
-        x,
-        c.consts.get(
-          op,
-          partKey("scale", part),
-          () => c.b.constant(weightPart(op.scale, part), [ch, 1, 1, 1]),
-        ),
-      ];
-      if (withShift) {
-        ins.push(
-          c.consts.get(
-            op,
-            partKey("shift", shiftPart),
-            () => c.b.constant(weightPart(op.shift, shiftPart), [ch]),
-          ),
-        );
-      }
+      const ins = [x, constPart(c, op, "scale", part, op.scale, [ch, 1, 1, 1])];
+      if (withShift) ins.push(constPart(c, op, "shift", shiftPart, op.shift, [ch]));
       const attrs: Record<string, number | number[] | string> = { kernel_shape: [1, 1], group: ch };
       if (relu) attrs.activation = "Relu";
       return c.b.op("Conv", ins, attrs, NCHWC_DOMAIN);

@@ -20,10 +20,10 @@ import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalOp } from "./eval_net.ts";
 import {
   biasConst,
+  constPart,
   type FrozenFusion,
   type FrozenLayout,
   type LayoutContext,
-  partKey,
 } from "./frozen_layout.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import {
@@ -32,7 +32,6 @@ import {
   linearRelevance,
   poolRelevance,
   type WeightPart,
-  weightPart,
   zBRelevance,
 } from "./lrp_graph.ts";
 import { reluGrad } from "./relu_grad.ts";
@@ -126,11 +125,7 @@ function lowerPlain(node: NodeOf<"relu" | "add" | "global_avg_pool">, l: Lowerin
 }
 
 const linearWeight = (c: LayoutContext, op: EvalLinear, part: WeightPart) =>
-  c.consts.get(
-    op,
-    partKey("weight", part),
-    () => c.b.constant(weightPart(op.weight, part), [op.fout, op.fin]),
-  );
+  constPart(c, op, "weight", part, op.weight, [op.fout, op.fin]);
 
 /** A convolution as a linear map in the context's layout (for LRP). */
 function convMap(c: FrozenContext, op: EvalConv, [, h, w]: number[]): LinearMap {
