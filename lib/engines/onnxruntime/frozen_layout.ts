@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { NCHW } from "./frozen_layout.ts";
- * console.log(NCHW.graphSuffix === "", NCHW.channelBlock(64)); // true 1
+ * console.log(NCHW.graphSuffix === "", NCHW.channelBlock); // true 1
  * ```
  * @module
  */
@@ -72,8 +72,11 @@ export interface FrozenLayout {
   check(net: EvalNet): void;
   /** Which operators the forward pass fuses (`fuse` false: none, as LRP reads every layer). */
   fusion(net: EvalNet, fuse: boolean): FrozenFusion;
-  /** Channel block of activations with `c` channels (1: plain). */
-  channelBlock(c: number): number;
+  /**
+   * Channel block of the activations past the image (1: plain). The layout's `check` makes every
+   * convolution's output channels a multiple of it.
+   */
+  readonly channelBlock: number;
   /**
    * Convolution of `x` with weights `part` and bias `bias` (null: none), optionally adding `sum`
    * and applying a ReLU (only where {@link fusion} asked for it).
@@ -224,7 +227,7 @@ export const NCHW: FrozenLayout = {
   accumulatesConvGrad: false,
   check: () => {},
   fusion: () => noFusion(),
-  channelBlock: () => 1,
+  channelBlock: 1,
   conv(c, op, x, _sum, _relu, part, bias) {
     const ins = [x, convWeight(c, op, part)];
     if (bias && op.bias) ins.push(biasConst(c, op, bias));

@@ -98,7 +98,7 @@ export function nchwcLayout(block: number): FrozenLayout {
     },
     // ReLUs and residual sums fuse into the convolutions (none for LRP, which reads every layer).
     fusion: (net, fuse) => fuse ? planFusion(net.ops, net.output, evalInputs, isConv) : noFusion(),
-    channelBlock: (ch) => ch % block === 0 ? block : 1,
+    channelBlock: block,
     // Blocked convolution with optional fused accumulation (`sum`) and ReLU.
     conv(c, op, x, sum, relu, part, biasPart) {
       const ins = [x, kernel(c, op, part)];

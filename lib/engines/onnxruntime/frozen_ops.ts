@@ -324,7 +324,7 @@ export const FROZEN_OPS: FrozenOpTable = {
     relevance(c, op, rOut, fwd, rel, { plan }) {
       const a = fwd.values.get(op.inputs[0])!;
       const shape = fwd.shapes.get(op.inputs[0])!;
-      const blk = c.layout.channelBlock(shape[0]);
+      const blk = c.layout.channelBlock;
       rel.push(op.inputs[0], poolRelevance(c.b, c.n, blk, plan.sum, a, rOut, plan.stabilizer, shape));
     },
   },
