@@ -1,7 +1,7 @@
 /**
  * BatchNorm folding for the converter and exporter: the package's one implementation lives in
  * `lib/models/batchnorm_fold.ts` (the onnxruntime engine folds through it too); this module
- * re-exports it under its historical path.
+ * re-exports what the exporter uses under its historical path.
  *
  * @example
  * ```ts
@@ -16,10 +16,4 @@
  * @module
  */
 
-export {
-  batchNormScaleShift,
-  type BatchNormValues,
-  foldableBatchNorms,
-  foldBatchNorm,
-  type FoldedConv,
-} from "../lib/models/batchnorm_fold.ts";
+export { foldableBatchNorms, foldBatchNorm } from "../lib/models/batchnorm_fold.ts";

@@ -136,7 +136,7 @@ export type GraphNode =
   | LinearNode;
 
 /** Compiles only while {@link LAYER_KINDS} and the node types name the same kinds. */
-export type LayerKindsMatchNodes = [GraphNode["op"]] extends [LayerKind]
+type LayerKindsMatchNodes = [GraphNode["op"]] extends [LayerKind]
   ? [LayerKind] extends [GraphNode["op"]] ? true : never
   : never;
 const _kindsMatch: LayerKindsMatchNodes = true;

@@ -37,6 +37,7 @@ import {
   type FrozenWorkerCall,
   type FrozenWorkerInit,
   type FrozenWorkerReply,
+  ownsBuffer,
 } from "./frozen_worker_entry.ts";
 import type { EngineChoice } from "./registry.ts";
 
@@ -153,7 +154,7 @@ export class WorkerFrozen implements FrozenModel {
     }
     // Only a buffer of its own is transferred; a view into a larger one is copied first.
     const shared = !(x.buffer instanceof ArrayBuffer);
-    if (!shared && (x.byteOffset !== 0 || x.byteLength !== x.buffer.byteLength)) x = x.slice();
+    if (!shared && !ownsBuffer(x)) x = x.slice();
     const id = this.#nextId++;
     const { y, ...rest } = extra;
     const call: FrozenWorkerCall = { id, method, batch: { x, y, n: batch.n, shape: batch.shape }, ...rest };
@@ -243,35 +244,25 @@ export function planOverlap(choice: EngineChoice, s: OverlapSettings, cores: num
   const threads = choice.engine === "onnxruntime"
     ? ` (teacher ${teacherThreads} thread${teacherThreads > 1 ? "s" : ""}, student ${studentThreads})`
     : "";
-  if (s.overlap === "off") {
-    return { overlap: false, teacherThreads, studentThreads, reason: `overlap off${threads}` };
-  }
+  const plan = (overlap: boolean, reason: string): OverlapPlan => ({
+    overlap,
+    teacherThreads,
+    studentThreads,
+    reason,
+  });
+  if (s.overlap === "off") return plan(false, `overlap off${threads}`);
   if (choice.engine === "webgpu" || choice.engine === "auto") {
     if (s.overlap === "on") {
       throw new Error(
         `--overlap on needs a CPU engine (onnxruntime or tfjs): ${choice.engine} runs teacher and student on one GPU`,
       );
     }
-    return {
-      overlap: false,
-      teacherThreads,
-      studentThreads,
-      reason: `overlap off (auto: teacher and student share one GPU on ${choice.engine})`,
-    };
+    return plan(false, `overlap off (auto: teacher and student share one GPU on ${choice.engine})`);
   }
-  if (s.overlap === "on") {
-    return {
-      overlap: true,
-      teacherThreads,
-      studentThreads,
-      reason: `overlap on: the teacher answers one batch ahead on a worker thread${threads}`,
-    };
-  }
-  return {
-    overlap: false,
-    teacherThreads,
-    studentThreads,
-    reason:
+  return s.overlap === "on"
+    ? plan(true, `overlap on: the teacher answers one batch ahead on a worker thread${threads}`)
+    : plan(
+      false,
       `overlap off (auto: on 2 cores a teacher on its own thread was slower; --overlap on to try)${threads}`,
-  };
+    );
 }

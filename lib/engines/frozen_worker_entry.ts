@@ -67,12 +67,24 @@ export interface FrozenWorkerReply {
   error?: string;
 }
 
-/** A typed array that owns its whole buffer (so transferring it sends nothing else). */
-function owned(a: Float32Array): Float32Array {
-  return a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer
-    ? a
-    : a.slice();
+/**
+ * Whether `a` spans the whole of a plain (not shared) ArrayBuffer, so transferring its buffer
+ * sends nothing else. Both sides of the worker read it ({@link ./frozen_worker.ts} for the
+ * images it sends).
+ *
+ * @example
+ * ```ts
+ * import { ownsBuffer } from "./frozen_worker_entry.ts";
+ * const a = new Float32Array(4);
+ * console.log(ownsBuffer(a), ownsBuffer(a.subarray(1))); // true false
+ * ```
+ */
+export function ownsBuffer(a: Float32Array): boolean {
+  return a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 }
+
+/** `a`, or a copy of it that owns its whole buffer (so transferring it sends nothing else). */
+const owned = (a: Float32Array): Float32Array => ownsBuffer(a) ? a : a.slice();
 
 /** Buffers of `arrays` that can be transferred (not shared). */
 function transferable(...arrays: (Float32Array | undefined)[]): ArrayBuffer[] {

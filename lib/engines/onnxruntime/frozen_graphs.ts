@@ -26,7 +26,7 @@ import { OnnxBuilder } from "../../onnx/builder.ts";
 import { type GradReduction, validateOracleOptions } from "../../oracle/options.ts";
 import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalNet } from "./eval_net.ts";
-import { ConstCache, type FrozenLayout, type FusionPlan, NCHW } from "./frozen_layout.ts";
+import { ConstCache, type FrozenFusion, type FrozenLayout, NCHW } from "./frozen_layout.ts";
 import { type ForwardValues, type FrozenContext, frozenOp } from "./frozen_ops.ts";
 import { gradAccumulator } from "./grad_accumulator.ts";
 import { nonNegativeValues } from "./lrp_graph.ts";
@@ -89,20 +89,10 @@ export function compileFrozen(
   return emitFrozenGraph(b, new FrozenPasses(b, net, n, image, layout, fuse), net, n, image, spec);
 }
 
-/** The passes a frozen graph is built from. */
-interface FrozenEmitter {
-  /** Emits the eval forward pass on `x`. */
-  forward(x: string): ForwardValues;
-  /** Emits the backward pass of `fwd` from `dLogits` down to the input only; returns dx. */
-  backward(fwd: ForwardValues, dLogits: string): string;
-  /** Emits the LRP pass of `plan` from relevance `start` at the logits; returns R at the input. */
-  relevance(fwd: ForwardValues, start: string, plan: RelevancePlan): string;
-}
-
 /** Emits the inputs, body and outputs of `spec` into `b` with the passes of `em`; serialises. */
 function emitFrozenGraph(
   b: OnnxBuilder,
-  em: FrozenEmitter,
+  em: FrozenPasses,
   net: EvalNet,
   n: number,
   image: readonly [number, number, number],
@@ -153,9 +143,9 @@ function emitFrozenGraph(
  * Emits eval forward, input-gradient and LRP passes in one layout, sharing one set of weight
  * constants; each op's part comes from the op table.
  */
-class FrozenPasses implements FrozenEmitter, FrozenContext {
+class FrozenPasses implements FrozenContext {
   readonly consts = new ConstCache();
-  readonly fusion: FusionPlan;
+  readonly fusion: FrozenFusion;
 
   constructor(
     readonly b: OnnxBuilder,
@@ -168,6 +158,7 @@ class FrozenPasses implements FrozenEmitter, FrozenContext {
     this.fusion = layout.fusion(net, fuse);
   }
 
+  /** Emits the eval forward pass on `x`. */
   forward(x: string): ForwardValues {
     const fwd: ForwardValues = {
       logits: "",
@@ -182,6 +173,7 @@ class FrozenPasses implements FrozenEmitter, FrozenContext {
     return fwd;
   }
 
+  /** Emits the backward pass of `fwd` from `dLogits` down to the input only; returns dx. */
   backward(fwd: ForwardValues, dLogits: string): string {
     const grads = gradAccumulator(this.b, this.net.output, dLogits);
     for (let i = this.net.ops.length - 1; i >= 0; i--) {
@@ -194,6 +186,7 @@ class FrozenPasses implements FrozenEmitter, FrozenContext {
     return dx;
   }
 
+  /** Emits the LRP pass of `plan` from relevance `start` at the logits; returns R at the input. */
   relevance(fwd: ForwardValues, start: string, plan: RelevancePlan): string {
     const state = { plan, nonNegative: nonNegativeValues(this.net) };
     const rel = gradAccumulator(this.b, this.net.output, start);

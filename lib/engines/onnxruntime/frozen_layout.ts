@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { NCHW } from "./frozen_layout.ts";
- * console.log(NCHW.name, NCHW.channelBlock(64)); // nchw 1
+ * console.log(NCHW.graphSuffix === "", NCHW.channelBlock); // true 1
  * ```
  * @module
  */
@@ -17,6 +17,8 @@
 import { convOut } from "../../graph.ts";
 import type { OnnxBuilder } from "../../onnx/builder.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalNet, EvalOp } from "./eval_net.ts";
+import { type FusionPlan, noFusion } from "./fusion_plan.ts";
+import { poolGradNchw, poolNchw } from "./global_pool.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import { type WeightPart, weightPart } from "./lrp_graph.ts";
 
@@ -57,35 +59,11 @@ export interface LayoutContext {
   readonly consts: ConstCache;
 }
 
-/** How the forward pass fuses operators into convolutions (empty where a layout does not fuse). */
-export interface FusionPlan {
-  /** Convolutions (and BatchNorm maps) whose following ReLU runs inside them. */
-  relu: Set<EvalOp>;
-  /** Convolutions emitted at a later add, accumulating onto the add's other input. */
-  deferred: Map<EvalOp, EvalOp>;
-  /** Adds realised by a deferred convolution, with the ReLU fused after them if any. */
-  addConv: Map<EvalOp, { conv: EvalConv; other: string; relu: EvalOp | null }>;
-  /** Ops not emitted on their own (fused ReLUs). */
-  skipped: Set<EvalOp>;
-}
-
-/**
- * An empty fusion plan.
- *
- * @example
- * ```ts
- * import { noFusion } from "./frozen_layout.ts";
- * console.log(noFusion().skipped.size); // 0
- * ```
- */
-export function noFusion(): FusionPlan {
-  return { relu: new Set(), deferred: new Map(), addConv: new Map(), skipped: new Set() };
-}
+/** How the forward pass fuses operators into convolutions (fusion_plan.ts; empty where a layout does not fuse). */
+export type FrozenFusion = FusionPlan<EvalOp, EvalConv>;
 
 /** A frozen-graph activation layout: the layout-specific emitters of the one compiler. */
 export interface FrozenLayout {
-  /** Layout name (`nchw`, `nchwc`). */
-  readonly name: string;
   /** Suffix of the ONNX graph name. */
   readonly graphSuffix: string;
   /** Whether a convolution's input gradient adds the gradient already pending for its input. */
@@ -93,9 +71,12 @@ export interface FrozenLayout {
   /** Throws when `net` cannot be compiled in this layout. */
   check(net: EvalNet): void;
   /** Which operators the forward pass fuses (`fuse` false: none, as LRP reads every layer). */
-  fusion(net: EvalNet, fuse: boolean): FusionPlan;
-  /** Channel block of activations with `c` channels (1: plain). */
-  channelBlock(c: number): number;
+  fusion(net: EvalNet, fuse: boolean): FrozenFusion;
+  /**
+   * Channel block of the activations past the image (1: plain). The layout's `check` makes every
+   * convolution's output channels a multiple of it.
+   */
+  readonly channelBlock: number;
   /**
    * Convolution of `x` with weights `part` and bias `bias` (null: none), optionally adding `sum`
    * and applying a ReLU (only where {@link fusion} asked for it).
@@ -148,19 +129,47 @@ export interface FrozenLayout {
   poolGrad(c: LayoutContext, dy: string, inShape: number[]): string;
 }
 
-/** Constant-cache key of a weight part: `base` for W, `base` + part otherwise. */
-export function partKey(base: string, part: WeightPart): string {
-  return part === "w" ? base : `${base}${part}`;
+/** How a layout stores a weight part: the data and dims of its constant. */
+export type ConstArrangement = (part: Float32Array) => { data: Float32Array; dims: number[] };
+
+/**
+ * The constant `name` of `op` holding weight part `part` of `data` (the data as is with `dims`,
+ * or as `dims` arranges it), made on first use and shared by every pass of the graph.
+ *
+ * @example
+ * ```ts
+ * import { OnnxBuilder } from "../../onnx/builder.ts";
+ * import { ConstCache, constPart } from "./frozen_layout.ts";
+ * const c = { b: new OnnxBuilder("c"), consts: new ConstCache() };
+ * const op = { op: "relu" as const, inputs: ["x"], output: "y" };
+ * const data = new Float32Array([-1, 2]);
+ * const pos = constPart(c, op, "scale", "pos", data, [2]);
+ * console.log(pos === constPart(c, op, "scale", "pos", data, [2]), pos === constPart(c, op, "scale", "w", data, [2])); // true false
+ * ```
+ */
+export function constPart(
+  c: Pick<LayoutContext, "b" | "consts">,
+  op: EvalOp,
+  name: string,
+  part: WeightPart,
+  data: Float32Array,
+  dims: number[] | ConstArrangement,
+): string {
+  return c.consts.get(op, part === "w" ? name : `${name}${part}`, () => {
+    const w = weightPart(data, part);
+    const r = typeof dims === "function" ? dims(w) : { data: w, dims };
+    return c.b.constant(r.data, r.dims);
+  });
 }
 
 /** The bias (or a part of it) of a conv or linear op as a constant [len]. */
 export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: WeightPart): string {
-  const bias = op.bias!;
-  return c.consts.get(op, partKey("bias", part), () => c.b.constant(weightPart(bias, part), [bias.length]));
+  return constPart(c, op, "bias", part, op.bias!, [op.bias!.length]);
 }
 
 /**
- * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient.
+ * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient
+ * (of `weight`, by default the op's own weights).
  *
  * @example
  * ```ts
@@ -169,15 +178,15 @@ export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: Wei
  * console.log(flipTranspose(op)); // Float32Array(4) [ 4, 3, 2, 1 ]
  * ```
  */
-export function flipTranspose(op: EvalConv): Float32Array {
+export function flipTranspose(op: EvalConv, weight: Float32Array = op.weight): Float32Array {
   const { co, ci, k } = op;
-  const out = new Float32Array(op.weight.length);
+  const out = new Float32Array(weight.length);
   for (let o = 0; o < co; o++) {
     for (let i = 0; i < ci; i++) {
       for (let kh = 0; kh < k; kh++) {
         for (let kw = 0; kw < k; kw++) {
           out[((i * co + o) * k + (k - 1 - kh)) * k + (k - 1 - kw)] =
-            op.weight[((o * ci + i) * k + kh) * k + kw];
+            weight[((o * ci + i) * k + kh) * k + kw];
         }
       }
     }
@@ -196,11 +205,7 @@ export function convAttrs(op: EvalConv): Record<string, number[]> {
 
 /** An OIHW conv weight (or a part of it) as a constant. */
 function convWeight(c: LayoutContext, op: EvalConv, part: WeightPart): string {
-  return c.consts.get(
-    op,
-    partKey("weight", part),
-    () => c.b.constant(weightPart(op.weight, part), [op.co, op.ci, op.k, op.k]),
-  );
+  return constPart(c, op, "weight", part, op.weight, [op.co, op.ci, op.k, op.k]);
 }
 
 /**
@@ -218,12 +223,11 @@ function convWeight(c: LayoutContext, op: EvalConv, part: WeightPart): string {
  * ```
  */
 export const NCHW: FrozenLayout = {
-  name: "nchw",
   graphSuffix: "",
   accumulatesConvGrad: false,
   check: () => {},
   fusion: () => noFusion(),
-  channelBlock: () => 1,
+  channelBlock: 1,
   conv(c, op, x, _sum, _relu, part, bias) {
     const ins = [x, convWeight(c, op, part)];
     if (bias && op.bias) ins.push(biasConst(c, op, bias));
@@ -234,11 +238,10 @@ export const NCHW: FrozenLayout = {
     if (op.stride === 1) {
       // Stride 1: a convolution of dy with the flipped, transposed kernel (NCHWc-friendly).
       const p = op.k - 1 - op.pad;
-      const kernel = c.consts.get(
-        op,
-        partKey("flipped", part),
-        () => b.constant(weightPart(flipTranspose(op), part), [op.ci, op.co, op.k, op.k]),
-      );
+      const kernel = constPart(c, op, "flipped", part, op.weight, (w) => ({
+        data: flipTranspose(op, w),
+        dims: [op.ci, op.co, op.k, op.k],
+      }));
       return b.op("Conv", [dy, kernel], { kernel_shape: [op.k, op.k], pads: [p, p, p, p] });
     }
     const s = op.stride;
@@ -253,21 +256,10 @@ export const NCHW: FrozenLayout = {
   },
   batchNorm(c, op, x, withShift, _relu, part, shiftPart) {
     const perChannel = (key: "scale" | "shift", p: WeightPart) =>
-      c.consts.get(
-        op,
-        partKey(key, p),
-        () => c.b.constant(weightPart(op[key], p), [1, op[key].length, 1, 1]),
-      );
+      constPart(c, op, key, p, op[key], [1, op[key].length, 1, 1]);
     const y = c.b.op("Mul", [x, perChannel("scale", part)]);
     return withShift ? c.b.op("Add", [y, perChannel("shift", shiftPart)]) : y;
   },
-  pool(c, x) {
-    const pooled = c.b.op("GlobalAveragePool", [x]);
-    return c.b.op("Flatten", [pooled], { axis: 1 });
-  },
-  poolGrad(c, dy, [ch, h, w]) {
-    const b = c.b;
-    const spread = b.op("Mul", [b.op("Reshape", [dy, b.int64s([c.n, ch, 1, 1])]), b.scalar(1 / (h * w))]);
-    return b.op("Expand", [spread, b.int64s([c.n, ch, h, w])]);
-  },
+  pool: (c, x) => poolNchw(c.b, x),
+  poolGrad: (c, dy, shape) => poolGradNchw(c.b, c.n, dy, shape),
 };

@@ -27,14 +27,14 @@ import { convOut } from "../../graph.ts";
 import type { EvalConv, EvalNet, EvalOp } from "./eval_net.ts";
 import {
   biasConst,
+  constPart,
   flipTranspose,
   type FrozenLayout,
-  type FusionPlan,
   type LayoutContext,
-  noFusion,
-  partKey,
 } from "./frozen_layout.ts";
-import { type WeightPart, weightPart } from "./lrp_graph.ts";
+import { noFusion, planFusion } from "./fusion_plan.ts";
+import { poolGradNchwc, poolNchwc } from "./global_pool.ts";
+import type { WeightPart } from "./lrp_graph.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernel, zeroInsertBlocked } from "./nchwc.ts";
 import { phaseGeometry, phaseKernel, pushPhaseInputGrad } from "./strided_phases.ts";
 
@@ -82,26 +82,23 @@ export function nchwcCompatible(net: EvalNet, block: number): boolean {
  */
 export function nchwcLayout(block: number): FrozenLayout {
   const kernel = (c: LayoutContext, op: EvalConv, part: WeightPart) =>
-    c.consts.get(op, partKey("kernel", part), () => {
-      const r = reorderKernel(
-        weightPart(op.weight, part),
-        op.co,
-        op.ci,
-        op.k,
-        block,
-        op.input !== c.net.input,
-      );
-      return c.b.constant(r.data, r.dims);
-    });
+    constPart(
+      c,
+      op,
+      "kernel",
+      part,
+      op.weight,
+      (w) => reorderKernel(w, op.co, op.ci, op.k, block, op.input !== c.net.input),
+    );
   return {
-    name: "nchwc",
     graphSuffix: "_nchwc",
     accumulatesConvGrad: true,
     check(net) {
       if (!nchwcCompatible(net, block)) throw new Error(`${net.arch} does not fit NCHWc blocks of ${block}`);
     },
-    fusion: planFusion,
-    channelBlock: (ch) => ch % block === 0 ? block : 1,
+    // ReLUs and residual sums fuse into the convolutions (none for LRP, which reads every layer).
+    fusion: (net, fuse) => fuse ? planFusion(net.ops, net.output, evalInputs, isConv) : noFusion(),
+    channelBlock: block,
     // Blocked convolution with optional fused accumulation (`sum`) and ReLU.
     conv(c, op, x, sum, relu, part, biasPart) {
       const ins = [x, kernel(c, op, part)];
@@ -130,10 +127,14 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (!pads) throw new Error(`${c.net.arch}: unsupported strided geometry for ${op.output}`);
       const [pl, prH, prW] = pads;
       const toImage = op.input === c.net.input;
-      const flipped = c.consts.get(op, partKey("flipped", part), () => {
-        const r = reorderKernel(weightPart(flipTranspose(op), part), op.ci, op.co, op.k, block, true);
-        return b.constant(r.data, r.dims);
-      });
+      const flipped = constPart(
+        c,
+        op,
+        "flipped",
+        part,
+        op.weight,
+        (w) => reorderKernel(flipTranspose(op, w), op.ci, op.co, op.k, block, true),
+      );
       const ins = [src, flipped, ""];
       if (acc) ins.push(acc);
       const g = b.op("Conv", ins, { kernel_shape: [op.k, op.k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN);
@@ -145,89 +146,29 @@ export function nchwcLayout(block: number): FrozenLayout {
       const [oh, ow] = [convOut(h, op), convOut(w, op)];
       const geo = phaseGeometry({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
       if (!geo) return false;
-      const kernel = c.consts.get(op, partKey("phases", "w"), () => {
-        const dims = [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps];
-        return c.b.constant(phaseKernel(op.weight, op.co, op.ci, geo, block), dims);
-      });
+      const kernel = constPart(c, op, "phases", "w", op.weight, (w) => ({
+        data: phaseKernel(w, op.co, op.ci, geo, block),
+        dims: [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps],
+      }));
       pushPhaseInputGrad(c.b, grads, op.input, dy, kernel, geo, { n: c.n, c: op.ci, oh, ow, block });
       return true;
     },
     // `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc convolution.
     batchNorm(c, op, x, withShift, relu, part, shiftPart) {
       const ch = op.scale.length;
-      const ins = [
-        x,
-        c.consts.get(
-          op,
-          partKey("scale", part),
-          () => c.b.constant(weightPart(op.scale, part), [ch, 1, 1, 1]),
-        ),
-      ];
-      if (withShift) {
-        ins.push(
-          c.consts.get(
-            op,
-            partKey("shift", shiftPart),
-            () => c.b.constant(weightPart(op.shift, shiftPart), [ch]),
-          ),
-        );
-      }
+      const ins = [x, constPart(c, op, "scale", part, op.scale, [ch, 1, 1, 1])];
+      if (withShift) ins.push(constPart(c, op, "shift", shiftPart, op.shift, [ch]));
       const attrs: Record<string, number | number[] | string> = { kernel_shape: [1, 1], group: ch };
       if (relu) attrs.activation = "Relu";
       return c.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
     },
-    pool(c, x, [ch]) {
-      const pooled = c.b.op("GlobalAveragePool", [x], {}, NCHWC_DOMAIN);
-      return c.b.op("Reshape", [pooled, c.b.int64s([c.n, ch])]);
-    },
-    poolGrad(c, dy, [ch, h, w]) {
-      const b = c.b;
-      const spread = b.op("Mul", [
-        b.op("Reshape", [dy, b.int64s([c.n, ch / block, 1, block])]),
-        b.scalar(1 / (h * w)),
-      ]);
-      const full = b.op("Expand", [spread, b.int64s([c.n, ch / block, h * w, block])]);
-      return b.op("Reshape", [full, b.int64s([c.n, ch, h, w])]);
-    },
+    pool: (c, x, [ch]) => poolNchwc(c.b, c.n, x, ch),
+    poolGrad: (c, dy, shape) => poolGradNchwc(c.b, c.n, block, dy, shape),
   };
 }
 
-/** Which ReLUs and residual sums fuse into the convolutions (none when `fuse` is false). */
-function planFusion(net: EvalNet, fuse: boolean): FusionPlan {
-  const uses = new Map<string, EvalOp[]>();
-  for (const op of net.ops) {
-    for (const i of "input" in op ? [op.input] : op.inputs) uses.set(i, [...(uses.get(i) ?? []), op]);
-  }
-  const soleUser = (value: string): EvalOp | null => {
-    const u = uses.get(value) ?? [];
-    return u.length === 1 && value !== net.output ? u[0] : null;
-  };
-  const producer = new Map(net.ops.map((op) => [op.output, op]));
-  const plan = noFusion();
-  if (!fuse) return plan;
-  for (const op of net.ops) {
-    if (op.op !== "add") continue;
-    // Prefer the later-produced input, so the other one already exists at the add.
-    const candidates = [...op.inputs].reverse();
-    for (const input of candidates) {
-      const conv = producer.get(input);
-      if (conv?.op !== "conv" || soleUser(input) !== op || plan.deferred.has(conv)) continue;
-      const other = op.inputs[0] === input ? op.inputs[1] : op.inputs[0];
-      const next = soleUser(op.output);
-      const relu = next?.op === "relu" ? next : null;
-      plan.deferred.set(conv, op);
-      plan.addConv.set(op, { conv, other, relu });
-      if (relu) plan.skipped.add(relu);
-      break;
-    }
-  }
-  for (const op of net.ops) {
-    if ((op.op !== "conv" && op.op !== "batchnorm") || plan.deferred.has(op)) continue;
-    const next = soleUser(op.output);
-    if (next?.op === "relu") {
-      plan.relu.add(op);
-      plan.skipped.add(next);
-    }
-  }
-  return plan;
-}
+/** The values an eval op reads. */
+const evalInputs = (op: EvalOp): readonly string[] => "input" in op ? [op.input] : op.inputs;
+
+/** Convolutions defer to the add they feed (an unfolded BatchNorm's emitter has no sum). */
+const isConv = (op: EvalOp): op is EvalConv => op.op === "conv";

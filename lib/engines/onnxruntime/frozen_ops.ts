@@ -20,10 +20,10 @@ import type { RelevancePlan } from "../../oracle/rules.ts";
 import type { EvalAffine, EvalConv, EvalLinear, EvalOp } from "./eval_net.ts";
 import {
   biasConst,
+  constPart,
+  type FrozenFusion,
   type FrozenLayout,
-  type FusionPlan,
   type LayoutContext,
-  partKey,
 } from "./frozen_layout.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import {
@@ -32,7 +32,6 @@ import {
   linearRelevance,
   poolRelevance,
   type WeightPart,
-  weightPart,
   zBRelevance,
 } from "./lrp_graph.ts";
 import { reluGrad } from "./relu_grad.ts";
@@ -52,7 +51,7 @@ export interface FrozenContext extends LayoutContext {
   /** The activation layout. */
   readonly layout: FrozenLayout;
   /** Operators the forward pass fuses. */
-  readonly fusion: FusionPlan;
+  readonly fusion: FrozenFusion;
 }
 
 /** An LRP pass's state: the plan and the values known to be >= 0. */
@@ -126,11 +125,7 @@ function lowerPlain(node: NodeOf<"relu" | "add" | "global_avg_pool">, l: Lowerin
 }
 
 const linearWeight = (c: LayoutContext, op: EvalLinear, part: WeightPart) =>
-  c.consts.get(
-    op,
-    partKey("weight", part),
-    () => c.b.constant(weightPart(op.weight, part), [op.fout, op.fin]),
-  );
+  constPart(c, op, "weight", part, op.weight, [op.fout, op.fin]);
 
 /** A convolution as a linear map in the context's layout (for LRP). */
 function convMap(c: FrozenContext, op: EvalConv, [, h, w]: number[]): LinearMap {
@@ -178,11 +173,6 @@ function weightedRelevance(
   } else {
     rel.push(op.input, linearRelevance(c.b, rule, map, a, rOut, plan.stabilizer, nonNegative.has(op.input)));
   }
-}
-
-/** The output value of the ReLU that solely reads `value` (a fused op's visible output). */
-function soleReluOutput(c: FrozenContext, value: string): string {
-  return c.net.ops.find((o) => o.op === "relu" && o.inputs[0] === value)!.output;
 }
 
 /** Records a conv's output `out` as value `name`. */
@@ -239,9 +229,10 @@ export const FROZEN_OPS: FrozenOpTable = {
       l.ops.push(conv);
     },
     forward(c, op, fwd) {
-      const relu = c.fusion.relu.has(op);
-      const name = relu ? soleReluOutput(c, op.output) : op.output;
-      setConv(fwd, op, c.layout.conv(c, op, fwd.values.get(op.input)!, null, relu, "w", "w"), name);
+      // A fused ReLU's output is the visible one.
+      const relu = c.fusion.relu.get(op);
+      const name = relu ? relu.output : op.output;
+      setConv(fwd, op, c.layout.conv(c, op, fwd.values.get(op.input)!, null, !!relu, "w", "w"), name);
       if (relu) alias(fwd, op.output, name);
     },
     backward(c, op, dy, fwd, grads) {
@@ -268,9 +259,9 @@ export const FROZEN_OPS: FrozenOpTable = {
       });
     },
     forward(c, op, fwd) {
-      const relu = c.fusion.relu.has(op);
-      const name = relu ? soleReluOutput(c, op.output) : op.output;
-      fwd.values.set(name, c.layout.batchNorm(c, op, fwd.values.get(op.input)!, true, relu, "w", "w"));
+      const relu = c.fusion.relu.get(op);
+      const name = relu ? relu.output : op.output;
+      fwd.values.set(name, c.layout.batchNorm(c, op, fwd.values.get(op.input)!, true, !!relu, "w", "w"));
       fwd.shapes.set(name, fwd.shapes.get(op.input)!);
       if (relu) alias(fwd, op.output, name);
     },
@@ -301,12 +292,12 @@ export const FROZEN_OPS: FrozenOpTable = {
   add: {
     lower: lowerPlain,
     forward(c, op, fwd) {
-      const fused = c.fusion.addConv.get(op);
+      const fused = c.fusion.atAdd.get(op);
       if (fused) {
         const name = fused.relu ? fused.relu.output : op.output;
-        const x = fwd.values.get(fused.conv.input)!;
-        const out = c.layout.conv(c, fused.conv, x, fwd.values.get(fused.other)!, !!fused.relu, "w", "w");
-        setConv(fwd, fused.conv, out, name);
+        const x = fwd.values.get(fused.node.input)!;
+        const out = c.layout.conv(c, fused.node, x, fwd.values.get(fused.other)!, !!fused.relu, "w", "w");
+        setConv(fwd, fused.node, out, name);
         return;
       }
       fwd.values.set(op.output, c.b.op("Add", op.inputs.map((i) => fwd.values.get(i)!)));
@@ -333,7 +324,7 @@ export const FROZEN_OPS: FrozenOpTable = {
     relevance(c, op, rOut, fwd, rel, { plan }) {
       const a = fwd.values.get(op.inputs[0])!;
       const shape = fwd.shapes.get(op.inputs[0])!;
-      const blk = c.layout.channelBlock(shape[0]);
+      const blk = c.layout.channelBlock;
       rel.push(op.inputs[0], poolRelevance(c.b, c.n, blk, plan.sum, a, rOut, plan.stabilizer, shape));
     },
   },

@@ -22,6 +22,7 @@
 import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
 import { floatAttr } from "../../onnx/builder.ts";
 import { convInputGrad, convWeightGrad } from "./conv_grad.ts";
+import { poolGradNchw, poolNchw } from "./global_pool.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
 import { type BnStats, TrainEmitter } from "./train_emitter.ts";
@@ -70,14 +71,9 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
   }
 
   poolForward(node: GraphNode): void {
-    const b = this.b;
     const input = node.inputs[0];
     const [c] = this.shapes.get(input)!;
-    this.set(
-      node.output,
-      b.op("Flatten", [b.op("GlobalAveragePool", [this.values.get(input)!])], { axis: 1 }),
-      [c],
-    );
+    this.set(node.output, poolNchw(this.b, this.values.get(input)!), [c]);
   }
 
   /** Train-mode BatchNorm: normalise with the batch mean and biased variance. */
@@ -126,13 +122,7 @@ class NchwTrainEmitter extends TrainEmitter<BnSaved> {
   }
 
   poolBackward(node: GraphNode, dy: string): string {
-    const b = this.b;
-    const [c, h, w] = this.shapes.get(node.inputs[0])!;
-    const spread = b.op("Mul", [
-      b.op("Reshape", [dy, b.int64s([this.n, c, 1, 1])]),
-      b.scalar(1 / (h * w)),
-    ]);
-    return b.op("Expand", [spread, b.int64s([this.n, c, h, w])]);
+    return poolGradNchw(this.b, this.n, dy, this.shapes.get(node.inputs[0])!);
   }
 
   /**

@@ -21,6 +21,8 @@
 
 import { type BatchNormNode, type ConvNode, convOut, type Graph, type GraphNode } from "../../graph.ts";
 import { type ConvGeometry, flippedKernelOp, shiftedWindows } from "./conv_grad.ts";
+import { type FusionPlan, planFusion } from "./fusion_plan.ts";
+import { poolGradNchwc, poolNchwc } from "./global_pool.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernelOp, zeroInsertBlocked } from "./nchwc.ts";
 import { type PhaseGeometry, phaseGeometry, phaseKernelOp, pushPhaseInputGrad } from "./strided_phases.ts";
@@ -85,53 +87,12 @@ export function rowLength(spatial: number): number {
   return 1;
 }
 
-/** Which nodes run fused into others in the forward pass. */
-interface TrainFusion {
-  /** BatchNorm or conv nodes whose ReLU runs inside them. */
-  relu: Map<GraphNode, GraphNode>;
-  /** BatchNorm or conv nodes emitted at a later add, accumulating onto its other input. */
-  deferred: Set<GraphNode>;
-  /** Adds realised by a deferred node. */
-  atAdd: Map<GraphNode, { node: GraphNode; other: string; relu: GraphNode | null }>;
-  /** Nodes not emitted on their own (fused ReLUs, fused adds). */
-  skipped: Set<GraphNode>;
-}
+/** The forward pass's fusions: convolutions and BatchNorms both defer to the add they feed. */
+type TrainFusion = FusionPlan<GraphNode, ConvNode | BatchNormNode>;
 
-function planTrainFusion(graph: Graph): TrainFusion {
-  const users = new Map<string, GraphNode[]>();
-  for (const n of graph.nodes) for (const i of n.inputs) users.set(i, [...(users.get(i) ?? []), n]);
-  const sole = (v: string): GraphNode | null => {
-    const u = users.get(v) ?? [];
-    return u.length === 1 && v !== graph.output ? u[0] : null;
-  };
-  const producer = new Map(graph.nodes.map((n) => [n.output, n]));
-  const plan: TrainFusion = { relu: new Map(), deferred: new Set(), atAdd: new Map(), skipped: new Set() };
-  for (const add of graph.nodes) {
-    if (add.op !== "add") continue;
-    for (const input of [...add.inputs].reverse()) {
-      const p = producer.get(input);
-      if (!p || (p.op !== "batchnorm" && p.op !== "conv") || sole(input) !== add || plan.deferred.has(p)) {
-        continue;
-      }
-      const other = add.inputs[0] === input ? add.inputs[1] : add.inputs[0];
-      const next = sole(add.output);
-      const relu = next?.op === "relu" ? next : null;
-      plan.deferred.add(p);
-      plan.atAdd.set(add, { node: p, other, relu });
-      if (relu) plan.skipped.add(relu);
-      break;
-    }
-  }
-  for (const n of graph.nodes) {
-    if ((n.op !== "batchnorm" && n.op !== "conv") || plan.deferred.has(n)) continue;
-    const next = sole(n.output);
-    if (next?.op === "relu") {
-      plan.relu.set(n, next);
-      plan.skipped.add(next);
-    }
-  }
-  return plan;
-}
+/** A convolution or BatchNorm (either can accumulate onto a residual sum). */
+const isFusable = (node: GraphNode): node is ConvNode | BatchNormNode =>
+  node.op === "batchnorm" || node.op === "conv";
 
 /** What the backward pass needs from one train-mode BatchNorm. */
 interface BnSaved extends BnStats {
@@ -152,7 +113,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
 
   constructor(graph: Graph, spec: TrainGraphSpec, readonly block: number) {
     super(graph, spec, `${graph.arch}_train_step_nchwc`);
-    this.plan = planTrainFusion(graph);
+    this.plan = planFusion(graph.nodes, graph.output, (node) => node.inputs, isFusable);
   }
 
   /**
@@ -180,14 +141,12 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   }
 
   poolForward(node: GraphNode): void {
-    const b = this.b;
     const [c] = this.shapes.get(node.inputs[0])!;
-    const pooled = b.op("GlobalAveragePool", [this.values.get(node.inputs[0])!], {}, NCHWC_DOMAIN);
-    this.set(node.output, b.op("Reshape", [pooled, b.int64s([this.n, c])]), [c]);
+    this.set(node.output, poolNchwc(this.b, this.n, this.values.get(node.inputs[0])!, c), [c]);
   }
 
   /** A conv or BatchNorm, optionally accumulating `sum` and applying a fused ReLU. */
-  #emitFusable(node: GraphNode, sum: string | null, relu: GraphNode | null): void {
+  #emitFusable(node: ConvNode | BatchNormNode, sum: string | null, relu: GraphNode | null): void {
     const input = node.inputs[0];
     const [c, h, w] = this.shapes.get(input)!;
     let out: string;
@@ -214,10 +173,8 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
       out = this.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
       const geo = { k, stride: node.stride, pad: node.pad };
       shape = [co, convOut(h, geo), convOut(w, geo)];
-    } else if (node.op === "batchnorm") {
-      out = this.#batchNormForward(node, this.values.get(input)!, c, h * w, sum, relu !== null);
     } else {
-      throw new Error(`cannot fuse ${node.op}`);
+      out = this.#batchNormForward(node, this.values.get(input)!, c, h * w, sum, relu !== null);
     }
     this.set(node.output, out, shape);
     if (relu) this.#alias(relu.output, node.output);
@@ -281,15 +238,7 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
   }
 
   poolBackward(node: GraphNode, dy: string): string {
-    const b = this.b;
-    const [c, h, w] = this.shapes.get(node.inputs[0])!;
-    const cb = c / this.block;
-    const spread = b.op("Mul", [
-      b.op("Reshape", [dy, b.int64s([this.n, cb, 1, this.block])]),
-      b.scalar(1 / (h * w)),
-    ]);
-    const full = b.op("Expand", [spread, b.int64s([this.n, cb, h * w, this.block])]);
-    return b.op("Reshape", [full, b.int64s([this.n, c, h, w])]);
+    return poolGradNchwc(this.b, this.n, this.block, dy, this.shapes.get(node.inputs[0])!);
   }
 
   /**
