@@ -5,8 +5,11 @@
  * runs on MLAS's direct NCHWc kernels. BatchNorm is applied as a 1x1 depthwise NCHWc convolution
  * that also adds the residual and applies the ReLU (one pass for `relu(bn(x) + shortcut)`), and
  * its backward is two such passes. Weight gradients of stride-1 convolutions multiply row-shifted
- * NCHW copies of the input by column-shifted channels-last copies of dy, one MatMul per kernel
- * column per image, summed over the batch; strided ones use the k*k windows of the input.
+ * NCHW copies of the input by column-shifted copies of dy (each channel block of the blocked
+ * layout is a channels-last matrix), one MatMul per kernel column per image, summed over the
+ * batch; strided ones use the k*k windows of the input. Input gradients of strided convolutions
+ * take the phase form (strided_phases.ts): a small convolution of dy on its own grid, no
+ * zero-inserted copy.
  *
  * @example
  * ```ts
@@ -332,8 +335,9 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
    * [n, k*ci, h*(w+2p)]; dy on the same grid, one copy per column offset kw, left blocked: each
    * channel block [h*(w+2p), B] is a channels-last matrix. One batched MatMul per kw,
    * [k*ci, h*(w+2p)] x [h*(w+2p), B] per image and block (the large operand on the left: MLAS
-   * runs this orientation about twice as fast as dy^T x window), then a sum over the batch. The shifted copies come from one-hot convolutions (multi-threaded, zero fill
-   * included) rather than Pad/Slice (single-threaded): for the input at
+   * runs this orientation about twice as fast as dy^T x window), then a sum over the batch. The
+   * shifted copies come from one-hot convolutions (multi-threaded, zero fill included) rather
+   * than Pad/Slice (single-threaded): for the input at
    * {@link GROUPED_ROW_SHIFTS_MIN_HEIGHT} and above one grouped NCHW convolution writing the
    * stacked operand, below it k depthwise NCHWc ones reordered and joined.
    */
