@@ -28,6 +28,7 @@ import {
   randomBatch,
   randomLogits,
   STEP_CLASSES,
+  STEP_IMAGE,
   STEP_LOSS,
   STEP_LR,
   STEP_ORACLE,
@@ -107,20 +108,20 @@ if (o.graph === "oracle") {
   const frozen = await engine.loadFrozen(graph, weights);
   model = frozen;
   engineStep = () => frozen.oracle(batch, STEP_ORACLE);
-  bytes = compileFrozenGraph(lowerEvalNet(graph, weights), n, [3, 32, 32], {
+  bytes = compileFrozenGraph(lowerEvalNet(graph, weights), n, [...STEP_IMAGE], {
     kind: "oracle",
     ...STEP_ORACLE,
     keepInput: false,
   }, block);
-  feeds[FROZEN_IO.x] = tensor(x, [n, 3, 32, 32]);
+  feeds[FROZEN_IO.x] = tensor(x, [n, ...STEP_IMAGE]);
   feeds[FROZEN_IO.onehot] = tensor(onehot, [n, k]);
 } else {
   const student = await engine.loadTrainable(graph, weights, STEP_SGD);
   model = student;
   engineStep = () => student.trainStep(batch, teacher, loss, STEP_LR);
-  const spec: TrainGraphSpec = { n, image: [3, 32, 32], withTeacher: !!o.kd, sgd: STEP_SGD, weightGrad };
+  const spec: TrainGraphSpec = { n, image: [...STEP_IMAGE], withTeacher: !!o.kd, sgd: STEP_SGD, weightGrad };
   bytes = compileTrainGraph(graph, spec, block);
-  feeds[TRAIN_IO.x] = tensor(x, [n, 3, 32, 32]);
+  feeds[TRAIN_IO.x] = tensor(x, [n, ...STEP_IMAGE]);
   feeds[TRAIN_IO.onehot] = tensor(onehot, [n, k]);
   feeds[TRAIN_IO.lossWeights] = tensor(new Float32Array([loss.ceWeight, loss.alpha, loss.temperature]), [3]);
   // The engine's feed from its second step on (dampening 0).
