@@ -161,7 +161,15 @@ export interface CifarEncodeOptions {
   coarseLabels?: ArrayLike<number>;
 }
 
-/** Coarse classes of CIFAR-100 (its first label byte). */
+/**
+ * Coarse classes of CIFAR-100 (its first label byte).
+ *
+ * @example
+ * ```ts
+ * import { CIFAR100_COARSE_CLASSES } from "./cifar.ts";
+ * console.log(CIFAR100_COARSE_CLASSES); // 20
+ * ```
+ */
 export const CIFAR100_COARSE_CLASSES = 20;
 
 /**

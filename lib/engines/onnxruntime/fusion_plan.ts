@@ -56,8 +56,8 @@ export function noFusion<N, D extends N = N>(): FusionPlan<N, D> {
 /**
  * Plans the fusions of `nodes` (in execution order; `output` is the network's output, never
  * fused away): each add takes one input produced by a node that `deferrable` accepts and that
- * only the add reads (the later-produced input first, so the other one already exists at the
- * add), with the ReLU that solely reads the add fused after it; then every other convolution or
+ * only the add reads (the add's second input first; either way the deferred node is emitted at
+ * the add, after both inputs exist), with the ReLU that solely reads the add fused after it; then every other convolution or
  * BatchNorm whose output only a ReLU reads runs that ReLU inside.
  *
  * @example
@@ -89,7 +89,7 @@ export function planFusion<N extends FusableNode, D extends N>(
   for (const add of nodes) {
     if (add.op !== "add") continue;
     const inputs = inputsOf(add);
-    // Prefer the later-produced input, so the other one already exists at the add.
+    // Try the add's second input first (the deferred node is emitted at the add either way).
     for (const input of [...inputs].reverse()) {
       const p = producer.get(input);
       if (!p || !deferrable(p) || soleUser(input) !== add || plan.deferred.has(p)) continue;

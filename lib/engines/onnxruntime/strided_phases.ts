@@ -11,8 +11,9 @@
  * one input (a ResNet block's 3x3 and 1x1 shortcut) add up in phase form, through the
  * convolution's fused sum, before that one Transpose.
  *
- * For the 3x3, stride 2, pad 1 convolutions of CIFAR ResNets the phase kernel is 2x2 (4 of 9
- * taps per output channel are zero), 2.25x fewer multiply-adds than the zero-inserted form.
+ * For the 3x3, stride 2, pad 1 convolutions of CIFAR ResNets the phase kernel is 2x2: the four
+ * phases hold the 9 taps in 16 weights (7 of them zero), and each input position costs its
+ * phase's 1, 2 or 4 taps instead of all 9 of the zero-inserted form (2.25x fewer multiply-adds).
  *
  * @example
  * ```ts
@@ -29,9 +30,11 @@ import { NCHWC_DOMAIN } from "./nchwc.ts";
 
 /** How a strided convolution's input gradient splits into phases. */
 export interface PhaseGeometry {
-  /** The convolution's stride, kernel size and padding. */
+  /** The convolution's stride. */
   stride: number;
+  /** The convolution's (square) kernel size. */
   k: number;
+  /** The convolution's padding on every side. */
   pad: number;
   /** Side of the square phase kernel (dy rows/columns that reach one input position). */
   taps: number;
