@@ -150,7 +150,7 @@ export function nchwcLayout(block: number): FrozenLayout {
         data: phaseKernel(w, op.co, op.ci, geo, block),
         dims: [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps],
       }));
-      pushPhaseInputGrad(c.b, grads, op.input, dy, kernel, geo, { n: c.n, c: op.ci, oh, ow, block });
+      pushPhaseInputGrad(c.b, grads, op.input, dy, kernel, geo, { n: c.n, c: op.ci, block });
       return true;
     },
     // `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc convolution.

@@ -42,24 +42,31 @@ export interface PhaseGeometry {
   first: number;
   /** Pads `[top, left, bottom, right]` of the phase convolution on dy. */
   pads: [number, number, number, number];
+  /** Rows and columns of each phase, ceil(h / stride) x ceil(w / stride); interleaved, cut to h x w. */
+  grid: [number, number];
+  /** The input extent h x w. */
+  input: [number, number];
 }
 
 /**
  * The phase form of a strided square convolution's input gradient, or null where it does not
- * apply: stride 1, or an input extent that is not exactly `stride` times the output's.
+ * apply: stride 1, or a geometry whose phase convolution would need negative padding (a kernel
+ * window entirely on one side of the position). Input extents that are not a multiple of the
+ * stride (7 -> 4) are covered: the phases' last row or column is cut after interleaving.
  *
  * @example
  * ```ts
  * import { phaseGeometry } from "./strided_phases.ts";
  * console.log(phaseGeometry({ h: 32, w: 32, oh: 16, ow: 16, k: 1, stride: 2, pad: 0 })?.taps); // 1
- * console.log(phaseGeometry({ h: 7, w: 7, oh: 4, ow: 4, k: 3, stride: 2, pad: 1 })); // null
+ * console.log(phaseGeometry({ h: 7, w: 7, oh: 4, ow: 4, k: 3, stride: 2, pad: 1 })?.grid); // [ 4, 4 ]
+ * console.log(phaseGeometry({ h: 32, w: 32, oh: 32, ow: 32, k: 3, stride: 1, pad: 1 })); // null
  * ```
  */
 export function phaseGeometry(
   g: { h: number; w: number; oh: number; ow: number; k: number; stride: number; pad: number },
 ): PhaseGeometry | null {
   const { k, stride: s, pad: p } = g;
-  if (s < 2 || g.h !== s * g.oh || g.w !== s * g.ow) return null;
+  if (s < 2) return null;
   // Input position s*i + a takes dy[i + d] through tap kh = a + p - s*d, for 0 <= kh < k.
   let first = Infinity;
   let last = -Infinity;
@@ -69,11 +76,23 @@ export function phaseGeometry(
       last = Math.max(last, d);
     }
   }
-  // Padding is never negative: the window must reach from first <= 0 to last >= 0.
-  if (!(first <= 0 && last >= 0)) return null;
+  // Each phase has ceil(extent / s) positions; the phase convolution reads dy rows i + first ..
+  // i + last for them, zero beyond dy's oh rows. Padding is never negative.
+  const [gh, gw] = [Math.ceil(g.h / s), Math.ceil(g.w / s)];
+  const [bottom, right] = [gh - g.oh + last, gw - g.ow + last];
+  if (!(first <= 0 && bottom >= 0 && right >= 0)) return null;
   // Math.ceil gives -0 for small negatives; + 0 and 0 - make it a plain 0 in the result.
   const [f, top] = [first + 0, 0 - first];
-  return { stride: s, k, pad: p, taps: last - first + 1, first: f, pads: [top, top, last, last] };
+  return {
+    stride: s,
+    k,
+    pad: p,
+    taps: last - first + 1,
+    first: f,
+    pads: [top, top, bottom, right],
+    grid: [gh, gw],
+    input: [g.h, g.w],
+  };
 }
 
 /**
@@ -203,28 +222,41 @@ export function phaseConv(
 }
 
 /**
- * Interleaves a blocked phase-form gradient [n, s*s*c, oh, ow] onto the input grid: blocked
- * [n, c, s*oh, s*ow].
+ * Interleaves a blocked phase-form gradient [n, s*s*c, gh, gw] (gh x gw: `geo.grid`) onto the
+ * input grid: blocked [n, c, h, w] (`geo.input`), the phases' extra last row or column cut where
+ * the input extent is not a multiple of the stride.
  *
  * @example
  * ```ts
  * import { OnnxBuilder } from "../../onnx/builder.ts";
- * import { interleavePhases } from "./strided_phases.ts";
+ * import { interleavePhases, phaseGeometry } from "./strided_phases.ts";
  * const b = new OnnxBuilder("ip");
- * interleavePhases(b, b.input("p", "float32", [1, 64, 16, 16]), { n: 1, c: 16, oh: 16, ow: 16, stride: 2, block: 16 });
- * console.log(b.nodeCount); // 3
+ * const geo = phaseGeometry({ h: 32, w: 32, oh: 16, ow: 16, k: 3, stride: 2, pad: 1 })!;
+ * interleavePhases(b, b.input("p", "float32", [1, 64, 16, 16]), geo, { n: 1, c: 16, block: 16 });
+ * console.log(b.nodeCount); // 3: Reshape, Transpose, Reshape
+ * const odd = phaseGeometry({ h: 7, w: 7, oh: 4, ow: 4, k: 3, stride: 2, pad: 1 })!;
+ * interleavePhases(b, b.input("q", "float32", [1, 64, 4, 4]), odd, { n: 1, c: 16, block: 16 });
+ * console.log(b.nodeCount); // 7: the same, then a Slice to 7 x 7
  * ```
  */
 export function interleavePhases(
   b: OnnxBuilder,
   phases: string,
-  g: { n: number; c: number; oh: number; ow: number; stride: number; block: number },
+  geo: PhaseGeometry,
+  g: { n: number; c: number; block: number },
 ): string {
-  const { n, c, oh, ow, stride: s, block } = g;
-  const split = b.op("Reshape", [phases, b.int64s([n, s, s, c / block, oh, ow, block])]);
+  const { n, c, block } = g;
+  const s = geo.stride;
+  const [gh, gw] = geo.grid;
+  const [h, w] = geo.input;
+  const split = b.op("Reshape", [phases, b.int64s([n, s, s, c / block, gh, gw, block])]);
   // [n, a, b, cb, i, j, B] -> [n, cb, i, a, j, b, B]
   const t = b.op("Transpose", [split], { perm: [0, 3, 4, 1, 5, 2, 6] });
-  return b.op("Reshape", [t, b.int64s([n, c, oh * s, ow * s])]);
+  if (gh * s === h && gw * s === w) return b.op("Reshape", [t, b.int64s([n, c, h, w])]);
+  // Cut on the blocked layout's own axes [n, cb, H, W, B].
+  const blocked = b.op("Reshape", [t, b.int64s([n, c / block, gh * s, gw * s, block])]);
+  const cut = b.op("Slice", [blocked, b.int64s([0, 0]), b.int64s([h, w]), b.int64s([2, 3])]);
+  return b.op("Reshape", [cut, b.int64s([n, c, h, w])]);
 }
 
 /**
@@ -242,7 +274,7 @@ export function interleavePhases(
  * const grads = gradAccumulator(b, "y", "dy");
  * const geo3 = phaseGeometry({ h: 32, w: 32, oh: 16, ow: 16, k: 3, stride: 2, pad: 1 })!;
  * const geo1 = phaseGeometry({ h: 32, w: 32, oh: 16, ow: 16, k: 1, stride: 2, pad: 0 })!;
- * const g = { n: 1, c: 16, oh: 16, ow: 16, block: 16 };
+ * const g = { n: 1, c: 16, block: 16 };
  * pushPhaseInputGrad(b, grads, "x", b.input("dy1", "float32", [1, 32, 16, 16]), b.input("k1", "float32", [64, 32, 2, 2]), geo3, g);
  * pushPhaseInputGrad(b, grads, "x", b.input("dy2", "float32", [1, 32, 16, 16]), b.input("k2", "float32", [64, 32, 1, 1]), geo1, g);
  * grads.take("x");
@@ -256,11 +288,11 @@ export function pushPhaseInputGrad(
   dy: string,
   kernel: string,
   geo: PhaseGeometry,
-  g: { n: number; c: number; oh: number; ow: number; block: number },
-  plain: (v: string) => string = (v) => v,
+  g: { n: number; c: number; block: number },
 ): void {
-  // Strided convolutions of one input share the phase layout when their strides agree.
+  // Strided convolutions of one input share the phase layout when their strides agree (the
+  // phase grid then follows from the input extent).
   const form = `phases:${geo.stride}`;
   const total = phaseConv(b, dy, kernel, geo, grads.takeDeferred(input, form));
-  grads.pushDeferred(input, form, total, (p) => plain(interleavePhases(b, p, { ...g, stride: geo.stride })));
+  grads.pushDeferred(input, form, total, (p) => interleavePhases(b, p, geo, g));
 }

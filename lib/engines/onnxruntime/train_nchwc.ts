@@ -215,15 +215,9 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     if (phases) {
       // Weight gradients here; the input gradient in phase form (no zero-inserted dy).
       this.#convBackward(node, dy, null, null);
-      const { co, ci, oh, ow } = this.convGeometry(node);
+      const { co, ci } = this.convGeometry(node);
       const kernel = phaseKernelOp(this.b, this.params.get(node.weight)!, co, ci, phases, this.block);
-      pushPhaseInputGrad(this.b, grads, input, dy, kernel, phases, {
-        n: this.n,
-        c: ci,
-        oh,
-        ow,
-        block: this.block,
-      });
+      pushPhaseInputGrad(this.b, grads, input, dy, kernel, phases, { n: this.n, c: ci, block: this.block });
       return;
     }
     this.#convBackward(
