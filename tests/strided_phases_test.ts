@@ -25,6 +25,7 @@ import { Rng } from "../lib/rng.ts";
 import { buildModel } from "../lib/models/zoo.ts";
 import { OnnxruntimeEngine } from "../lib/engines/onnxruntime/engine.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
+import type { OracleOptions } from "../lib/engines/engine.ts";
 import { nontrivialStateDict, randomBatch } from "./random_models.ts";
 
 const BLOCK = 16;
@@ -213,7 +214,7 @@ Deno.test("phase form: a ResNet block's 3x3 and 1x1 strided gradients add up bef
 
 // Extents that halve to odd sizes (14 -> 7 -> 4) had no NCHWc input gradient before the phase
 // form (the zero-inserted form has no padding for 7 -> 4): the blocked engine must now agree with
-// the plain NCHW one there, for the teacher's input gradient and a training step.
+// the plain NCHW one there, for the teacher's input gradient, an LRP oracle and a training step.
 for (const [arch, h, w] of [["resnet8x4", 14, 14], ["wrn_16_2", 14, 10]] as const) {
   Deno.test(`NCHWc and NCHW onnxruntime engines agree on ${arch} at ${h}x${w} (strided 7 -> 4)`, async () => {
     const graph = buildModel(arch, { numClasses: 10 });
@@ -230,6 +231,19 @@ for (const [arch, h, w] of [["resnet8x4", 14, 14], ["wrn_16_2", 14, 10]] as cons
       maxAbsDiff(gb, gp) < 1e-5 * scale,
       `input gradient: ${maxAbsDiff(gb, gp) / scale} of its scale`,
     );
+    // LRP's modified backward pass goes through the layouts' strided transposes as well.
+    const opts: OracleOptions = {
+      gamma: 0.5,
+      recNum: 1,
+      reduction: "mean",
+      relevance: "lrp-epsilon",
+      lrp: {},
+    };
+    const keep = { xStar: true, relevance: true };
+    const [ob, op] = await Promise.all(frozen.map((f) => f.oracle(batch, opts, keep)));
+    const rScale = op.relevance!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assert.ok(maxAbsDiff(ob.relevance!, op.relevance!) < 1e-4 * rScale, "LRP relevance differs");
+    assert.ok(maxAbsDiff(ob.xStar!, op.xStar!) < 1e-5, "LRP x* differs");
     frozen.forEach((f) => f.dispose());
     const sgd = { momentum: 0.9, weightDecay: 5e-4, nesterov: false, dampening: 0 };
     const loss = { ceWeight: 1, alpha: 0, temperature: 4 };

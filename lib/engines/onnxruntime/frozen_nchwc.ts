@@ -36,7 +36,13 @@ import { noFusion, planFusion } from "./fusion_plan.ts";
 import { poolGradNchwc, poolNchwc } from "./global_pool.ts";
 import type { WeightPart } from "./lrp_graph.ts";
 import { inputGradPads, NCHWC_DOMAIN, reorderKernel, zeroInsertBlocked } from "./nchwc.ts";
-import { phaseGeometry, phaseKernel, pushPhaseInputGrad } from "./strided_phases.ts";
+import {
+  interleavePhases,
+  phaseConv,
+  phaseGeometry,
+  phaseKernel,
+  pushPhaseInputGrad,
+} from "./strided_phases.ts";
 
 /**
  * Whether `net` fits the blocked compiler with block size `block`: every convolution reads either
@@ -90,6 +96,19 @@ export function nchwcLayout(block: number): FrozenLayout {
       op.weight,
       (w) => reorderKernel(w, op.co, op.ci, op.k, block, op.input !== c.net.input),
     );
+  // A strided convolution between blocked activations: its phase geometry and constant phase
+  // kernel (weights `part`), or null where the zero-inserted form is used.
+  const phaseForm = (c: LayoutContext, op: EvalConv, h: number, w: number, part: WeightPart) => {
+    if (op.input === c.net.input || op.ci % block !== 0) return null;
+    const [oh, ow] = [convOut(h, op), convOut(w, op)];
+    const geo = phaseGeometry({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
+    if (!geo) return null;
+    const kernel = constPart(c, op, "phases", part, op.weight, (v) => ({
+      data: phaseKernel(v, op.co, op.ci, geo, block),
+      dims: [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps],
+    }));
+    return { geo, kernel };
+  };
   return {
     graphSuffix: "_nchwc",
     accumulatesConvGrad: true,
@@ -113,11 +132,21 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (relu) attrs.activation = "Relu";
       return c.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
     },
-    // A stride-1 NCHWc convolution with the flipped, transposed kernel; strided convolutions that
-    // pushConvInputGrad declines (odd extents, LRP's transposes) first spread dy onto the input
-    // grid with zeros. The image gradient (fewer channels than a block) is reordered back to NCHW.
+    // A stride-1 NCHWc convolution with the flipped, transposed kernel. Strided convolutions take
+    // the phase form where it applies (then a residual `acc` is added after the interleave), else
+    // spread dy onto the input grid with zeros first. The image gradient (fewer channels than a
+    // block) is reordered back to NCHW.
     convInputGrad(c, op, dy, acc, h, w, part) {
       const b = c.b;
+      const phases = phaseForm(c, op, h, w, part);
+      if (phases) {
+        const g = interleavePhases(b, phaseConv(b, dy, phases.kernel, phases.geo, null), phases.geo, {
+          n: c.n,
+          c: op.ci,
+          block,
+        });
+        return acc ? b.op("Add", [g, acc]) : g;
+      }
       let src = dy;
       const [oh, ow] = [convOut(h, op), convOut(w, op)];
       if (op.stride > 1) {
@@ -140,17 +169,12 @@ export function nchwcLayout(block: number): FrozenLayout {
       const g = b.op("Conv", ins, { kernel_shape: [op.k, op.k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN);
       return toImage ? b.op("ReorderOutput", [g], { channels: op.ci }, NCHWC_DOMAIN) : g;
     },
-    // Strided convolutions between blocked activations: the phase form, no zero-inserted dy.
+    // The oracle's backward pass: strided convolutions' phase-form gradients of one input add up
+    // before a single interleave (strided_phases.ts).
     pushConvInputGrad(c, op, dy, grads, h, w) {
-      if (op.input === c.net.input || op.ci % block !== 0) return false;
-      const [oh, ow] = [convOut(h, op), convOut(w, op)];
-      const geo = phaseGeometry({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
-      if (!geo) return false;
-      const kernel = constPart(c, op, "phases", "w", op.weight, (w) => ({
-        data: phaseKernel(w, op.co, op.ci, geo, block),
-        dims: [geo.stride * geo.stride * op.ci, op.co, geo.taps, geo.taps],
-      }));
-      pushPhaseInputGrad(c.b, grads, op.input, dy, kernel, geo, { n: c.n, c: op.ci, block });
+      const phases = phaseForm(c, op, h, w, "w");
+      if (!phases) return false;
+      pushPhaseInputGrad(c.b, grads, op.input, dy, phases.kernel, phases.geo, { n: c.n, c: op.ci, block });
       return true;
     },
     // `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc convolution.
