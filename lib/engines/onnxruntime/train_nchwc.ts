@@ -27,8 +27,8 @@ import { type ConvGeometry, flippedKernelOp, shiftedWindows } from "./conv_grad.
 import { type FusionPlan, planFusion } from "./fusion_plan.ts";
 import { poolGradNchwc, poolNchwc } from "./global_pool.ts";
 import type { GradAccumulator } from "./grad_accumulator.ts";
-import { inputGradPads, NCHWC_DOMAIN, reorderKernelOp, zeroInsertBlocked } from "./nchwc.ts";
-import { type PhaseGeometry, phaseGeometry, phaseKernelOp, pushPhaseInputGrad } from "./strided_phases.ts";
+import { inputGradPads, NCHWC_DOMAIN, reorderKernelOp } from "./nchwc.ts";
+import { phaseGeometry, phaseKernelOp, pushPhaseInputGrad } from "./strided_phases.ts";
 import type { TrainGraphSpec } from "./train_common.ts";
 import { type BnStats, TrainEmitter } from "./train_emitter.ts";
 
@@ -208,60 +208,42 @@ class BlockedTrainEmitter extends TrainEmitter<BnSaved> {
     return this.#depthwise(centered, this.#asKernel(scale, c), this.params.get(node.bias)!, sum, relu, c);
   }
 
-  convBackward(node: ConvNode, dy: string, grads: GradAccumulator): void {
-    const input = node.inputs[0];
-    const fromImage = input === this.graph.input;
-    const phases = fromImage ? null : this.#phases(node);
-    if (phases) {
-      // Weight gradients here; the input gradient in phase form (no zero-inserted dy).
-      this.#convBackward(node, dy, null, null);
-      const { co, ci } = this.convGeometry(node);
-      const kernel = phaseKernelOp(this.b, this.params.get(node.weight)!, co, ci, phases, this.block);
-      pushPhaseInputGrad(this.b, grads, input, dy, kernel, phases, { n: this.n, c: ci, block: this.block });
-      return;
-    }
-    this.#convBackward(
-      node,
-      dy,
-      fromImage ? null : (acc) => grads.push(input, acc),
-      fromImage ? null : grads.take(input),
-    );
-  }
-
-  /** The phase form of `node`'s input gradient (strided_phases.ts), or null for the zero-inserted one. */
-  #phases(node: ConvNode): PhaseGeometry | null {
-    const g = this.convGeometry(node);
-    return g.ci % this.block === 0 ? phaseGeometry(g) : null;
-  }
-
-  poolBackward(node: GraphNode, dy: string): string {
-    return poolGradNchwc(this.b, this.n, this.block, dy, this.shapes.get(node.inputs[0])!);
-  }
-
   /**
-   * Weight (and bias) gradients of a convolution, and its input gradient accumulated onto
-   * `acc` (the gradient already pending for the input) when `emit` is given.
+   * Weight (and bias) gradients of a convolution, and its input gradient unless it reads the
+   * image: for a strided convolution in phase form (strided_phases.ts), which covers every
+   * geometry the zero-inserted form did; for stride 1 a blocked convolution with the flipped
+   * kernel that adds onto the gradient already pending for the input (fused sum).
    */
-  #convBackward(node: ConvNode, dy: string, emit: ((g: string) => void) | null, acc: string | null): void {
+  convBackward(node: ConvNode, dy: string, grads: GradAccumulator): void {
     const b = this.b;
     const g = this.convGeometry(node);
     const { co, ci, k, oh, ow } = g;
     this.grads.set(node.weight, this.#weightGrad(node, dy, g));
     if (node.bias) this.grads.set(node.bias, this.#channelSum(dy, co, oh * ow, "ReduceSum"));
-    if (!emit) return;
+    const input = node.inputs[0];
+    if (input === this.graph.input) return;
+    const unsupported = () => new Error(`${this.graph.arch}: unsupported strided geometry at ${node.name}`);
+    if (node.stride > 1) {
+      const phases = phaseGeometry(g);
+      if (!phases) throw unsupported();
+      const kernel = phaseKernelOp(b, this.params.get(node.weight)!, co, ci, phases, this.block);
+      pushPhaseInputGrad(b, grads, input, dy, kernel, phases, { n: this.n, c: ci, block: this.block });
+      return;
+    }
     // Flipped, transposed kernel [ci, co, k, k], reordered for a blocked input.
     const flipped = flippedKernelOp(b, this.params.get(node.weight)!, k);
     const kernel = reorderKernelOp(b, flipped, ci, co, k, this.block, true);
-    const s = node.stride;
-    const src = s > 1
-      ? zeroInsertBlocked(b, dy, { n: this.n, c: co, oh, ow, stride: s, block: this.block })
-      : dy;
     const pads = inputGradPads(g);
-    if (!pads) throw new Error(`${this.graph.arch}: unsupported strided geometry at ${node.name}`);
+    if (!pads) throw unsupported();
     const [pl, prH, prW] = pads;
-    const ins = [src, kernel, ""];
+    const ins = [dy, kernel, ""];
+    const acc = grads.take(input);
     if (acc) ins.push(acc);
-    emit(b.op("Conv", ins, { kernel_shape: [k, k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN));
+    grads.push(input, b.op("Conv", ins, { kernel_shape: [k, k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN));
+  }
+
+  poolBackward(node: GraphNode, dy: string): string {
+    return poolGradNchwc(this.b, this.n, this.block, dy, this.shapes.get(node.inputs[0])!);
   }
 
   /**
