@@ -66,8 +66,6 @@ export type FrozenFusion = FusionPlan<EvalOp, EvalConv>;
 export interface FrozenLayout {
   /** Suffix of the ONNX graph name. */
   readonly graphSuffix: string;
-  /** Whether a convolution's input gradient adds the gradient already pending for its input. */
-  readonly accumulatesConvGrad: boolean;
   /** Throws when `net` cannot be compiled in this layout. */
   check(net: EvalNet): void;
   /** Which operators the forward pass fuses (`fuse` false: none, as LRP reads every layer). */
@@ -90,29 +88,21 @@ export interface FrozenLayout {
     part: WeightPart,
     bias: "w" | "pos" | null,
   ): string;
-  /** Input gradient (transpose) of a convolution with weights `part`, added to `acc` if given. */
-  convInputGrad(
-    c: LayoutContext,
-    op: EvalConv,
-    dy: string,
-    acc: string | null,
-    h: number,
-    w: number,
-    part: WeightPart,
-  ): string;
+  /** Input gradient (transpose) of a convolution with weights `part` (LRP's linear maps). */
+  convInputGrad(c: LayoutContext, op: EvalConv, dy: string, h: number, w: number, part: WeightPart): string;
   /**
-   * Pushes a convolution's input gradient onto `grads` in a form of the layout's own (the phase
-   * form of a strided convolution: strided_phases.ts) and returns true, or returns false where
-   * {@link convInputGrad} is used instead.
+   * The backward pass's input gradient of a convolution, pushed onto `grads` for its input in
+   * whatever form the layout adds up best (plain; onto the pending gradient through a fused sum;
+   * or the phase form of a strided convolution, strided_phases.ts).
    */
-  pushConvInputGrad?(
+  pushConvInputGrad(
     c: LayoutContext,
     op: EvalConv,
     dy: string,
     grads: GradAccumulator,
     h: number,
     w: number,
-  ): boolean;
+  ): void;
   /** A BatchNorm's `x * scale (+ shift)`, optionally then ReLU; without shift it is its transpose. */
   batchNorm(
     c: LayoutContext,
@@ -224,7 +214,6 @@ function convWeight(c: LayoutContext, op: EvalConv, part: WeightPart): string {
  */
 export const NCHW: FrozenLayout = {
   graphSuffix: "",
-  accumulatesConvGrad: false,
   check: () => {},
   fusion: () => noFusion(),
   channelBlock: 1,
@@ -233,7 +222,7 @@ export const NCHW: FrozenLayout = {
     if (bias && op.bias) ins.push(biasConst(c, op, bias));
     return c.b.op("Conv", ins, convAttrs(op));
   },
-  convInputGrad(c, op, dy, _acc, h, w, part) {
+  convInputGrad(c, op, dy, h, w, part) {
     const b = c.b;
     if (op.stride === 1) {
       // Stride 1: a convolution of dy with the flipped, transposed kernel (NCHWc-friendly).
@@ -253,6 +242,9 @@ export const NCHW: FrozenLayout = {
       pads: [op.pad, op.pad, op.pad, op.pad],
       output_padding: [outPadH, outPadW],
     });
+  },
+  pushConvInputGrad(c, op, dy, grads, h, w) {
+    grads.push(op.input, NCHW.convInputGrad(c, op, dy, h, w, "w"));
   },
   batchNorm(c, op, x, withShift, _relu, part, shiftPart) {
     const perChannel = (key: "scale" | "shift", p: WeightPart) =>

@@ -109,9 +109,41 @@ export function nchwcLayout(block: number): FrozenLayout {
     }));
     return { geo, kernel };
   };
+  // A stride-1 NCHWc convolution of dy with the flipped, transposed kernel, adding `acc` (fused
+  // sum); a strided one reading the image first spreads dy onto the input grid with zeros. The
+  // image gradient (fewer channels than a block) is reordered back to NCHW.
+  const flippedConv = (
+    c: LayoutContext,
+    op: EvalConv,
+    dy: string,
+    acc: string | null,
+    h: number,
+    w: number,
+    part: WeightPart,
+  ) => {
+    const b = c.b;
+    const [oh, ow] = [convOut(h, op), convOut(w, op)];
+    const src = op.stride > 1
+      ? zeroInsertBlocked(b, dy, { n: c.n, c: op.co, oh, ow, stride: op.stride, block })
+      : dy;
+    const pads = inputGradPads({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
+    if (!pads) throw new Error(`${c.net.arch}: unsupported strided geometry for ${op.output}`);
+    const [pl, prH, prW] = pads;
+    const flipped = constPart(
+      c,
+      op,
+      "flipped",
+      part,
+      op.weight,
+      (v) => reorderKernel(flipTranspose(op, v), op.ci, op.co, op.k, block, true),
+    );
+    const ins = [src, flipped, ""];
+    if (acc) ins.push(acc);
+    const g = b.op("Conv", ins, { kernel_shape: [op.k, op.k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN);
+    return op.input === c.net.input ? b.op("ReorderOutput", [g], { channels: op.ci }, NCHWC_DOMAIN) : g;
+  };
   return {
     graphSuffix: "_nchwc",
-    accumulatesConvGrad: true,
     check(net) {
       if (!nchwcCompatible(net, block)) throw new Error(`${net.arch} does not fit NCHWc blocks of ${block}`);
     },
@@ -132,50 +164,24 @@ export function nchwcLayout(block: number): FrozenLayout {
       if (relu) attrs.activation = "Relu";
       return c.b.op("Conv", ins, attrs, NCHWC_DOMAIN);
     },
-    // A stride-1 NCHWc convolution with the flipped, transposed kernel. Strided convolutions take
-    // the phase form where it applies (then a residual `acc` is added after the interleave), else
-    // spread dy onto the input grid with zeros first. The image gradient (fewer channels than a
-    // block) is reordered back to NCHW.
-    convInputGrad(c, op, dy, acc, h, w, part) {
-      const b = c.b;
+    // Strided convolutions between blocked activations take the phase form; the rest flippedConv.
+    convInputGrad(c, op, dy, h, w, part) {
       const phases = phaseForm(c, op, h, w, part);
-      if (phases) {
-        const g = interleavePhases(b, phaseConv(b, dy, phases.kernel, phases.geo, null), phases.geo, {
-          n: c.n,
-          c: op.ci,
-          block,
-        });
-        return acc ? b.op("Add", [g, acc]) : g;
-      }
-      let src = dy;
-      const [oh, ow] = [convOut(h, op), convOut(w, op)];
-      if (op.stride > 1) {
-        src = zeroInsertBlocked(b, dy, { n: c.n, c: op.co, oh, ow, stride: op.stride, block });
-      }
-      const pads = inputGradPads({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
-      if (!pads) throw new Error(`${c.net.arch}: unsupported strided geometry for ${op.output}`);
-      const [pl, prH, prW] = pads;
-      const toImage = op.input === c.net.input;
-      const flipped = constPart(
-        c,
-        op,
-        "flipped",
-        part,
-        op.weight,
-        (w) => reorderKernel(flipTranspose(op, w), op.ci, op.co, op.k, block, true),
-      );
-      const ins = [src, flipped, ""];
-      if (acc) ins.push(acc);
-      const g = b.op("Conv", ins, { kernel_shape: [op.k, op.k], pads: [pl, pl, prH, prW] }, NCHWC_DOMAIN);
-      return toImage ? b.op("ReorderOutput", [g], { channels: op.ci }, NCHWC_DOMAIN) : g;
+      if (!phases) return flippedConv(c, op, dy, null, h, w, part);
+      const { geo, kernel } = phases;
+      return interleavePhases(c.b, phaseConv(c.b, dy, kernel, geo, null), geo, { n: c.n, c: op.ci, block });
     },
     // The oracle's backward pass: strided convolutions' phase-form gradients of one input add up
-    // before a single interleave (strided_phases.ts).
+    // before a single interleave (strided_phases.ts); the others add onto the gradient already
+    // pending for their input (residual paths) through the convolution's fused sum.
     pushConvInputGrad(c, op, dy, grads, h, w) {
       const phases = phaseForm(c, op, h, w, "w");
-      if (!phases) return false;
-      pushPhaseInputGrad(c.b, grads, op.input, dy, phases.kernel, phases.geo, { n: c.n, c: op.ci, block });
-      return true;
+      if (phases) {
+        pushPhaseInputGrad(c.b, grads, op.input, dy, phases.kernel, phases.geo, { n: c.n, c: op.ci, block });
+        return;
+      }
+      const acc = op.input !== c.net.input ? grads.take(op.input) : null;
+      grads.push(op.input, flippedConv(c, op, dy, acc, h, w, "w"));
     },
     // `x * scale (+ shift)` (optionally then ReLU) as a 1x1 depthwise NCHWc convolution.
     batchNorm(c, op, x, withShift, relu, part, shiftPart) {

@@ -131,7 +131,7 @@ const linearWeight = (c: LayoutContext, op: EvalLinear, part: WeightPart) =>
 function convMap(c: FrozenContext, op: EvalConv, [, h, w]: number[]): LinearMap {
   return {
     apply: (a, part, bias) => c.layout.conv(c, op, a, null, false, part, bias ?? null),
-    transpose: (s, part) => c.layout.convInputGrad(c, op, s, null, h, w, part),
+    transpose: (s, part) => c.layout.convInputGrad(c, op, s, h, w, part),
   };
 }
 
@@ -237,10 +237,7 @@ export const FROZEN_OPS: FrozenOpTable = {
     },
     backward(c, op, dy, fwd, grads) {
       const [, h, w] = fwd.shapes.get(op.input)!;
-      if (c.layout.pushConvInputGrad?.(c, op, dy, grads, h, w)) return;
-      // Layouts with fused accumulation add onto the gradient already pending (residual paths).
-      const acc = c.layout.accumulatesConvGrad && op.input !== c.net.input ? grads.take(op.input) : null;
-      grads.push(op.input, c.layout.convInputGrad(c, op, dy, acc, h, w, "w"));
+      c.layout.pushConvInputGrad(c, op, dy, grads, h, w);
     },
     relevance(c, op, rOut, fwd, rel, s) {
       weightedRelevance(c, op, convMap(c, op, fwd.shapes.get(op.input)!), rOut, fwd, rel, s);
