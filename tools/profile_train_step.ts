@@ -14,7 +14,9 @@
  * 2. `session.run` alone on a session with onnxruntime's profiler on (inputs built once), median
  *    ms per run; the difference to 1 is host time outside the session (feeds, copies, one-hot);
  * 3. the profiler's trace: node kernel times of the timed runs, summed per op type (with
- *    fused activations and NCHWc ops named apart) and listed per node with its output shape.
+ *    fused activations and NCHWc ops named apart) and listed per node with its output shape;
+ *    the dense kernels' share of it (convolutions other than depthwise, MatMul, Gemm) gives the
+ *    step's floor if every memory-bound op were free.
  * @module
  */
 
@@ -233,6 +235,17 @@ for (const [op, t] of types) {
     }`,
   );
 }
+// The floor this op set allows: the dense kernels (convolutions other than depthwise, MatMul,
+// Gemm) run near MLAS's conv/GEMM speed; everything else is memory-bound passes.
+const denseMs = types.filter(([op]) => isDenseKernel(op)).reduce((a, [, t]) => a + t.ms, 0);
+const denseShare = denseMs / nodeSum;
+const floorMs = stepMs * denseShare;
+console.log(
+  `\ndense kernels (Conv, MatMul, Gemm) ${denseMs.toFixed(1)} ms = ${
+    (denseShare * 100).toFixed(1)
+  }% of node time;` +
+    ` the step with every other op free: ${floorMs.toFixed(1)} ms (${(n / floorMs * 1000).toFixed(1)} img/s)`,
+);
 const top = o.top;
 console.log(`\ntop ${top} nodes`);
 const nodes = [...byNode.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top);
@@ -254,6 +267,8 @@ if (o.json) {
         plain_run_ms: plainMs,
         run_ms: runMs,
         node_sum_ms: nodeSum,
+        dense_kernel_ms: denseMs,
+        dense_floor_step_ms: floorMs,
         op_types: Object.fromEntries(types.map(([op, t]) => [op, { ms: t.ms, nodes: Math.round(t.count) }])),
         top_nodes: nodes.map(([name, r]) => ({ name, ...r })),
       },
@@ -269,6 +284,11 @@ else await Deno.remove(dir, { recursive: true });
  * An op type for the tables: convolutions apart by kind (dense k x k; depthwise, the NCHWc
  * BatchNorm passes and shifted copies) and fused activation.
  */
+/** Convolutions other than depthwise ones, MatMul and Gemm: the ops that run at MLAS's conv/GEMM speed. */
+function isDenseKernel(op: string): boolean {
+  return op === "MatMul" || op === "Gemm" || (op.startsWith("Conv ") && !op.startsWith("Conv depthwise"));
+}
+
 function opLabel(e: TraceEvent): string {
   const op = e.args?.op_name ?? "?";
   if (op !== "Conv") return op;
