@@ -18,7 +18,9 @@
  * @module
  */
 
+import { bool, choice, int } from "../lib/config_spec.ts";
 import type { LabelledBatch, LossWeights, OracleOptions, SgdOptions } from "../lib/engines/engine.ts";
+import { MODEL_NAMES, type ModelName } from "../lib/models/zoo.ts";
 import type { Rng } from "../lib/rng.ts";
 
 /**
@@ -148,4 +150,63 @@ export function randomLogits(n: number, classes: number, rng: Rng): Float32Array
   const out = new Float32Array(n * classes);
   for (let i = 0; i < out.length; i++) out[i] = rng.normal();
   return out;
+}
+
+/**
+ * The benchmarked step's networks: the paper's resnet56 teacher (whose oracle is timed) and the
+ * resnet20 student (whose training step is timed), as in bench/engine_bench.ts's main cases.
+ *
+ * @example
+ * ```ts
+ * import { STEP_MODELS } from "./step_workload.ts";
+ * console.log(STEP_MODELS.teacher, STEP_MODELS.student); // resnet56 resnet20
+ * ```
+ */
+export const STEP_MODELS = { teacher: "resnet56", student: "resnet20" } as const;
+
+/**
+ * The flags both step tools take (tools/ab_step.ts, tools/profile_train_step.ts): which graph,
+ * its network, KD or CE, threads and batch size.
+ *
+ * @example
+ * ```ts
+ * import { STEP_TOOL_FIELDS } from "./step_workload.ts";
+ * console.log(Object.keys(STEP_TOOL_FIELDS)); // [ "graph", "arch", "kd", "threads", "batch" ]
+ * ```
+ */
+export const STEP_TOOL_FIELDS = {
+  graph: choice(
+    "run",
+    "the student's training step, or the teacher's oracle (x* at gamma 0.5, rec_num 1, and the response on it)",
+    ["train", "oracle"],
+    "train",
+  ),
+  arch: choice(
+    "model",
+    `architecture (default: ${STEP_MODELS.student} for the training step, ${STEP_MODELS.teacher} for the oracle)`,
+    ["", ...MODEL_NAMES],
+    "",
+  ),
+  kd: bool("loss", "training step with teacher logits (KD loss)", false),
+  threads: int("engine", "intra-op threads", 2, { min: 1 }),
+  batch: int("data", "batch size", 64, { min: 1 }),
+};
+
+/**
+ * The network a step tool builds and the seed of its weights: `arch` if given, else the
+ * teacher for the oracle graph and the student for the training step, seeded as in
+ * {@link STEP_SEEDS}.
+ *
+ * @example
+ * ```ts
+ * import { stepNetwork } from "./step_workload.ts";
+ * console.log(stepNetwork({ graph: "oracle", arch: "" }), stepNetwork({ graph: "train", arch: "resnet8" }));
+ * // { arch: "resnet56", seed: 1 } { arch: "resnet8", seed: 2 }
+ * ```
+ */
+export function stepNetwork(
+  o: { graph: "train" | "oracle"; arch: ModelName | "" },
+): { arch: ModelName; seed: number } {
+  const role = o.graph === "oracle" ? "teacher" : "student";
+  return { arch: o.arch || STEP_MODELS[role], seed: STEP_SEEDS[role] };
 }

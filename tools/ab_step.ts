@@ -17,9 +17,8 @@
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { scriptSettings } from "../lib/cli_args.ts";
-import { bool, choice, int, text } from "../lib/config_spec.ts";
+import { int, text } from "../lib/config_spec.ts";
 import { median } from "../lib/metrics.ts";
-import { MODEL_NAMES } from "../lib/models/zoo.ts";
 import { Rng } from "../lib/rng.ts";
 import { maxAbsDiff } from "../lib/tensor.ts";
 import {
@@ -30,18 +29,13 @@ import {
   STEP_ORACLE,
   STEP_SEEDS,
   STEP_SGD,
+  STEP_TOOL_FIELDS,
+  stepNetwork,
 } from "../bench/step_workload.ts";
 
 const FIELDS = {
   base: text("run", "the other checkout (its root folder) to compare with", "", { placeholder: "dir" }),
-  graph: choice("run", "the student's training step, or the teacher's oracle", ["train", "oracle"], "train"),
-  arch: choice("model", "architecture (default: resnet20 for train, resnet56 for oracle)", [
-    "",
-    ...MODEL_NAMES,
-  ], ""),
-  kd: bool("loss", "training step with teacher logits (KD loss)", false),
-  threads: int("engine", "intra-op threads", 2, { min: 1 }),
-  batch: int("data", "batch size", 64, { min: 1 }),
+  ...STEP_TOOL_FIELDS,
   rounds: int("run", "alternations (each times one step of each side)", 40, { min: 1 }),
 };
 const SPEC = {
@@ -55,7 +49,7 @@ if (!o.base) {
   console.error("ab_step: --base names the other checkout to compare with");
   Deno.exit(2);
 }
-const arch = o.arch || (o.graph === "oracle" ? "resnet56" : "resnet20");
+const { arch, seed } = stepNetwork(o);
 const n = o.batch, k = STEP_CLASSES;
 const LOSS = { ...STEP_LOSS, alpha: o.kd ? STEP_LOSS.alpha : 0 };
 /** This tool's learning rate: 0.01, not the benchmark's STEP_LR (every A/B so far ran with 0.01). */
@@ -74,14 +68,14 @@ async function side(root: string) {
   const g = buildModel(arch, { numClasses: k });
   const engine = new OnnxruntimeEngine({ threads: o.threads });
   if (o.graph === "oracle") {
-    const model = await engine.loadFrozen(g, initStateDict(g, STEP_SEEDS.teacher));
+    const model = await engine.loadFrozen(g, initStateDict(g, seed));
     let last: Float32Array = new Float32Array();
     return {
       step: async () => void (last = (await model.oracle(batch, STEP_ORACLE, { xStar: true })).xStar!),
       result: () => Promise.resolve(last),
     };
   }
-  const model = await engine.loadTrainable(g, initStateDict(g, STEP_SEEDS.student), STEP_SGD);
+  const model = await engine.loadTrainable(g, initStateDict(g, seed), STEP_SGD);
   return {
     step: () => model.trainStep(batch, o.kd ? teacher : null, LOSS, LR),
     result: async () => {

@@ -4,7 +4,7 @@
  * a step is host work outside `session.run`.
  *
  * ```sh
- * deno run -A tools/profile_train_step.ts [--arch resnet20] [--classes 100] [--batch 64]
+ * deno run -A tools/profile_train_step.ts [--arch resnet20|resnet56] [--classes 100] [--batch 64]
  *     [--threads 2] [--steps 10] [--layout nchwc|nchw] [--kd] [--graph train|oracle] [--top 25]
  *     [--json out.json]
  * ```
@@ -21,9 +21,9 @@
  */
 
 import { scriptSettings } from "../lib/cli_args.ts";
-import { bool, choice, int, text } from "../lib/config_spec.ts";
+import { choice, int, text } from "../lib/config_spec.ts";
 import { initStateDict } from "../lib/models/init.ts";
-import { buildModel, MODEL_NAMES } from "../lib/models/zoo.ts";
+import { buildModel } from "../lib/models/zoo.ts";
 import { median } from "../lib/metrics.ts";
 import { Rng } from "../lib/rng.ts";
 import {
@@ -36,6 +36,8 @@ import {
   STEP_ORACLE,
   STEP_SEEDS,
   STEP_SGD,
+  STEP_TOOL_FIELDS,
+  stepNetwork,
 } from "../bench/step_workload.ts";
 import {
   compileFrozenGraph,
@@ -51,15 +53,8 @@ import { lowerEvalNet } from "../lib/engines/onnxruntime/eval_net.ts";
 import { WEIGHT_GRAD_METHODS } from "../lib/engines/onnxruntime/conv_grad.ts";
 
 const FIELDS = {
-  arch: choice(
-    "model",
-    "architecture (the student's; with --graph oracle the teacher's)",
-    MODEL_NAMES,
-    "resnet20",
-  ),
+  ...STEP_TOOL_FIELDS,
   classes: int("model", "classes", STEP_CLASSES, { min: 1 }),
-  batch: int("data", "batch size", 64, { min: 1 }),
-  threads: int("engine", "intra-op threads", 2, { min: 1 }),
   steps: int("run", "timed steps (after 2 warm-up steps)", 10, { min: 1 }),
   layout: choice("engine", "activation layout of the graph", ["nchwc", "nchw"], "nchwc"),
   weightGrad: choice(
@@ -67,13 +62,6 @@ const FIELDS = {
     "weight-gradient formulation (engine option weightGrad)",
     WEIGHT_GRAD_METHODS,
     "",
-  ),
-  kd: bool("loss", "distillation graph (teacher logits as an input)", false),
-  graph: choice(
-    "run",
-    "graph to profile: the student's training step, or the teacher's oracle (x* at gamma 0.5, rec_num 1, and the response on it)",
-    ["train", "oracle"],
-    "train",
   ),
   top: int("run", "nodes to list", 25, { min: 1 }),
   json: text("run", "also write the tables as JSON to this file", "", { placeholder: "file" }),
@@ -87,9 +75,9 @@ const SPEC = {
 const o = await scriptSettings("profile_train_step", SPEC);
 const { batch: n, threads, steps, classes: k, layout } = o;
 const weightGrad = o.weightGrad || undefined;
-const graph = buildModel(o.arch, { numClasses: k });
-// The student's seed, for the oracle graph's network too.
-const weights = initStateDict(graph, STEP_SEEDS.student);
+const { arch, seed } = stepNetwork(o);
+const graph = buildModel(arch, { numClasses: k });
+const weights = initStateDict(graph, seed);
 const loss = { ...STEP_LOSS, alpha: o.kd ? STEP_LOSS.alpha : 0 };
 const rng = new Rng(STEP_SEEDS.batch);
 const batch = randomBatch(n, rng, k);
@@ -207,7 +195,7 @@ const stepMs = median(stepTimes), runMs = median(runTimes), plainMs = median(pla
 const runProfiledMs = median(timed.map((r) => r.dur / 1000));
 
 console.log(
-  `${o.arch} (${k} classes) ${
+  `${arch} (${k} classes) ${
     o.graph === "oracle" ? "oracle (x* and the response)" : `${o.kd ? "KD" : "CE"} training step`
   }, batch ${n}, ${threads} thread(s), ${layout}` +
     `${block ? ` block ${block}` : ""}${weightGrad ? `, weightGrad ${weightGrad}` : ""}`,
@@ -257,7 +245,7 @@ if (o.json) {
     o.json,
     JSON.stringify(
       {
-        arch: o.arch,
+        arch,
         batch: n,
         threads,
         layout,
