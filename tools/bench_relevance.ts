@@ -11,6 +11,7 @@ import { RELEVANCE_RULES } from "../lib/oracle/options.ts";
 import { gradInputRelevance } from "../lib/engines/tfjs/lrp/relevance.ts";
 import { initStateDict } from "../lib/models/init.ts";
 import { buildModel } from "../lib/models/zoo.ts";
+import { median } from "../lib/metrics.ts";
 
 const [arch = "resnet56", batchArg = "64", backend = "wasm", repsArg = "3"] = Deno.args;
 const n = Number(batchArg), reps = Number(repsArg);
@@ -34,7 +35,7 @@ async function time(label: string, f: () => import("../lib/deps.ts").TfTensor): 
   for (let r = 0; r < reps; r++) ms.push(await once());
   ms.sort((a, b) => a - b);
   console.log(
-    `${label.padEnd(14)} median ${ms[ms.length >> 1].toFixed(0)} ms  (min ${ms[0].toFixed(0)}, max ${
+    `${label.padEnd(14)} median ${median(ms).toFixed(0)} ms  (min ${ms[0].toFixed(0)}, max ${
       ms.at(-1)!.toFixed(0)
     })`,
   );

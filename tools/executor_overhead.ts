@@ -1,15 +1,29 @@
 /**
  * What onnxruntime's sequential executor costs per node, apart from any kernel's work: a chain of
  * `--nodes` `Add` nodes on a 16-float vector against a single one, at the engine's session
- * settings. `deno run -A tools/executor_overhead.ts [nodes] [threads]` (defaults 2000 2).
+ * settings.
+ *
+ * ```sh
+ * deno run -A tools/executor_overhead.ts [--nodes 2000] [--threads 2]
+ * ```
  * @module
  */
+import { scriptSettings } from "../lib/cli_args.ts";
+import { int } from "../lib/config_spec.ts";
 import { OnnxBuilder } from "../lib/onnx/builder.ts";
 import { createSession, runSession } from "../lib/engines/onnxruntime/session.ts";
 import { median } from "../lib/metrics.ts";
 
-const [nodesArg = "2000", threadsArg = "2"] = Deno.args;
-const [nodes, threads] = [Number(nodesArg), Number(threadsArg)];
+const SPEC = {
+  summary: "onnxruntime's per-node executor cost: a chain of Adds against a single one",
+  example: "deno run -A tools/executor_overhead.ts --threads 1",
+  fields: {
+    nodes: int("run", "Adds in the chain", 2000, { min: 2 }),
+    threads: int("engine", "intra-op threads", 2, { min: 1 }),
+  },
+  usage: "deno run -A tools/executor_overhead.ts",
+};
+const { nodes, threads } = await scriptSettings("executor_overhead", SPEC);
 
 /** Median time of one run of a chain of `count` Adds of two graph inputs (no constant to fold). */
 async function chain(count: number): Promise<number> {
