@@ -33,8 +33,7 @@ function split(n: number): ImageSplit {
 async function build(path: string): Promise<void> {
   const spec = CIFAR_SPECS.cifar100;
   const [train, test] = [split(50000), split(10000)];
-  const coarse = (s: ImageSplit) => s.labels.map((l) => l % 20);
-  const files = cifarFiles(spec, { train, test, coarseLabels: { train: coarse(train), test: coarse(test) } });
+  const files = cifarFiles(spec, { train, test });
   const tar = writeTar([...files].map(([name, data]) => ({ name: `${spec.folder}/${name}`, data })));
   await Deno.writeFile(path, gzip(tar));
 }

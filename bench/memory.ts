@@ -92,13 +92,7 @@ async function writeCifar100(folder: string, train: number, test: number): Promi
     }
     return { count: n, images, labels: Int32Array.from({ length: n }, (_, r) => (r + offset) % 100) };
   };
-  const [trainSplit, testSplit] = [split(train, 0), split(test, 7)];
-  const coarse = (sp: ImageSplit) => sp.labels.map((l) => l % 20);
-  await writeCifarFolder("cifar100", folder, {
-    train: trainSplit,
-    test: testSplit,
-    coarseLabels: { train: coarse(trainSplit), test: coarse(testSplit) },
-  });
+  await writeCifarFolder("cifar100", folder, { train: split(train, 0), test: split(test, 7) });
   const names = Array.from({ length: 20 }, (_, i) => `superclass_${i}`).join("\n") + "\n";
   await Deno.writeTextFile(path.join(folder, "coarse_label_names.txt"), names);
 }

@@ -191,12 +191,17 @@ for (const kind of ["cifar10", "cifar100"] as CifarKind[]) {
   const spec = CIFAR_SPECS[kind];
   Deno.test(`${kind} records written by encodeCifarRecords read back with the same labels and pixels`, () => {
     const split = randomSplit(13, spec.numClasses, 3);
-    const coarseLabels = kind === "cifar100" ? Array.from(split.labels, (l) => l % 20) : undefined;
+    // Coarse labels other than the default (fine mod 20), so the given ones are seen to be written.
+    const coarseLabels = kind === "cifar100" ? Array.from(split.labels, (l) => (l * 7 + 3) % 20) : undefined;
     const bytes = encodeCifarRecords(split, spec, { coarseLabels });
     assert.equal(bytes.length, 13 * (spec.labelBytes + 3072));
     // The label byte(s) lead each record: CIFAR-100's coarse label, then its fine label.
     assert.equal(bytes[5 * bytes.length / 13 + spec.labelIndex], split.labels[5]);
     if (coarseLabels) assert.equal(bytes[5 * bytes.length / 13], coarseLabels[5]);
+    if (coarseLabels) {
+      const plain = encodeCifarRecords(split, spec);
+      assert.equal(plain[5 * plain.length / 13], split.labels[5] % 20, "default coarse label: fine mod 20");
+    }
     const back = parseCifarRecords([{ bytes, source: "w.bin" }], spec);
     assert.equal(back.count, 13);
     assert.deepEqual(back.labels, split.labels);

@@ -29,12 +29,9 @@ async function writeCifar100Like(dir: string, train: number, test: number): Prom
     images: Uint8Array.from({ length: n * 3072 }, () => rng.nextUint32() >>> 24),
     labels: Int32Array.from({ length: n }, (_, i) => i % 100),
   });
-  const [trainSplit, testSplit] = [split(train), split(test)];
-  const coarse = (s: ImageSplit) => s.labels.map((l) => l % 20);
   await writeCifarFolder("cifar100", path.join(dir, "cifar-100-binary"), {
-    train: trainSplit,
-    test: testSplit,
-    coarseLabels: { train: coarse(trainSplit), test: coarse(testSplit) },
+    train: split(train),
+    test: split(test),
   });
 }
 

@@ -156,7 +156,7 @@ export function parseCifarRecords(files: readonly RecordFile[], spec: CifarSpec)
 export interface CifarEncodeOptions {
   /**
    * CIFAR-100 only: each record's coarse label in [0, 20), the byte before the fine label
-   * (default 0; the reader keeps only the fine label).
+   * (default: the fine label mod 20, a valid stand-in; the reader keeps only the fine label).
    */
   coarseLabels?: ArrayLike<number>;
 }
@@ -218,7 +218,11 @@ export function encodeCifarRecords(
   for (let i = 0; i < count; i++) {
     const rec = i * recordSize;
     out[rec + spec.labelIndex] = label(labels[i], spec.numClasses, "label", i);
-    if (coarse) out[rec] = label(coarse[i], CIFAR100_COARSE_CLASSES, "coarse label", i);
+    if (spec.labelBytes === 2) {
+      out[rec] = coarse
+        ? label(coarse[i], CIFAR100_COARSE_CLASSES, "coarse label", i)
+        : labels[i] % CIFAR100_COARSE_CLASSES;
+    }
     out.set(images.subarray(i * RECORD_PIXELS, (i + 1) * RECORD_PIXELS), rec + spec.labelBytes);
   }
   return out;
@@ -232,7 +236,7 @@ export interface CifarContents {
   test: ImageSplit;
   /** Class names for the names file (default `class_0`, `class_1`, ...). */
   classNames?: readonly string[];
-  /** CIFAR-100 only: coarse labels of the training and test records (default 0). */
+  /** CIFAR-100 only: coarse labels of the training and test records (default: fine label mod 20). */
   coarseLabels?: { train: ArrayLike<number>; test: ArrayLike<number> };
 }
 
