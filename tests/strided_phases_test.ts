@@ -7,6 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { OnnxBuilder } from "../lib/onnx/builder.ts";
+import { convOut } from "../lib/graph.ts";
+import { flipTranspose } from "../lib/engines/onnxruntime/frozen_layout.ts";
 import { gradAccumulator } from "../lib/engines/onnxruntime/grad_accumulator.ts";
 import {
   inputGradPads,
@@ -41,7 +43,7 @@ interface Case {
 }
 
 /** The convolution's output extent. */
-const outOf = (c: Case) => Math.floor((c.h + 2 * c.pad - c.k) / c.stride) + 1;
+const outOf = (c: Case) => convOut(c.h, c);
 
 const geometryOf = (c: Case) =>
   phaseGeometry({ h: c.h, w: c.h, oh: outOf(c), ow: outOf(c), k: c.k, stride: c.stride, pad: c.pad });
@@ -122,18 +124,7 @@ function zeroInsertModel(n: number, c: Case, w: Float32Array): Uint8Array | null
   const [pl, prH, prW] = pads;
   const b = new OnnxBuilder("zero_insert");
   const dy = b.op("ReorderInput", [b.input("dy0", "float32", [n, c.co, oh, oh])], {}, NCHWC_DOMAIN);
-  const flipped = new Float32Array(w.length);
-  for (let o = 0; o < c.co; o++) {
-    for (let q = 0; q < c.ci; q++) {
-      for (let u = 0; u < c.k; u++) {
-        for (let v = 0; v < c.k; v++) {
-          flipped[((q * c.co + o) * c.k + c.k - 1 - u) * c.k + c.k - 1 - v] =
-            w[((o * c.ci + q) * c.k + u) * c.k + v];
-        }
-      }
-    }
-  }
-  const r = reorderKernel(flipped, c.ci, c.co, c.k, BLOCK, true);
+  const r = reorderKernel(flipTranspose(c, w), c.ci, c.co, c.k, BLOCK, true);
   const src = zeroInsertBlocked(b, dy, { n, c: c.co, oh, ow: oh, stride: c.stride, block: BLOCK });
   const g = b.op("Conv", [src, b.constant(r.data, r.dims), ""], {
     kernel_shape: [c.k, c.k],

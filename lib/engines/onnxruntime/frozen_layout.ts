@@ -158,17 +158,16 @@ export function biasConst(c: LayoutContext, op: EvalConv | EvalLinear, part: Wei
 }
 
 /**
- * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient
- * (of `weight`, by default the op's own weights).
+ * W[o, i, kh, kw] -> W'[i, o, k-1-kh, k-1-kw]: the kernel of a stride-1 conv's input gradient,
+ * for `weight` (the weights of a convolution of `op`'s sizes, or a part of them).
  *
  * @example
  * ```ts
  * import { flipTranspose } from "./frozen_layout.ts";
- * const op = { op: "conv" as const, input: "x", output: "y", weight: new Float32Array([1, 2, 3, 4]), bias: null, co: 1, ci: 1, k: 2, stride: 1, pad: 0 };
- * console.log(flipTranspose(op)); // Float32Array(4) [ 4, 3, 2, 1 ]
+ * console.log(flipTranspose({ co: 1, ci: 1, k: 2 }, new Float32Array([1, 2, 3, 4]))); // Float32Array(4) [ 4, 3, 2, 1 ]
  * ```
  */
-export function flipTranspose(op: EvalConv, weight: Float32Array = op.weight): Float32Array {
+export function flipTranspose(op: Pick<EvalConv, "co" | "ci" | "k">, weight: Float32Array): Float32Array {
   const { co, ci, k } = op;
   const out = new Float32Array(weight.length);
   for (let o = 0; o < co; o++) {

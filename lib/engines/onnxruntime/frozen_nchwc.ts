@@ -96,10 +96,11 @@ export function nchwcLayout(block: number): FrozenLayout {
       op.weight,
       (w) => reorderKernel(w, op.co, op.ci, op.k, block, op.input !== c.net.input),
     );
-  // A strided convolution between blocked activations: its phase geometry and constant phase
-  // kernel (weights `part`), or null where the zero-inserted form is used.
+  // A strided convolution between blocked activations (check() makes their channels whole
+  // blocks): its phase geometry and constant phase kernel (weights `part`); null for stride 1 and
+  // for the convolution reading the image, which flippedConv handles.
   const phaseForm = (c: LayoutContext, op: EvalConv, h: number, w: number, part: WeightPart) => {
-    if (op.input === c.net.input || op.ci % block !== 0) return null;
+    if (op.input === c.net.input) return null;
     const [oh, ow] = [convOut(h, op), convOut(w, op)];
     const geo = phaseGeometry({ h, w, oh, ow, k: op.k, stride: op.stride, pad: op.pad });
     if (!geo) return null;
